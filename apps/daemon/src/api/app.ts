@@ -1,0 +1,30 @@
+// The daemon's HTTP API, composed from one small app per resource. Reads like a table of contents.
+import { Hono } from "hono";
+import type { Store } from "../store/store.ts";
+import { rootRoutes } from "./routes/root.ts";
+import { blobRoutes } from "./routes/blobs.ts";
+import { createRoutes } from "./routes/create.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { hostCheck } from "./host-check.ts";
+import { errorMessage } from "./respond.ts";
+
+export interface AppOptions {
+  store: Store;
+  /** Whether the server listens on loopback only; then DNS-rebinding protection applies. */
+  loopbackOnly: boolean;
+}
+
+export function createApp(opts: AppOptions): Hono {
+  const app = new Hono();
+  if (opts.loopbackOnly) app.use("*", hostCheck());
+  app.route("/", rootRoutes());
+  app.route("/", blobRoutes(opts.store));
+  app.route("/", createRoutes(opts.store));
+  app.route("/", modelRoutes(opts.store));
+  app.notFound((c) => c.text("404 page not found", 404));
+  app.onError((e, c) => {
+    console.error(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
+    return c.json({ error: errorMessage(e) }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,101 @@
+// How the API answers: Ollama's `{"error": …}` bodies with its status codes, and the NDJSON
+// progress streams of create/pull/push, where an error raised before the first line becomes an
+// ordinary JSON error response and one raised later becomes the stream's last line (§7.0).
+
+import type { Context } from "hono";
+import { StatusError } from "../errors.ts";
+
+export function errorStatus(e: unknown): number {
+  if (e instanceof StatusError) return e.status;
+  return 500;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function jsonError(c: Context, e: unknown): Response {
+  return c.json({ error: errorMessage(e) }, errorStatus(e) as 400);
+}
+
+/** Reads a JSON body the way Ollama does: empty is `missing request body`, bad JSON a 400. */
+export async function readJSON(c: Context): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.trim() === "") throw new StatusError(400, "missing request body");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new StatusError(400, (e as Error).message);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StatusError(400, "request body must be a JSON object");
+  return v as Record<string, unknown>;
+}
+
+type Emit<T> = (value: T) => void;
+
+/**
+ * Runs `work`, which reports progress through `emit`, and answers with NDJSON (stream) or with the
+ * last progress object (no stream).
+ */
+export async function progressResponse<T extends object>(
+  c: Context,
+  stream: boolean,
+  work: (emit: Emit<T>, signal: AbortSignal) => Promise<void>,
+): Promise<Response> {
+  const signal = c.req.raw.signal;
+  if (!stream) {
+    let last: T | undefined;
+    try {
+      await work((v) => {
+        last = v;
+      }, signal);
+    } catch (e) {
+      return jsonError(c, e);
+    }
+    return c.json(last ?? {});
+  }
+
+  const queue: T[] = [];
+  let done = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const waitForNews = (): Promise<void> => new Promise((r) => (wake = r));
+  work((v) => {
+    queue.push(v);
+    notify();
+  }, signal).then(
+    () => {
+      done = true;
+      notify();
+    },
+    (e: unknown) => {
+      failure = e ?? new Error("unknown error");
+      done = true;
+      notify();
+    },
+  );
+
+  while (queue.length === 0 && !done) await waitForNews();
+  if (queue.length === 0 && failure !== undefined) return jsonError(c, failure);
+
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (queue.length === 0 && !done) await waitForNews();
+      if (queue.length > 0) {
+        const lines = queue.splice(0).map((v) => JSON.stringify(v) + "\n").join("");
+        controller.enqueue(encoder.encode(lines));
+        return;
+      }
+      if (failure !== undefined) controller.enqueue(encoder.encode(JSON.stringify({ error: errorMessage(failure) }) + "\n"));
+      controller.close();
+    },
+  });
+  return new Response(body, { status: 200, headers: { "Content-Type": "application/x-ndjson" } });
+}

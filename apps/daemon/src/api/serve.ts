@@ -1,0 +1,41 @@
+// `corral serve`: opens the store, prunes what no model needs, and listens.
+import { serve } from "@hono/node-server";
+import type { DaemonConfig } from "../config.ts";
+import { Store } from "../store/store.ts";
+import { createApp } from "./app.ts";
+import { VERSION } from "../version.ts";
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+export async function startServer(config: DaemonConfig): Promise<RunningServer> {
+  const store = new Store(config.modelsDir);
+  await store.init();
+  if (!config.noPrune) {
+    const { removed } = await store.prune();
+    if (removed.length) console.error(`pruned ${removed.length} unused blob file(s)`);
+  }
+  const app = createApp({ store, loopbackOnly: isLoopback(config.host.host) });
+  const { host, port } = config.host;
+  const server = serve({ fetch: app.fetch, hostname: host, port });
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", () => resolve());
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "EADDRINUSE" ? new Error(`listen tcp ${host}:${port}: address already in use (set CORRAL_HOST to use another address)`) : e),
+    );
+  });
+  const addr = server.address();
+  const actualPort = typeof addr === "object" && addr ? addr.port : port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
+  console.error(`Corral ${VERSION} listening on ${url} (models in ${config.modelsDir})`);
+  return {
+    url,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,98 @@
+// The `corral` command line: a thin client of the daemon's API (and `serve`, which is the daemon).
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.ts";
+import { loadConfig } from "../config.ts";
+import { startServer } from "../api/serve.ts";
+import { Client, APIError, ConnectionError } from "./client.ts";
+import { CLIError } from "./errors.ts";
+import { ModelfileInputError } from "./modelfile-request.ts";
+import { createCommand } from "./commands/create.ts";
+import { copyCommand, listCommand, removeCommand, showCommand } from "./commands/models.ts";
+
+const program = new Command("corral")
+  .description("Large language models on your machine, shared through your team's registry")
+  .option("-v, --version", "Show version information")
+  .showHelpAfterError()
+  .exitOverride();
+
+program.action(async (opts: { version?: boolean }) => {
+  if (!opts.version) {
+    program.outputHelp();
+    return;
+  }
+  try {
+    const { version } = await new Client().request<{ version: string }>("GET", "/api/version");
+    process.stdout.write(`corral version is ${version}\n`);
+    if (version !== VERSION) process.stderr.write(`Warning: client version is ${VERSION}\n`);
+  } catch {
+    process.stderr.write("Warning: could not connect to a running Corral instance\n");
+    process.stderr.write(`Warning: client version is ${VERSION}\n`);
+  }
+});
+
+program
+  .command("serve")
+  .alias("start")
+  .description("Start the daemon (CORRAL_HOST, default 127.0.0.1:11434; models in CORRAL_MODELS)")
+  .action(async () => {
+    const server = await startServer(loadConfig());
+    const stop = (): void => {
+      void server.close().then(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2000).unref();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+
+program
+  .command("create")
+  .description("Create a model from a Modelfile")
+  .argument("<model>", "name of the new model")
+  .option("-f, --file <path>", "name of the Modelfile (default \"Modelfile\")")
+  .option("-q, --quantize <type>", "quantize the model to this level (e.g. q4_K_M)")
+  .action((model: string, opts: { file?: string; quantize?: string }) => createCommand(model, opts));
+
+program
+  .command("show")
+  .description("Show information for a model")
+  .argument("<model>")
+  .option("--license", "show the license of a model")
+  .option("--modelfile", "show the Modelfile of a model")
+  .option("--parameters", "show the parameters of a model")
+  .option("--template", "show the template of a model")
+  .option("--system", "show the system message of a model")
+  .option("-v, --verbose", "show detailed model information")
+  .action((model: string, opts: Record<string, boolean>) => showCommand(model, opts));
+
+program
+  .command("list")
+  .alias("ls")
+  .description("List models")
+  .argument("[prefix]")
+  .action((prefix?: string) => listCommand(prefix));
+
+program
+  .command("cp")
+  .description("Copy a model")
+  .argument("<source>")
+  .argument("<destination>")
+  .action((source: string, destination: string) => copyCommand(source, destination));
+
+program
+  .command("rm")
+  .description("Remove a model")
+  .argument("<model...>")
+  .action((models: string[]) => removeCommand(models));
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) process.exit(e.exitCode);
+    const known = e instanceof CLIError || e instanceof APIError || e instanceof ConnectionError || e instanceof ModelfileInputError;
+    process.stderr.write(`Error: ${known ? (e as Error).message : (e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  }
+}
+
+await main();

@@ -1,0 +1,142 @@
+// The local model store: manifests naming content-addressed blobs. Operations that add or drop
+// references (create, copy, delete, prune) run one at a time, so a blob can never be pruned
+// between being written and being named by a manifest.
+
+import { copyFile, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { ModelName } from "@corral/shared/name";
+import { manifestDigests, type Manifest } from "@corral/shared/manifest";
+import { BlobStore } from "./blobs.ts";
+import { ManifestStore, type StoredManifest } from "./manifests.ts";
+
+/** Unreferenced blobs and stray temporary files younger than this survive a prune (Ollama: 1 hour). */
+const PRUNE_GRACE_MS = 60 * 60 * 1000;
+
+export class ModelNotFoundError extends Error {
+  constructor(readonly model: string) {
+    super(`model '${model}' not found`);
+    this.name = "ModelNotFoundError";
+  }
+}
+
+export class Store {
+  readonly blobs: BlobStore;
+  readonly manifests: ManifestStore;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly modelsDir: string) {
+    this.blobs = new BlobStore(modelsDir);
+    this.manifests = new ManifestStore(modelsDir);
+  }
+
+  async init(): Promise<void> {
+    await this.blobs.init();
+    await this.manifests.init();
+    await this.blobs.migrateLegacyNames();
+  }
+
+  /** Runs `fn` after every earlier exclusive operation has finished. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads a model after canonicalising its name; undefined when there is none. */
+  async find(name: ModelName): Promise<StoredManifest | undefined> {
+    return this.manifests.read(await this.manifests.canonicalize(name));
+  }
+
+  async get(name: ModelName): Promise<StoredManifest> {
+    const m = await this.find(name);
+    if (!m) throw new ModelNotFoundError(name.shortest());
+    return m;
+  }
+
+  async readBlobText(digest: string): Promise<string> {
+    return (await readFile(this.blobs.path(digest))).toString("utf8");
+  }
+
+  /** Digests named by any manifest, optionally ignoring one model. */
+  async referencedDigests(except?: ModelName): Promise<Set<string>> {
+    const refs = new Set<string>();
+    for (const m of await this.manifests.list()) {
+      if (except && m.name.equals(except)) continue;
+      for (const d of manifestDigests(m.manifest)) refs.add(d);
+    }
+    return refs;
+  }
+
+  /** Writes a manifest as the given name; `bytes` must already reference blobs that exist. */
+  async putManifest(name: ModelName, bytes: Uint8Array, manifest: Manifest): Promise<void> {
+    for (const d of manifestDigests(manifest)) {
+      if (!(await this.blobs.has(d))) throw new Error(`cannot write manifest for ${name.shortest()}: blob ${d} is missing`);
+    }
+    await this.manifests.write(name, bytes);
+  }
+
+  /** Copies the manifest bytes verbatim, so the copy has the same identity (§1.8). */
+  copy(src: ModelName, dst: ModelName): Promise<void> {
+    return this.exclusive(async () => {
+      const from = await this.manifests.canonicalize(src);
+      const to = await this.manifests.canonicalize(dst);
+      const fromPath = this.manifests.path(from);
+      try {
+        if (!(await stat(fromPath)).isFile()) throw new Error();
+      } catch {
+        throw new ModelNotFoundError(src.shortest());
+      }
+      if (from.equals(to)) return;
+      const toPath = this.manifests.path(to);
+      await mkdir(dirname(toPath), { recursive: true, mode: 0o755 });
+      const tmp = join(dirname(toPath), `.tmp-${randomBytes(8).toString("hex")}`);
+      try {
+        await copyFile(fromPath, tmp);
+        await rename(tmp, toPath);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    });
+  }
+
+  /** Removes a model and every blob that no remaining manifest references. */
+  delete(name: ModelName): Promise<void> {
+    return this.exclusive(async () => {
+      const canonical = await this.manifests.canonicalize(name);
+      const stored = await this.manifests.read(canonical).catch(() => undefined);
+      if (!(await this.manifests.remove(canonical))) throw new ModelNotFoundError(name.shortest());
+      if (stored) await this.dropUnreferenced(manifestDigests(stored.manifest));
+    });
+  }
+
+  /** Deletes those of `digests` that no manifest references. Call inside `exclusive`. */
+  async dropUnreferenced(digests: Iterable<string>): Promise<void> {
+    const refs = await this.referencedDigests();
+    for (const d of new Set(digests)) if (!refs.has(d)) await this.blobs.remove(d);
+  }
+
+  /**
+   * Start-up maintenance (§1.7): unless a manifest cannot be read, delete stray files and
+   * unreferenced blobs older than the grace period.
+   */
+  prune(now = Date.now()): Promise<{ removed: string[] }> {
+    return this.exclusive(async () => {
+      let broken = false;
+      const manifests = await this.manifests.list(() => {
+        broken = true;
+      });
+      const removed: string[] = [];
+      if (broken) return { removed };
+      const refs = new Set<string>();
+      for (const m of manifests) for (const d of manifestDigests(m.manifest)) refs.add(d);
+      for (const e of await this.blobs.entries()) {
+        if (now - e.mtimeMs < PRUNE_GRACE_MS) continue;
+        if (e.digest && refs.has(e.digest)) continue;
+        await this.blobs.removeFile(e.name);
+        removed.push(e.name);
+      }
+      return { removed };
+    });
+  }
+}

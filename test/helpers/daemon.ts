@@ -1,0 +1,97 @@
+// Starts a real `corral serve` process on a free port with its own model directory and home, and
+// runs the real `corral` CLI against it. Used by every suite that needs a daemon.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+export const corralBin = join(repoRoot, "apps/daemon/bin/corral.js");
+
+export interface Daemon {
+  url: string;
+  /** CORRAL_HOST value for clients. */
+  host: string;
+  home: string;
+  modelsDir: string;
+  env: NodeJS.ProcessEnv;
+  process: ChildProcess;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export interface CLIResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
+  const home = opts.home ?? (await mkdtemp(join(tmpdir(), "corral-test-")));
+  const modelsDir = join(home, ".corral", "models");
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    CORRAL_MODELS: modelsDir,
+    CORRAL_HOST: "127.0.0.1:0",
+    OLLAMA_HOST: "",
+    OLLAMA_MODELS: "",
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, [corralBin, "serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  const url = await new Promise<string>((resolveURL, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start within 30s:\n${log}`)), 30_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      log += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolveURL(m[1]!);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}:\n${log}`));
+    });
+  });
+  const host = url.replace(/^http:\/\//, "");
+  const clientEnv = { ...env, CORRAL_HOST: host };
+  return {
+    url,
+    host,
+    home,
+    modelsDir,
+    env: clientEnv,
+    process: child,
+    logs: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      if (!opts.home) await rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the corral CLI with the daemon's environment; resolves with exit code and output. */
+export function runCLI(daemon: Pick<Daemon, "env">, args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CLIResult> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [corralBin, ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...daemon.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(opts.input ?? "");
+  });
+}
