@@ -5,11 +5,16 @@ import { rootRoutes } from "./routes/root.ts";
 import { blobRoutes } from "./routes/blobs.ts";
 import { createRoutes } from "./routes/create.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { generateRoutes } from "./routes/generate.ts";
+import { embedRoutes } from "./routes/embed.ts";
+import { psRoutes } from "./routes/ps.ts";
+import type { Scheduler } from "../runner/scheduler.ts";
 import { hostCheck } from "./host-check.ts";
 import { errorMessage } from "./respond.ts";
 
 export interface AppOptions {
   store: Store;
+  scheduler: Scheduler;
   /** Whether the server listens on loopback only; then DNS-rebinding protection applies. */
   loopbackOnly: boolean;
 }
@@ -21,6 +26,9 @@ export function createApp(opts: AppOptions): Hono {
   app.route("/", blobRoutes(opts.store));
   app.route("/", createRoutes(opts.store));
   app.route("/", modelRoutes(opts.store));
+  app.route("/", generateRoutes(opts.store, opts.scheduler));
+  app.route("/", embedRoutes(opts.store, opts.scheduler));
+  app.route("/", psRoutes(opts.scheduler));
   app.notFound((c) => c.text("404 page not found", 404));
   app.onError((e, c) => {
     console.error(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);

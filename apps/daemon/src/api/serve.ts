@@ -4,6 +4,7 @@ import type { DaemonConfig } from "../config.ts";
 import { Store } from "../store/store.ts";
 import { createApp } from "./app.ts";
 import { VERSION } from "../version.ts";
+import { Scheduler, schedulerOptionsFromEnv } from "../runner/scheduler.ts";
 
 export interface RunningServer {
   url: string;
@@ -21,7 +22,8 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
     const { removed } = await store.prune();
     if (removed.length) console.error(`pruned ${removed.length} unused blob file(s)`);
   }
-  const app = createApp({ store, loopbackOnly: isLoopback(config.host.host) });
+  const scheduler = new Scheduler(schedulerOptionsFromEnv());
+  const app = createApp({ store, scheduler, loopbackOnly: isLoopback(config.host.host) });
   const { host, port } = config.host;
   const server = serve({ fetch: app.fetch, hostname: host, port });
   await new Promise<void>((resolve, reject) => {
@@ -36,6 +38,9 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
   console.error(`Corral ${VERSION} listening on ${url} (models in ${config.modelsDir})`);
   return {
     url,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await scheduler.close();
+    },
   };
 }

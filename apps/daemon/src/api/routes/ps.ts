@@ -1,0 +1,29 @@
+// GET /api/ps (§7.13): the models loaded now, latest expiry first.
+import { Hono } from "hono";
+import { digestHex } from "@corral/shared/digest";
+import type { Scheduler } from "../../runner/scheduler.ts";
+import { formatTime } from "../time.ts";
+
+export function psRoutes(scheduler: Scheduler): Hono {
+  const app = new Hono();
+  app.get("/api/ps", (c) => {
+    const runners = scheduler.list().sort((a, b) => b.expiresAt.getTime() - a.expiresAt.getTime());
+    const models = runners.map((r) => {
+      const { parent_model: _parent, ...details } = r.spec.details;
+      // Weights are memory-mapped and the KV cache sits beside them; this runtime is CPU only.
+      const size = r.spec.sizeBytes + r.context.stateSize;
+      return {
+        name: r.spec.name,
+        model: r.spec.name,
+        size,
+        digest: digestHex(r.spec.digest),
+        details,
+        expires_at: formatTime(r.expiresAt),
+        size_vram: 0,
+        context_length: r.spec.numCtx,
+      };
+    });
+    return c.json({ models });
+  });
+  return app;
+}

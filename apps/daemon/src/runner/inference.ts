@@ -1,0 +1,192 @@
+// Running a stored model: resolve the name to its files and settings, lease a loaded runner from
+// the scheduler, build the prompt and generate, streaming pieces as they come.
+
+import { stat } from "node:fs/promises";
+import { LlamaCompletion, type LlamaGrammar, type Token } from "node-llama-cpp";
+import type { ModelOptions } from "@corral/shared/modelfile/params";
+import { ModelName } from "@corral/shared/name";
+import { StatusError } from "../errors.ts";
+import type { Store } from "../store/store.ts";
+import { capabilities, modelDetails, readModel, type ModelContents } from "../store/model-info.ts";
+import type { StoredManifest } from "../store/manifests.ts";
+import { effectiveOptions } from "./options.ts";
+import type { Lease, LoadSpec, Scheduler } from "./scheduler.ts";
+import { llamaEngine } from "./llama.ts";
+import { ggufString } from "@corral/shared/gguf/index";
+
+export interface ResolvedModel {
+  stored: StoredManifest;
+  contents: ModelContents;
+  capabilities: string[];
+  options: ModelOptions;
+  spec: LoadSpec;
+  /** TEMPLATE text to render with; undefined means `{{ .Prompt }}`. */
+  template: string | undefined;
+}
+
+/** Looks a model up for inference; the messages are Ollama's (§7.3–7.5). */
+export async function resolveModel(store: Store, input: string, requestOptions: unknown): Promise<ResolvedModel> {
+  const name = ModelName.parse(input);
+  if (!name.isValid()) throw new StatusError(400, "invalid model name");
+  const stored = await store.find(name);
+  if (!stored) throw new StatusError(404, `model '${input}' not found`);
+  const contents = await readModel(store, stored);
+  if (!contents.modelLayer) throw new StatusError(400, `model '${input}' has no model weights to run`);
+  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path)]) {
+    if (!(await stat(p).catch(() => undefined))) throw new StatusError(404, `model "${input}" not found, try pulling it first`);
+  }
+  const options = effectiveOptions(contents.parameters, requestOptions);
+  let sizeBytes = 0;
+  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path)]) sizeBytes += (await stat(p)).size;
+  const spec: LoadSpec = {
+    digest: stored.digest,
+    name: stored.name.shortest(),
+    modelPath: contents.modelLayer.path,
+    adapters: contents.adapters.map((a) => a.path),
+    numCtx: options.num_ctx,
+    ...(options.num_thread > 0 ? { numThreads: options.num_thread } : {}),
+    ...(options.num_batch > 0 ? { numBatch: options.num_batch } : {}),
+    sizeBytes,
+    details: modelDetails(contents) as unknown as Record<string, unknown>,
+  };
+  // Without a TEMPLATE layer the GGUF's own chat template (Jinja) is used when there is one.
+  const chat = contents.header ? ggufString(contents.header, "tokenizer.chat_template") : undefined;
+  const template = contents.template ?? chat;
+  return { stored, contents, capabilities: capabilities(contents), options, spec, template };
+}
+
+export interface GenerationStats {
+  text: string;
+  doneReason: "stop" | "length";
+  promptEvalCount: number;
+  promptEvalDurationNs: number;
+  evalCount: number;
+  evalDurationNs: number;
+  /** Prompt and response tokens, for generate's `context`. */
+  tokens: Token[];
+}
+
+const grammarCache = new Map<string, Promise<LlamaGrammar>>();
+
+/** `format`: "json" or a JSON schema object, enforced with a grammar (§7.3). */
+export async function grammarFor(format: unknown): Promise<LlamaGrammar | undefined> {
+  if (format === undefined || format === null || format === "") return undefined;
+  const llama = await llamaEngine();
+  if (format === "json") {
+    let g = grammarCache.get("json");
+    if (!g) grammarCache.set("json", (g = llama.getGrammarFor("json")));
+    return g;
+  }
+  if (typeof format === "object" && !Array.isArray(format)) {
+    const key = JSON.stringify(format);
+    let g = grammarCache.get(key);
+    if (!g) {
+      g = llama.createGrammarForJsonSchema(format as never) as Promise<LlamaGrammar>;
+      grammarCache.set(key, g);
+      g.catch(() => grammarCache.delete(key));
+    }
+    try {
+      return await g;
+    } catch (e) {
+      throw new StatusError(400, `invalid format: ${(e as Error).message}; expected "json" or a valid JSON Schema object`);
+    }
+  }
+  throw new StatusError(400, `invalid format: ${JSON.stringify(format)}; expected "json" or a valid JSON Schema object`);
+}
+
+export function tokenize(lease: Lease, text: string): Token[] {
+  return lease.runner.model.tokenize(text, true);
+}
+
+/**
+ * Generates a continuation of `promptTokens` (BOS is added when the model wants one) on a
+ * sequence of the leased runner, calling `onPiece` with UTF-8-safe text pieces.
+ */
+export async function generateTokens(
+  lease: Lease,
+  promptTokens: Token[],
+  options: ModelOptions,
+  grammar: LlamaGrammar | undefined,
+  onPiece: (text: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<GenerationStats> {
+  const { runner } = lease;
+  const model = runner.model;
+  // LlamaCompletion puts BOS in front itself when the model wants one; a template that already
+  // wrote it (Jinja's bos_token) would otherwise give two.
+  const input = [...promptTokens];
+  const bos = model.tokens.bos;
+  const addsBos = bos !== null && model.tokens.shouldPrependBosToken;
+  if (addsBos) while (input[0] === bos) input.shift();
+  const promptCount = input.length + (addsBos ? 1 : 0);
+  if (promptCount >= runner.spec.numCtx) {
+    throw new StatusError(400, `the prompt is ${promptCount} tokens, more than the context window of ${runner.spec.numCtx} (set num_ctx higher)`);
+  }
+  const seq = await runner.acquireSequence(signal);
+  try {
+    const completion = new LlamaCompletion({ contextSequence: seq });
+    const start = process.hrtime.bigint();
+    let firstToken: bigint | undefined;
+    const out: Token[] = [];
+    let text = "";
+    const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
+    const result = await completion.generateCompletionWithMeta(input, {
+      onToken: (tokens) => {
+        firstToken ??= process.hrtime.bigint();
+        out.push(...tokens);
+      },
+      onTextChunk: (piece) => {
+        text += piece;
+        onPiece(piece);
+      },
+      ...(signal ? { signal, stopOnAbortSignal: true } : {}),
+      ...(options.num_predict > 0 ? { maxTokens: options.num_predict } : {}),
+      temperature: options.temperature,
+      topK: options.top_k,
+      topP: options.top_p,
+      minP: options.min_p,
+      ...(options.seed >= 0 ? { seed: options.seed } : {}),
+      repeatPenalty: penalize
+        ? {
+            penalty: options.repeat_penalty,
+            lastTokens: options.repeat_last_n < 0 ? runner.spec.numCtx : options.repeat_last_n,
+            frequencyPenalty: options.frequency_penalty,
+            presencePenalty: options.presence_penalty,
+          }
+        : false,
+      ...(grammar ? { grammar } : {}),
+      ...(options.stop.length ? { customStopTriggers: options.stop } : {}),
+    });
+    const end = process.hrtime.bigint();
+    const first = firstToken ?? end;
+    signal?.throwIfAborted();
+    return {
+      text: result.response,
+      doneReason: result.metadata.stopReason === "maxTokens" ? "length" : "stop",
+      promptEvalCount: promptCount,
+      promptEvalDurationNs: Number(first - start),
+      evalCount: out.length,
+      evalDurationNs: Number(end - first),
+      tokens: [...promptTokens, ...out],
+    };
+  } finally {
+    await runner.releaseSequence(seq);
+  }
+}
+
+/** Models whose layers or template need something this runtime cannot do. */
+export function checkImages(resolved: ResolvedModel, images: unknown[] | undefined): void {
+  if (images && images.length > 0) {
+    const vision = resolved.capabilities.includes("vision");
+    throw new StatusError(
+      400,
+      vision
+        ? `${resolved.stored.name.toString()} has a vision projector, but vision is not supported by this runtime (node-llama-cpp 3 has no multimodal API); send text only`
+        : `${resolved.stored.name.toString()} does not support vision`,
+    );
+  }
+}
+
+export function acquire(scheduler: Scheduler, resolved: ResolvedModel, keepAliveMs: number | undefined, signal?: AbortSignal): Promise<Lease> {
+  return scheduler.acquire(resolved.spec, keepAliveMs, signal);
+}

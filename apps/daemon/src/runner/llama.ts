@@ -1,0 +1,41 @@
+// The one llama.cpp engine of the daemon (node-llama-cpp, CPU build shipped as a prebuilt
+// binary). Loaded on first use, because it takes a second or two and `list`/`show` never need it.
+
+import { availableParallelism } from "node:os";
+import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+
+let engine: Promise<Llama> | undefined;
+
+/** Threads ggml may use at most; a model's own context may use fewer (see threadsFor). */
+export function maxThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env["CORRAL_NUM_THREADS"]);
+  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+}
+
+export function llamaEngine(): Promise<Llama> {
+  engine ??= getLlama({
+    gpu: false,
+    // Never compile or download: the prebuilt binary is what we ship and test.
+    build: "never",
+    // The default of max(cores, 4) oversubscribes small machines and is ~30× slower.
+    maxThreads: maxThreads(),
+    logLevel: LlamaLogLevel.error,
+    logger: (level, message) => {
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(`llama.cpp: ${message.trimEnd()}\n`);
+    },
+  }).catch((e: unknown) => {
+    engine = undefined;
+    throw e;
+  });
+  return engine;
+}
+
+/**
+ * Threads for one model's context. Below ~50 MB the work per token is so small that a second
+ * thread only adds synchronisation (measured 10× slower on 2 cores), so tiny models get one.
+ */
+export function threadsFor(modelBytes: number, requested?: number): number {
+  if (requested !== undefined && requested > 0) return Math.min(requested, maxThreads());
+  if (process.env["CORRAL_NUM_THREADS"]) return maxThreads();
+  return modelBytes < 50 * 1024 * 1024 ? 1 : maxThreads();
+}

@@ -1,0 +1,294 @@
+// Which models are loaded, for how long, and who may use them (§7.15). A loaded model (a
+// "runner") has one llama.cpp context with CORRAL_NUM_PARALLEL sequences; requests beyond that
+// wait for a free sequence. A model stays loaded for its keep-alive after its last request; when
+// too many models are loaded, or memory is short, idle ones are unloaded first (least recently
+// used), and a request for a new model waits until one can go.
+
+import { freemem } from "node:os";
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
+import { llamaEngine, threadsFor } from "./llama.ts";
+import { ensureLoadable } from "./guard.ts";
+import { defaultKeepAlive } from "./durations.ts";
+
+export interface LoadSpec {
+  /** Manifest digest: what identifies the model being run. */
+  digest: string;
+  /** Shortest name, as /api/ps shows it. */
+  name: string;
+  modelPath: string;
+  adapters: string[];
+  numCtx: number;
+  numThreads?: number;
+  numBatch?: number;
+  /** Bytes of the model and adapter files. */
+  sizeBytes: number;
+  details: Record<string, unknown>;
+}
+
+export interface SchedulerOptions {
+  numParallel: number;
+  maxLoaded: number;
+  defaultKeepAliveMs: number;
+}
+
+export function schedulerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulerOptions {
+  const int = (names: string[], def: number): number => {
+    for (const n of names) {
+      const v = Number(env[n]);
+      if (env[n] && Number.isInteger(v) && v > 0) return v;
+    }
+    return def;
+  };
+  return {
+    numParallel: int(["CORRAL_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL"], 1),
+    maxLoaded: int(["CORRAL_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS"], 3),
+    defaultKeepAliveMs: defaultKeepAlive(env),
+  };
+}
+
+export class Runner {
+  active = 0;
+  lastUsed = Date.now();
+  expiresAt: Date;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly free: LlamaContextSequence[] = [];
+  private readonly waiting: Array<(s: LlamaContextSequence) => void> = [];
+  private embedding: Promise<LlamaEmbeddingContext> | undefined;
+  private embedQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly spec: LoadSpec,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    public keepAliveMs: number,
+    private readonly onExpire: (r: Runner) => void,
+  ) {
+    this.expiresAt = new Date(Date.now() + (keepAliveMs < 0 ? 1e12 : keepAliveMs));
+  }
+
+  /** A context sequence for one request; waits while every sequence is in use. */
+  acquireSequence(signal?: AbortSignal): Promise<LlamaContextSequence> {
+    const s = this.free.pop();
+    if (s) return Promise.resolve(s);
+    if (this.context.sequencesLeft > 0) return Promise.resolve(this.context.getSequence());
+    return new Promise((resolve, reject) => {
+      const take = (seq: LlamaContextSequence): void => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(seq);
+      };
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(take);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiting.push(take);
+    });
+  }
+
+  async releaseSequence(seq: LlamaContextSequence): Promise<void> {
+    // A sequence goes back empty, so the next request cannot see this one's tokens.
+    await seq.clearHistory().catch(() => undefined);
+    const next = this.waiting.shift();
+    if (next) next(seq);
+    else this.free.push(seq);
+  }
+
+  /** Embeddings run one at a time on their own context, created on first use. */
+  embed<T>(fn: (ctx: LlamaEmbeddingContext) => Promise<T>): Promise<T> {
+    this.embedding ??= this.model.createEmbeddingContext({
+      contextSize: this.spec.numCtx,
+      threads: threadsFor(this.spec.sizeBytes, this.spec.numThreads),
+    });
+    const run = this.embedQueue.then(async () => fn(await this.embedding!));
+    this.embedQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  begin(): void {
+    this.active++;
+    this.lastUsed = Date.now();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  end(): void {
+    this.active--;
+    this.lastUsed = Date.now();
+    if (this.active === 0) this.arm();
+  }
+
+  /** Starts the keep-alive countdown (§7.15: it starts when the last request finishes). */
+  arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.keepAliveMs < 0) {
+      this.expiresAt = new Date(Date.now() + 1e12);
+      return;
+    }
+    this.expiresAt = new Date(Date.now() + this.keepAliveMs);
+    this.timer = setTimeout(() => this.onExpire(this), this.keepAliveMs);
+    this.timer.unref();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.embedding) await (await this.embedding.catch(() => undefined))?.dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+export interface Lease {
+  runner: Runner;
+  /** Nanoseconds spent loading for this request (0 when it was already loaded). */
+  loadDurationNs: number;
+  release(): void;
+}
+
+export class Scheduler {
+  private readonly runners = new Map<string, Runner>();
+  private readonly loading = new Map<string, Promise<Runner>>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(readonly options: SchedulerOptions) {}
+
+  /**
+   * Gets the model loaded (loading or reloading it as needed) and marks it busy until the
+   * lease is released. `keepAliveMs` replaces the runner's duration when given.
+   */
+  async acquire(spec: LoadSpec, keepAliveMs: number | undefined, signal?: AbortSignal): Promise<Lease> {
+    const started = process.hrtime.bigint();
+    let loaded = false;
+    for (;;) {
+      signal?.throwIfAborted();
+      const existing = this.runners.get(spec.digest);
+      if (existing && existing.spec.numCtx === spec.numCtx) {
+        existing.begin();
+        if (keepAliveMs !== undefined) existing.keepAliveMs = keepAliveMs;
+        return this.lease(existing, loaded ? Number(process.hrtime.bigint() - started) : 0);
+      }
+      if (existing) {
+        // Another context size was asked for: reload once the current users are done.
+        if (existing.active > 0) {
+          await this.waitForIdle(signal);
+          continue;
+        }
+        await this.unloadRunner(existing);
+      }
+      const pending = this.loading.get(spec.digest);
+      if (pending) {
+        await pending.catch(() => undefined);
+        continue;
+      }
+      await this.makeRoom(spec, signal);
+      const load = this.load(spec, keepAliveMs ?? this.options.defaultKeepAliveMs);
+      this.loading.set(spec.digest, load);
+      try {
+        this.runners.set(spec.digest, await load);
+        loaded = true;
+      } finally {
+        this.loading.delete(spec.digest);
+      }
+    }
+  }
+
+  private lease(runner: Runner, loadDurationNs: number): Lease {
+    let released = false;
+    return {
+      runner,
+      loadDurationNs,
+      release: () => {
+        if (released) return;
+        released = true;
+        runner.end();
+        if (runner.active === 0) this.notifyIdle();
+      },
+    };
+  }
+
+  private async load(spec: LoadSpec, keepAliveMs: number): Promise<Runner> {
+    await ensureLoadable(spec.modelPath);
+    const llama = await llamaEngine();
+    const model = await llama.loadModel({ modelPath: spec.modelPath, gpuLayers: 0 });
+    try {
+      const context = await model.createContext({
+        contextSize: spec.numCtx,
+        sequences: this.options.numParallel,
+        threads: threadsFor(spec.sizeBytes, spec.numThreads),
+        ...(spec.numBatch ? { batchSize: spec.numBatch } : {}),
+        ...(spec.adapters.length ? { lora: { adapters: spec.adapters.map((filePath) => ({ filePath, scale: 1 })) } } : {}),
+      });
+      return new Runner(spec, model, context, keepAliveMs, (r) => void this.expire(r));
+    } catch (e) {
+      await model.dispose();
+      throw e;
+    }
+  }
+
+  /** Unloads idle models until the new one fits the model limit and free memory. */
+  private async makeRoom(spec: LoadSpec, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const tooMany = this.runners.size + this.loading.size >= this.options.maxLoaded;
+      const tooBig = this.runners.size > 0 && spec.sizeBytes * 1.2 > freemem();
+      if (!tooMany && !tooBig) return;
+      const idle = [...this.runners.values()].filter((r) => r.active === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+      if (idle[0]) {
+        await this.unloadRunner(idle[0]);
+        continue;
+      }
+      await this.waitForIdle(signal);
+    }
+  }
+
+  private waitForIdle(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async expire(r: Runner): Promise<void> {
+    if (r.active === 0 && this.runners.get(r.spec.digest) === r) await this.unloadRunner(r);
+  }
+
+  private async unloadRunner(r: Runner): Promise<void> {
+    if (this.runners.get(r.spec.digest) === r) this.runners.delete(r.spec.digest);
+    await r.dispose().catch((e: unknown) => process.stderr.write(`unloading ${r.spec.name}: ${(e as Error).message}\n`));
+    this.notifyIdle();
+  }
+
+  /** Unloads a model now if idle, or as soon as its current requests finish (keep_alive 0). */
+  unload(digest: string): void {
+    const r = this.runners.get(digest);
+    if (!r) return;
+    r.keepAliveMs = 0;
+    if (r.active === 0) void this.unloadRunner(r);
+  }
+
+  isLoaded(digest: string): boolean {
+    return this.runners.has(digest);
+  }
+
+  list(): Runner[] {
+    return [...this.runners.values()];
+  }
+
+  async close(): Promise<void> {
+    for (const r of [...this.runners.values()]) await this.unloadRunner(r);
+  }
+}

@@ -1,0 +1,176 @@
+// Running models through the native API with the official `ollama` npm client: generate and chat
+// (streamed and not), embed, ps, load/unload, option precedence, JSON format, and refusing a
+// GGUF that would crash llama.cpp while the daemon keeps serving.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { Ollama } from "ollama";
+import { startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
+import { fixtures } from "../../../test/fixtures.ts";
+import { sha256Bytes } from "@corral/shared/digest";
+import { readGGUFHeader, writeGGUF, GGUFValueType, type GGUFKV } from "@corral/shared/gguf/index";
+import { join } from "node:path";
+
+// The known greedy continuation of "Once upon a time" (with BOS) for stories260K
+// (test/fixtures/PROVENANCE.md; computed independently with a NumPy forward pass).
+const GOLDEN =
+  ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily\'s mom said, "Lily, let\'s go to the park." Lily was sad and didn\'t know what to do.';
+
+let daemon: Daemon;
+let ollama: Ollama;
+
+async function createFrom(path: string, model: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const bytes = await readFile(path);
+  const digest = sha256Bytes(bytes);
+  await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
+  const r = await fetch(`${daemon.url}/api/create`, {
+    method: "POST",
+    body: JSON.stringify({ model, files: { "model.gguf": digest }, stream: false, ...extra }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+}
+
+before(async () => {
+  daemon = await startDaemon();
+  ollama = new Ollama({ host: daemon.url });
+  await createFrom(fixtures.stories260K, "story", {
+    template: "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}",
+    parameters: { temperature: 0, num_predict: 12 },
+  });
+  await createFrom(fixtures.stories260K, "story-chat", {
+    template: "{{ range .Messages }}{{ .Content }} {{ end }}",
+    system: "Once upon a time",
+    parameters: { temperature: 0, num_predict: 8 },
+  });
+});
+
+after(async () => {
+  await daemon?.stop();
+});
+
+test("greedy raw generation continues with the known story", async () => {
+  const r = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 60 } });
+  assert.ok(GOLDEN.startsWith(r.response), `got ${JSON.stringify(r.response)}`);
+  assert.ok(r.response.length > 150);
+  assert.equal(r.done, true);
+  assert.equal(r.done_reason, "length");
+  assert.equal(r.eval_count, 60);
+  assert.equal(r.prompt_eval_count, 5, "BOS + 4 prompt tokens");
+  assert.ok(r.total_duration > 0 && r.eval_duration > 0 && r.prompt_eval_duration > 0);
+  assert.equal((r as unknown as Record<string, unknown>)["context"], undefined, "raw mode returns no context");
+});
+
+test("streamed generate with the model's template, parameters and context", async () => {
+  const stream = await ollama.generate({ model: "story", prompt: "Once upon a time", stream: true });
+  let text = "";
+  let final;
+  for await (const chunk of stream) {
+    if (chunk.done) final = chunk;
+    else text += chunk.response;
+  }
+  assert.ok(final);
+  assert.equal(final.eval_count, 12, "num_predict from the Modelfile");
+  assert.ok(GOLDEN.startsWith(text), text);
+  assert.ok(Array.isArray(final.context) && final.context.length === 4 + 12);
+  // The request's options win over the model's parameters.
+  const r = await ollama.generate({ model: "story", prompt: "Once upon a time", options: { num_predict: 3 } });
+  assert.equal(r.eval_count, 3);
+  // A system prompt from the request goes through the template.
+  const s = await ollama.generate({ model: "story", prompt: "a time", system: "Once upon", options: { num_predict: 6 } });
+  assert.ok(GOLDEN.startsWith(s.response), s.response);
+});
+
+test("chat, streamed and not, renders the messages through the template", async () => {
+  const r = await ollama.chat({ model: "story-chat", messages: [{ role: "user", content: "there was a little girl" }], stream: false });
+  assert.equal(r.message.role, "assistant");
+  assert.equal(r.done, true);
+  assert.equal(r.eval_count, 8);
+  assert.ok(r.message.content.length > 0);
+  const stream = await ollama.chat({ model: "story-chat", messages: [{ role: "user", content: "there was a little girl" }], stream: true });
+  let text = "";
+  for await (const chunk of stream) if (!chunk.done) text += chunk.message.content;
+  assert.equal(text, r.message.content, "greedy decoding is the same streamed or not");
+});
+
+test("format json constrains the output to JSON", async () => {
+  const r = await ollama.generate({ model: "story", prompt: "Once upon a time", format: "json", options: { num_predict: 40 } });
+  const text = r.response.trim();
+  assert.match(text, /^[[{"]/);
+  if (r.done_reason === "stop") JSON.parse(text);
+  const schema = { type: "object", properties: { name: { type: "string" } }, required: ["name"] };
+  const s = await ollama.generate({ model: "story", prompt: "Once upon a time", format: schema, options: { num_predict: 60 } });
+  if (s.done_reason === "stop") assert.equal(typeof JSON.parse(s.response).name, "string");
+  else assert.match(s.response, /^\{\s*"name"\s*:\s*"/);
+});
+
+test("embed returns normalised vectors; embeddings returns the raw one", async () => {
+  const r = await ollama.embed({ model: "story", input: ["Lily went to the park", "a big red ball"] });
+  assert.equal(r.embeddings.length, 2);
+  for (const v of r.embeddings) {
+    assert.equal(v.length, 64);
+    const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-6);
+  }
+  assert.notDeepEqual(r.embeddings[0], r.embeddings[1]);
+  const legacy = await ollama.embeddings({ model: "story", prompt: "Lily went to the park" });
+  const norm = Math.sqrt(legacy.embedding.reduce((a, x) => a + x * x, 0));
+  assert.ok(Math.abs(legacy.embedding[0]! / norm - r.embeddings[0]![0]!) < 1e-6);
+  const cut = await ollama.embed({ model: "story", input: "Lily", dimensions: 8 });
+  assert.equal(cut.embeddings[0]!.length, 8);
+});
+
+test("ps lists loaded models; an empty prompt loads and keep_alive 0 unloads", async () => {
+  const loaded = await ollama.generate({ model: "story-chat", prompt: "" });
+  assert.equal(loaded.done_reason, "load");
+  let ps = await ollama.ps();
+  const entry = ps.models.find((m) => m.name === "story-chat:latest");
+  assert.ok(entry, JSON.stringify(ps));
+  assert.equal(entry.size_vram, 0);
+  assert.equal(entry.digest.length, 64);
+  assert.ok(new Date(entry.expires_at).getTime() > Date.now() + 60_000);
+  const unloaded = await ollama.generate({ model: "story-chat", prompt: "", keep_alive: 0 });
+  assert.equal(unloaded.done_reason, "unload");
+  await new Promise((r) => setTimeout(r, 200));
+  ps = await ollama.ps();
+  assert.ok(!ps.models.some((m) => m.name === "story-chat:latest"));
+  // keep_alive 0 on a real request unloads once it is answered.
+  await ollama.generate({ model: "story-chat", prompt: "Lily", keep_alive: 0 });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(!(await ollama.ps()).models.some((m) => m.name === "story-chat:latest"));
+});
+
+test("errors use Ollama's status codes and messages", async () => {
+  await assert.rejects(ollama.generate({ model: "nothere", prompt: "x" }), /model 'nothere' not found/);
+  await assert.rejects(ollama.generate({ model: "story", prompt: "x", raw: true, system: "s" }), /raw mode does not support template, system, or context/);
+  await assert.rejects(ollama.generate({ model: "story", prompt: "x", images: ["aGVsbG8="] }), /does not support vision/);
+  await assert.rejects(ollama.chat({ model: "story", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f", description: "", parameters: { type: "object", properties: {} } } }] }), /does not support tools/);
+  const r = await fetch(`${daemon.url}/api/chat`, { method: "POST", body: JSON.stringify({ messages: [] }) });
+  assert.equal(r.status, 400);
+  assert.deepEqual(await r.json(), { error: "model is required" });
+});
+
+/** Rewrites stories260K with some metadata replaced. */
+async function variant(name: string, replace: GGUFKV[]): Promise<string> {
+  const h = await readGGUFHeader(fixtures.stories260K);
+  const keys = new Set(replace.map((e) => e.key));
+  const out = join(daemon.home, name);
+  await writeGGUF(out, {
+    kv: [...[...h.kv.values()].filter((e) => !keys.has(e.key)), ...replace],
+    tensors: h.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, source: { path: fixtures.stories260K, offset: h.dataOffset + t.offset, size: t.size } })),
+  });
+  return out;
+}
+
+test("a GGUF that would abort llama.cpp is refused and the daemon keeps serving", async () => {
+  // block_count 0 is caught by the metadata check before llama.cpp sees the file.
+  await createFrom(await variant("blocks0.gguf", [{ key: "llama.block_count", type: GGUFValueType.UINT32, value: 0 }]), "bad-blocks");
+  await assert.rejects(ollama.generate({ model: "bad-blocks", prompt: "x" }), /cannot be loaded: llama\.block_count is 0/);
+  // head_count_kv 0 passes those checks but trips a GGML_ASSERT: the child-process probe takes the abort.
+  await createFrom(await variant("kv0.gguf", [{ key: "llama.attention.head_count_kv", type: GGUFValueType.UINT32, value: 0 }]), "bad-kv");
+  await assert.rejects(ollama.generate({ model: "bad-kv", prompt: "x" }), /cannot be loaded: llama\.cpp (aborted|crashed)/);
+  assert.equal(daemon.process.exitCode, null, "the daemon is still running");
+  const ok = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, options: { num_predict: 4 } });
+  assert.ok(GOLDEN.startsWith(ok.response));
+  const list = await runCLI(daemon, ["list"]);
+  assert.equal(list.code, 0);
+});
