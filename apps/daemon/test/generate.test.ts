@@ -50,8 +50,8 @@ after(async () => {
 
 test("greedy raw generation continues with the known story", async () => {
   const r = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 60 } });
-  assert.ok(GOLDEN.startsWith(r.response), `got ${JSON.stringify(r.response)}`);
-  assert.ok(r.response.length > 150);
+  assert.ok(GOLDEN.startsWith((r.response ?? "")), `got ${JSON.stringify((r.response ?? ""))}`);
+  assert.ok((r.response ?? "").length > 150);
   assert.equal(r.done, true);
   assert.equal(r.done_reason, "length");
   assert.equal(r.eval_count, 60);
@@ -66,7 +66,7 @@ test("streamed generate with the model's template, parameters and context", asyn
   let final;
   for await (const chunk of stream) {
     if (chunk.done) final = chunk;
-    else text += chunk.response;
+    else text += chunk.response ?? "";
   }
   assert.ok(final);
   assert.equal(final.eval_count, 12, "num_predict from the Modelfile");
@@ -77,7 +77,7 @@ test("streamed generate with the model's template, parameters and context", asyn
   assert.equal(r.eval_count, 3);
   // A system prompt from the request goes through the template.
   const s = await ollama.generate({ model: "story", prompt: "a time", system: "Once upon", options: { num_predict: 6 } });
-  assert.ok(GOLDEN.startsWith(s.response), s.response);
+  assert.ok(GOLDEN.startsWith((s.response ?? "")), (s.response ?? ""));
 });
 
 test("chat, streamed and not, renders the messages through the template", async () => {
@@ -94,13 +94,13 @@ test("chat, streamed and not, renders the messages through the template", async 
 
 test("format json constrains the output to JSON", async () => {
   const r = await ollama.generate({ model: "story", prompt: "Once upon a time", format: "json", options: { num_predict: 40 } });
-  const text = r.response.trim();
+  const text = (r.response ?? "").trim();
   assert.match(text, /^[[{"]/);
   if (r.done_reason === "stop") JSON.parse(text);
   const schema = { type: "object", properties: { name: { type: "string" } }, required: ["name"] };
   const s = await ollama.generate({ model: "story", prompt: "Once upon a time", format: schema, options: { num_predict: 60 } });
-  if (s.done_reason === "stop") assert.equal(typeof JSON.parse(s.response).name, "string");
-  else assert.match(s.response, /^\{\s*"name"\s*:\s*"/);
+  if (s.done_reason === "stop") assert.equal(typeof JSON.parse((s.response ?? "")).name, "string");
+  else assert.match((s.response ?? ""), /^\{\s*"name"\s*:\s*"/);
 });
 
 test("embed returns normalised vectors; embeddings returns the raw one", async () => {
@@ -170,7 +170,7 @@ test("a GGUF that would abort llama.cpp is refused and the daemon keeps serving"
   await assert.rejects(ollama.generate({ model: "bad-kv", prompt: "x" }), /cannot be loaded: llama\.cpp (aborted|crashed)/);
   assert.equal(daemon.process.exitCode, null, "the daemon is still running");
   const ok = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, options: { num_predict: 4 } });
-  assert.ok(GOLDEN.startsWith(ok.response));
+  assert.ok(GOLDEN.startsWith((ok.response ?? "")));
   const list = await runCLI(daemon, ["list"]);
   assert.equal(list.code, 0);
 });

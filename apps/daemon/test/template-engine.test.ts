@@ -242,7 +242,7 @@ describe("template engine: printf and json", () => {
 
   it("json escapes like Go and orders Map keys", () => {
     assert.equal(goJSON({ b: "<a & b>\u2028", a: [1, 2.5, null, true], c: "\b\f\n\u0001" }), '{"b":"\\u003ca \\u0026 b\\u003e\\u2028","a":[1,2.5,null,true],"c":"\\b\\f\\n\\u0001"}');
-    assert.equal(goJSON(new Map([["z", 1], ["a", new Uint8Array([1, 2, 3])]])), '{"a":"AQID","z":1}');
+    assert.equal(goJSON(new Map<string, unknown>([["z", 1], ["a", new Uint8Array([1, 2, 3])]])), '{"a":"AQID","z":1}');
     assert.equal(parseTemplate("{{ json .X }}").execute({ X: NaN }), "");
   });
 });

@@ -66,8 +66,10 @@ const KEYWORDS: ReadonlyMap<string, TokenType> = new Map<string, TokenType>([
   ["with", "with"],
 ]);
 
+const KEYWORD_TYPES: ReadonlySet<TokenType> = new Set(KEYWORDS.values());
+
 export function isKeyword(type: TokenType): boolean {
-  return [...KEYWORDS.values()].includes(type);
+  return KEYWORD_TYPES.has(type);
 }
 
 const LEFT_DELIM = "{{";
