@@ -8,6 +8,9 @@ import { modelRoutes } from "./routes/models.ts";
 import { generateRoutes } from "./routes/generate.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { psRoutes } from "./routes/ps.ts";
+import { transferRoutes } from "./routes/transfer.ts";
+import type { Signer } from "../registry-client/session.ts";
+import { inProcess, openaiRoutes } from "./openai/index.ts";
 import type { Scheduler } from "../runner/scheduler.ts";
 import { hostCheck } from "./host-check.ts";
 import { errorMessage } from "./respond.ts";
@@ -15,6 +18,9 @@ import { errorMessage } from "./respond.ts";
 export interface AppOptions {
   store: Store;
   scheduler: Scheduler;
+  /** The daemon's registry identity, created on first use. */
+  signer: () => Promise<Signer | undefined>;
+  noPrune: boolean;
   /** Whether the server listens on loopback only; then DNS-rebinding protection applies. */
   loopbackOnly: boolean;
 }
@@ -29,6 +35,8 @@ export function createApp(opts: AppOptions): Hono {
   app.route("/", generateRoutes(opts.store, opts.scheduler));
   app.route("/", embedRoutes(opts.store, opts.scheduler));
   app.route("/", psRoutes(opts.scheduler));
+  app.route("/", transferRoutes({ store: opts.store, signer: opts.signer, noPrune: opts.noPrune }));
+  app.route("/", openaiRoutes(inProcess(app)));
   app.notFound((c) => c.text("404 page not found", 404));
   app.onError((e, c) => {
     console.error(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);

@@ -5,6 +5,7 @@ import { Store } from "../store/store.ts";
 import { createApp } from "./app.ts";
 import { VERSION } from "../version.ts";
 import { Scheduler, schedulerOptionsFromEnv } from "../runner/scheduler.ts";
+import { loadOrCreateIdentity, signerFor } from "../identity.ts";
 
 export interface RunningServer {
   url: string;
@@ -22,8 +23,9 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
     const { removed } = await store.prune();
     if (removed.length) console.error(`pruned ${removed.length} unused blob file(s)`);
   }
+  const identity = signerFor(await loadOrCreateIdentity(config.homeDir));
   const scheduler = new Scheduler(schedulerOptionsFromEnv());
-  const app = createApp({ store, scheduler, loopbackOnly: isLoopback(config.host.host) });
+  const app = createApp({ store, scheduler, signer: async () => identity, noPrune: config.noPrune, loopbackOnly: isLoopback(config.host.host) });
   const { host, port } = config.host;
   const server = serve({ fetch: app.fetch, hostname: host, port });
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 // The `corral` command line: a thin client of the daemon's API (and `serve`, which is the daemon).
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.ts";
 import { loadConfig } from "../config.ts";
 import { startServer } from "../api/serve.ts";
@@ -7,7 +7,11 @@ import { Client, APIError, ConnectionError } from "./client.ts";
 import { CLIError } from "./errors.ts";
 import { ModelfileInputError } from "./modelfile-request.ts";
 import { createCommand } from "./commands/create.ts";
+import { pullCommand, pushCommand } from "./commands/transfer.ts";
+import { keyCommand } from "./commands/key.ts";
 import { copyCommand, listCommand, removeCommand, showCommand } from "./commands/models.ts";
+import { runCommand, type RunFlags } from "./commands/run.ts";
+import { psCommand, stopCommand } from "./commands/ps.ts";
 
 const program = new Command("corral")
   .description("Large language models on your machine, shared through your team's registry")
@@ -72,11 +76,59 @@ program
   .action((prefix?: string) => listCommand(prefix));
 
 program
+  .command("run")
+  .description("Run a model")
+  .argument("<model>")
+  .argument("[prompt...]")
+  .option("--keepalive <duration>", "Duration to keep a model loaded (e.g. 5m)")
+  .option("--verbose", "Show timings for response")
+  .option("--insecure", "Use an insecure registry")
+  .option("--nowordwrap", "Don't wrap words to the next line automatically")
+  .option("--format <format>", "Response format (e.g. json)")
+  .option("--think [value]", "Enable thinking mode: true/false or high/medium/low for supported models")
+  .option("--hidethinking", "Hide thinking output (if provided)")
+  .option("--truncate", "For embedding models: truncate inputs exceeding context length")
+  .option("--dimensions <n>", "Truncate output embeddings to specified dimension (embedding models only)")
+  .addOption(new Option("--interactive", "Start the interactive session even when stdin or stdout is not a terminal").hideHelp())
+  .action((model: string, prompt: string[], opts: RunFlags) => runCommand(model, prompt, opts));
+
+program
+  .command("stop")
+  .description("Stop a running model")
+  .argument("<model>")
+  .action((model: string) => stopCommand(model));
+
+program
+  .command("ps")
+  .description("List running models")
+  .argument("[prefix]")
+  .action((prefix?: string) => psCommand(prefix));
+
+program
   .command("cp")
   .description("Copy a model")
   .argument("<source>")
   .argument("<destination>")
   .action((source: string, destination: string) => copyCommand(source, destination));
+
+program
+  .command("pull")
+  .description("Pull a model from a registry")
+  .argument("<model>")
+  .option("--insecure", "use an insecure registry (plain HTTP)")
+  .action((model: string, opts: { insecure?: boolean }) => pullCommand(model, opts));
+
+program
+  .command("push")
+  .description("Push a model to a registry")
+  .argument("<model>")
+  .option("--insecure", "use an insecure registry (plain HTTP)")
+  .action((model: string, opts: { insecure?: boolean }) => pushCommand(model, opts));
+
+program
+  .command("key")
+  .description("Print this machine's public key, to register on a registry")
+  .action(() => keyCommand());
 
 program
   .command("rm")

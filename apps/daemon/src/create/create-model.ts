@@ -16,6 +16,8 @@ import { detectTemplate } from "./template-detect.ts";
 import { inspectGGUF, joinSplitSets, looksLikeGGUF, type GGUFFile } from "./gguf-files.ts";
 import { checkParameters } from "./parameters.ts";
 import type { CreateRequest } from "./request.ts";
+import { parseQuantType } from "./quantize/types.ts";
+import { quantizeModelLayers } from "./quantize/quantize.ts";
 
 interface Layer extends Descriptor {
   /** The progress line for this layer; undefined for none. */
@@ -24,7 +26,7 @@ interface Layer extends Descriptor {
 
 const MESSAGE_ROLES = new Set(["system", "user", "assistant", "tool"]);
 
-export async function createModel(store: Store, req: CreateRequest, name: ModelName, progress: (p: Progress) => void): Promise<void> {
+export async function createModel(store: Store, req: CreateRequest, name: ModelName, progress: (p: Progress) => void, signal?: AbortSignal): Promise<void> {
   const created: string[] = [];
   const uploads = [...Object.values(req.files ?? {}), ...Object.values(req.adapters ?? {})];
   try {
@@ -33,11 +35,13 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
       if (!MESSAGE_ROLES.has(m.role)) throw badRequest(`messages[${i}].role must be one of "system", "user", "assistant" or "tool", got "${m.role}"`);
       return { role: m.role, content: m.content };
     });
-    if (req.quantize) throw badRequest(`quantize ${req.quantize}: quantization is not supported by this version of corral yet`);
+    // Checked before anything streams, so an unknown type is a plain 400.
+    const quantType = req.quantize ? parseQuantType(req.quantize) : undefined;
 
     const { layers, inherited } = req.from
       ? await layersFromModel(store, req.from)
       : await layersFromFiles(store, req, progress, created);
+    if (quantType) await quantizeModelLayers(store.blobs, layers, quantType, progress, created, signal);
 
     const addBlob = async (mediaType: string, data: string | Buffer): Promise<Layer> => {
       const r = await store.blobs.writeBytes(data);

@@ -1,5 +1,5 @@
 // GGUF v3 little-endian writer. The header is built in memory (it is small next to the tensor
-// data); tensor data is streamed from buffers or byte ranges of other files, so rewriting a
+// data); tensor data is streamed from buffers, byte ranges of other files or producers, so rewriting a
 // multi-gigabyte model uses constant memory. Layout follows llama.cpp: header, zero padding to the
 // alignment, then every tensor's data followed by zero padding to the alignment. A file without
 // tensors ends right after its header.
@@ -17,7 +17,20 @@ import {
 } from "./reader.ts";
 import { GGUFValueType, TensorShapeError, isGGUFValueType, tensorByteSize, valueTypeName } from "./types.ts";
 
-export type GGUFTensorSource = Uint8Array | { path: string; offset: number; size: number };
+/**
+ * Tensor data made on demand: `chunks()` yields exactly `size` bytes in order. Lets a caller
+ * write tensors larger than it wants to hold, one piece at a time.
+ */
+export interface GGUFTensorProducer {
+  size: number;
+  chunks: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+export type GGUFTensorSource = Uint8Array | { path: string; offset: number; size: number } | GGUFTensorProducer;
+
+function isProducer(s: GGUFTensorSource): s is GGUFTensorProducer {
+  return !(s instanceof Uint8Array) && "chunks" in s;
+}
 
 export interface GGUFTensorSpec {
   name: string;
@@ -281,7 +294,7 @@ export async function writeGGUF(out: string, spec: GGUFWriteSpec): Promise<{ siz
     const want = header.sizes[i];
     const have = t.source instanceof Uint8Array ? t.source.length : t.source.size;
     if (have !== want) fail(`tensor ${JSON.stringify(t.name)} needs ${want} bytes but its source holds ${have}`);
-    if (!(t.source instanceof Uint8Array) && (!Number.isSafeInteger(t.source.offset) || t.source.offset < 0)) {
+    if (!(t.source instanceof Uint8Array) && !isProducer(t.source) && (!Number.isSafeInteger(t.source.offset) || t.source.offset < 0)) {
       fail(`tensor ${JSON.stringify(t.name)} has invalid source offset ${t.source.offset}`);
     }
   });
@@ -308,6 +321,15 @@ export async function writeGGUF(out: string, spec: GGUFWriteSpec): Promise<{ siz
       if (src instanceof Uint8Array) {
         await writeAll(fh, src);
         written += src.length;
+      } else if (isProducer(src)) {
+        let produced = 0;
+        for await (const chunk of src.chunks()) {
+          if (produced + chunk.length > src.size) fail(`tensor ${JSON.stringify(t.name)}: its producer yielded more than the ${src.size} bytes it declared`);
+          await writeAll(fh, chunk);
+          produced += chunk.length;
+        }
+        if (produced !== src.size) fail(`tensor ${JSON.stringify(t.name)}: its producer yielded ${produced} bytes, expected ${src.size}`);
+        written += produced;
       } else {
         let input = inputs.get(src.path);
         if (!input) {

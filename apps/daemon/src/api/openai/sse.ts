@@ -1,0 +1,88 @@
+// The two stream formats met here: the native routes' NDJSON, read line by line, and OpenAI's
+// Server-Sent Events, `data: <json>\n\n` per chunk, ending with `data: [DONE]\n\n`.
+
+import { errorBody } from "./errors.ts";
+
+/** Marks the end of an OpenAI stream. */
+export const DONE = "[DONE]";
+
+export type SSEEvent = object | typeof DONE;
+
+/** No native line comes near this; a body without newlines must not grow a buffer forever. */
+const MAX_LINE = 64 << 20;
+
+/** Parses an NDJSON body into its objects; cancels the body when the reader stops early. */
+export async function* readNDJSON(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Record<string, unknown>> {
+  if (!body) return;
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let finished = false;
+  const parse = (line: string): Record<string, unknown> => {
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`invalid line in the native response: ${(e as Error).message}`);
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("invalid line in the native response: not a JSON object");
+    return v as Record<string, unknown>;
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        finished = true;
+        buffer += decoder.decode();
+        if (buffer.trim()) yield parse(buffer);
+        return;
+      }
+      buffer += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (line.trim()) yield parse(line);
+      }
+      if (buffer.length > MAX_LINE) throw new Error(`invalid native response: a line longer than ${MAX_LINE} bytes`);
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Answers with the events as SSE. A failure while producing them becomes a last `data:` event
+ * holding an OpenAI error object (which OpenAI's clients raise), since the status is already sent.
+ */
+export function sseResponse(events: AsyncIterable<SSEEvent>): Response {
+  const encoder = new TextEncoder();
+  const it = events[Symbol.asyncIterator]();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await it.next();
+        if (next.done) {
+          controller.close();
+          return;
+        }
+        const data = next.value === DONE ? DONE : JSON.stringify(next.value);
+        controller.enqueue(encoder.encode(`data: ${data}\n\n`));
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(errorBody(500, message))}\n\n`));
+        controller.close();
+      }
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+  return new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" } });
+}
+
+/** A native `{"error": "…"}` line ends the stream: it becomes an exception, then an SSE error event. */
+export function throwIfErrorLine(line: Record<string, unknown>): void {
+  if ("error" in line) throw new Error(typeof line["error"] === "string" ? line["error"] : JSON.stringify(line["error"]));
+}

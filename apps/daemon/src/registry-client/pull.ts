@@ -1,0 +1,121 @@
+// `corral pull` / POST /api/pull (§5.3): manifest first, then every missing blob (in parallel,
+// each in ranged parts), each verified before it becomes visible, and the manifest written last
+// with the exact bytes the registry sent. Concurrent pulls of one blob share one download.
+
+import { parseManifest, manifestDigests, MAX_MANIFEST_BYTES, MediaType } from "@corral/shared/manifest";
+import { shortDigest } from "@corral/shared/digest";
+import type { ModelName } from "@corral/shared/name";
+import { StatusError, type Progress } from "../errors.ts";
+import type { Store } from "../store/store.ts";
+import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./session.ts";
+import { downloadBlob } from "./download.ts";
+import { forEachLimit } from "./parts.ts";
+
+interface SharedDownload {
+  promise: Promise<void>;
+  completed: number;
+  total: number;
+  listeners: Set<(c: number, t: number) => void>;
+}
+
+/** One download per digest in this daemon, whoever asked for it. */
+const inFlight = new Map<string, SharedDownload>();
+
+function sharedDownload(key: string, start: (report: (c: number, t: number) => void) => Promise<void>): SharedDownload {
+  let d = inFlight.get(key);
+  if (d) return d;
+  const created: SharedDownload = { promise: Promise.resolve(), completed: 0, total: 0, listeners: new Set() };
+  created.promise = start((c, t) => {
+    created.completed = c;
+    created.total = t;
+    for (const l of created.listeners) l(c, t);
+  }).finally(() => inFlight.delete(key));
+  inFlight.set(key, created);
+  return created;
+}
+
+export interface PullOptions {
+  insecure: boolean;
+  signer: Signer | undefined;
+  noPrune: boolean;
+  signal?: AbortSignal;
+}
+
+export async function pullModel(store: Store, name: ModelName, o: PullOptions, progress: (p: Progress) => void): Promise<void> {
+  const session = new RegistrySession(name, o.insecure, o.signer);
+  const s = o.signal ? { signal: o.signal } : {};
+  progress({ status: "pulling manifest" });
+  let bytes: Buffer;
+  try {
+    const res = await session.request("GET", session.url(`/manifests/${name.tag}`), {
+      headers: { Accept: `${MediaType.manifestV2}, ${MediaType.ociManifest}` },
+      ...s,
+    });
+    const declared = Number(res.headers.get("content-length"));
+    if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(0, `manifest is ${declared} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
+    bytes = Buffer.from(await res.arrayBuffer());
+  } catch (e) {
+    if (e instanceof NotFoundError) throw new StatusError(404, "pull model manifest: file does not exist");
+    throw new StatusError(e instanceof RegistryError && e.status === 401 ? 401 : 500, `pull model manifest: ${(e as Error).message}`);
+  }
+  const manifest = (() => {
+    try {
+      return parseManifest(bytes);
+    } catch (e) {
+      throw new StatusError(500, `pull model manifest: ${(e as Error).message}`);
+    }
+  })();
+
+  const blobs = [...manifest.layers, ...(manifest.config.digest ? [manifest.config] : [])];
+  const fetched: string[] = [];
+  try {
+    await fetchBlobs();
+  } catch (e) {
+    // A failed pull leaves the store as it was, except for the part files of an interrupted
+    // download, which a later pull resumes from.
+    if (!o.signal?.aborted) await store.exclusive(() => store.dropUnreferenced(fetched)).catch(() => undefined);
+    throw e;
+  }
+
+  async function fetchBlobs(): Promise<void> {
+  await forEachLimit(blobs, 4, async (layer) => {
+    const status = `pulling ${shortDigest(layer.digest)}`;
+    if (await store.blobs.has(layer.digest)) {
+      progress({ status, digest: layer.digest, total: layer.size, completed: layer.size });
+      return;
+    }
+    let last = 0;
+    const report = (c: number, t: number): void => {
+      const now = Date.now();
+      if (now - last < 60 && c < t) return;
+      last = now;
+      progress({ status, digest: layer.digest, total: t, completed: c });
+    };
+    const d = sharedDownload(layer.digest, (r) => downloadBlob({ session, blobs: store.blobs, digest: layer.digest, size: layer.size, onProgress: r, ...s }));
+    d.listeners.add(report);
+    try {
+      await d.promise;
+    } finally {
+      d.listeners.delete(report);
+    }
+    fetched.push(layer.digest);
+    progress({ status, digest: layer.digest, total: layer.size, completed: layer.size });
+  });
+  }
+
+  progress({ status: "verifying sha256 digest" });
+  progress({ status: "writing manifest" });
+  await store.exclusive(async () => {
+    const target = await store.manifests.canonicalize(name);
+    const previous = await store.manifests.read(target).catch(() => undefined);
+    await store.putManifest(target, bytes, manifest);
+    if (previous && !o.noPrune) {
+      const gone = manifestDigests(previous.manifest).filter((d) => !manifestDigests(manifest).includes(d));
+      if (gone.length) {
+        progress({ status: "removing unused layers" });
+        await store.dropUnreferenced(gone);
+      }
+    }
+  });
+  progress({ status: "success" });
+}

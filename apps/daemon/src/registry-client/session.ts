@@ -1,0 +1,135 @@
+// One pull or push against one registry (§5.1, §5.2): base URL from the name's host, plain HTTP
+// only with --insecure, and the 401 → signed token request → retry-once dance. The token lives
+// as long as the operation.
+
+import type { ModelName } from "@corral/shared/name";
+import { newNonce, tokenRequestChallenge, tokenRequestURL } from "@corral/shared/signing";
+import { VERSION } from "../version.ts";
+import { StatusError } from "../errors.ts";
+import { parseChallenge, type Challenge } from "./challenge.ts";
+
+/** Signs token requests with the daemon's ed25519 key. */
+export interface Signer {
+  /** `<base64 of the SSH wire public key>:<base64 of the signature>` for a message. */
+  authorization(message: string): string;
+  /** The `ssh-ed25519 AAAA…` line to register on a registry. */
+  publicKeyLine(): string;
+}
+
+export const USER_AGENT = `corral/${VERSION} (${process.arch} ${process.platform}) Node/${process.version}`;
+
+export class RegistryError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+export class NotFoundError extends RegistryError {
+  constructor() {
+    super(404, "file does not exist");
+  }
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  body?: () => RequestInit["body"] | undefined;
+  /** Follow redirects (default) or hand back 3xx responses. */
+  redirect?: "follow" | "manual";
+  signal?: AbortSignal;
+  /** Statuses handed back to the caller instead of becoming errors. */
+  accept?: number[];
+}
+
+export class RegistrySession {
+  readonly base: string;
+  readonly repository: string;
+  private token: string | undefined;
+
+  constructor(
+    readonly name: ModelName,
+    readonly insecure: boolean,
+    private readonly signer: Signer | undefined,
+  ) {
+    if (name.scheme === "http" && !insecure) throw new StatusError(400, "insecure protocol http");
+    this.base = `${insecure ? "http" : "https"}://${name.host}`;
+    this.repository = name.repository();
+  }
+
+  url(path: string): string {
+    return `${this.base}/v2/${this.repository}${path}`;
+  }
+
+  /** Rewrites a registry-given URL to http when --insecure is set (§5.1). */
+  fix(url: string): string {
+    const u = new URL(url, this.base);
+    if (this.insecure && u.protocol === "https:") u.protocol = "http:";
+    return u.toString();
+  }
+
+  async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { "User-Agent": USER_AGENT, ...opts.headers };
+      if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
+      let res: Response;
+      try {
+        const body = opts.body?.();
+        res = await fetch(this.fix(url), {
+          method,
+          headers,
+          redirect: opts.redirect ?? "follow",
+          ...(body !== undefined ? { body, duplex: "half" } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        } as RequestInit);
+      } catch (e) {
+        if ((e as Error).name === "AbortError") throw e;
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        throw new RegistryError(0, `${method} ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      }
+      if (opts.accept?.includes(res.status)) return res;
+      if (res.status === 401) {
+        await res.body?.cancel();
+        if (attempt > 0) throw new RegistryError(401, "unauthorized: access denied");
+        this.token = await this.fetchToken(parseChallenge(res.headers.get("www-authenticate") ?? ""), new URL(this.fix(url)).host, opts.signal);
+        continue;
+      }
+      if (res.status === 404) {
+        await res.body?.cancel();
+        throw new NotFoundError();
+      }
+      if (res.status >= 400) {
+        const text = (await res.text().catch(() => "")).trim();
+        throw new RegistryError(res.status, `${res.status}: ${text}`);
+      }
+      return res;
+    }
+  }
+
+  /** §6.3: the realm must be on the host that challenged us; the request is signed, not sent bare. */
+  private async fetchToken(c: Challenge, host: string, signal?: AbortSignal): Promise<string> {
+    if (!c.realm) throw new RegistryError(401, "unauthorized: the registry sent no token realm");
+    const realm = new URL(c.realm);
+    if (realm.host !== host) throw new RegistryError(401, `realm host "${realm.host}" does not match original host "${host}"`);
+    const url = tokenRequestURL({ ...c, ts: Math.floor(Date.now() / 1000), nonce: newNonce() });
+    const headers: Record<string, string> = { "User-Agent": USER_AGENT };
+    if (this.signer) headers["Authorization"] = this.signer.authorization(tokenRequestChallenge(url));
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      throw new RegistryError(0, `token request to ${realm.origin}: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    if (res.status >= 400) throw new RegistryError(res.status, text.trim() ? `${res.status}: ${text.trim()}` : String(res.status));
+    try {
+      const token = (JSON.parse(text) as { token?: unknown }).token;
+      if (typeof token === "string" && token) return token;
+    } catch {
+      // fall through to the error below
+    }
+    throw new RegistryError(500, `token endpoint ${realm.origin}${realm.pathname} answered without a token`);
+  }
+}

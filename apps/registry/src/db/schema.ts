@@ -1,0 +1,152 @@
+// The registry's database: accounts and their keys, namespaces and who may use them, repositories,
+// manifests and tags, the blobs they reference, open upload sessions and used nonces. Everything a
+// second registry process needs is here or in the blob store; nothing lives only in memory.
+
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  customType,
+  foreignKey,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+/** Manifests are kept byte for byte: their digest is the sha256 of exactly these bytes. */
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (v) => Buffer.from(v),
+  toDriver: (v) => v,
+});
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+
+/** A user or an organisation; its name is its namespace. */
+export const accounts = pgTable("accounts", {
+  id: serial("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  kind: text("kind", { enum: ["user", "org"] }).notNull(),
+  createdAt: createdAt(),
+});
+
+/** ed25519 public keys that identify a user in token requests. */
+export const publicKeys = pgTable("public_keys", {
+  id: serial("id").primaryKey(),
+  accountId: integer("account_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+  /** base64 of the SSH wire blob, the second field of the `ssh-ed25519` line. */
+  key: text("key").notNull().unique(),
+  fingerprint: text("fingerprint").notNull(),
+  comment: text("comment").notNull().default(""),
+  createdAt: createdAt(),
+});
+
+/** Roles on a namespace: organisation members, or users granted access to another user's namespace. */
+export const members = pgTable(
+  "members",
+  {
+    namespaceId: integer("namespace_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+    accountId: integer("account_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["reader", "writer", "owner"] }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.namespaceId, t.accountId] })],
+);
+
+export const repositories = pgTable(
+  "repositories",
+  {
+    id: serial("id").primaryKey(),
+    namespaceId: integer("namespace_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    visibility: text("visibility", { enum: ["public", "private"] }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [unique("repositories_namespace_name").on(t.namespaceId, t.name)],
+);
+
+/** Every blob the store holds completely and verified. */
+export const blobs = pgTable("blobs", {
+  digest: text("digest").primaryKey(),
+  size: bigint("size", { mode: "number" }).notNull(),
+  createdAt: createdAt(),
+  /** Last upload, mount or existence check; garbage collection spares blobs touched within its grace period. */
+  touchedAt: timestamp("touched_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Which repositories may serve a blob: it was uploaded or mounted there, or a manifest there names it. */
+export const repositoryBlobs = pgTable(
+  "repository_blobs",
+  {
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    digest: text("digest").notNull().references(() => blobs.digest, { onDelete: "cascade" }),
+    linkedAt: timestamp("linked_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.digest] }), index("repository_blobs_digest").on(t.digest)],
+);
+
+export const manifests = pgTable(
+  "manifests",
+  {
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    digest: text("digest").notNull(),
+    mediaType: text("media_type").notNull(),
+    content: bytea("content").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.digest] })],
+);
+
+/** The blobs a manifest references; the foreign key keeps garbage collection from deleting them. */
+export const manifestBlobs = pgTable(
+  "manifest_blobs",
+  {
+    repositoryId: integer("repository_id").notNull(),
+    manifestDigest: text("manifest_digest").notNull(),
+    blobDigest: text("blob_digest").notNull().references(() => blobs.digest, { onDelete: "restrict" }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.repositoryId, t.manifestDigest, t.blobDigest] }),
+    foreignKey({ columns: [t.repositoryId, t.manifestDigest], foreignColumns: [manifests.repositoryId, manifests.digest] }).onDelete("cascade"),
+    index("manifest_blobs_blob").on(t.blobDigest),
+  ],
+);
+
+export const tags = pgTable(
+  "tags",
+  {
+    repositoryId: integer("repository_id").notNull(),
+    name: text("name").notNull(),
+    manifestDigest: text("manifest_digest").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.repositoryId, t.name] }),
+    foreignKey({ columns: [t.repositoryId, t.manifestDigest], foreignColumns: [manifests.repositoryId, manifests.digest] }).onDelete("cascade"),
+  ],
+);
+
+/** Open upload sessions; the bytes are in the blob store's upload area. */
+export const uploads = pgTable("uploads", {
+  id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+  repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+  size: bigint("size", { mode: "number" }).notNull().default(0),
+  createdAt: createdAt(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Nonces of accepted token requests, kept until their timestamp falls out of the accepted window. */
+export const nonces = pgTable("nonces", {
+  nonce: text("nonce").primaryKey(),
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+});
+
+/** Secrets shared by every registry process on this database (token and URL signing keys). */
+export const settings = pgTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
