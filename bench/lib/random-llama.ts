@@ -16,10 +16,15 @@ export interface RandomLlamaOptions {
   type: 0 | 1;
 }
 
+// One scratch word for the float32 → bits step: allocating per value made writing a 500 MB
+// model take minutes.
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
 function f16(x: number): number {
   // Only for values well inside the normal range, which is all this generator makes.
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
+  scratchF32[0] = x;
+  const u = scratchU32[0]!;
   const sign = (u >>> 16) & 0x8000;
   const exp = ((u >>> 23) & 0xff) - 127 + 15;
   if (exp <= 0) return sign;

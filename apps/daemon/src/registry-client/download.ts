@@ -5,7 +5,8 @@
 
 import { open, readdir, readFile, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { digestHex, sha256File } from "@corral/shared/digest";
+import { createHash } from "node:crypto";
+import { digestHex } from "@corral/shared/digest";
 import type { BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
 import { forEachLimit, planParts, transferConcurrency } from "./parts.ts";
@@ -109,14 +110,29 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   report();
 
   const todo = parts.filter((p) => p.Completed < p.Size);
-  if (todo.length > 0) {
-    const direct = await directURL(session, digest, signal);
-    const fh = await open(paths.data, "r+");
-    try {
+  const fh = await open(paths.data, "r+");
+  // The sha256 follows the downloaded prefix of the file while later parts are still arriving,
+  // so verifying costs little once the last byte is in.
+  const hasher = new PrefixHasher(fh);
+  const prefix = (): number => {
+    let end = 0;
+    for (const p of parts) {
+      end = p.Offset + p.Completed;
+      if (p.Completed < p.Size) break;
+    }
+    return end;
+  };
+  let got: string;
+  try {
+    if (todo.length > 0) {
+      const direct = await directURL(session, digest, signal);
       await forEachLimit(todo, transferConcurrency(), async (p) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            await fetchPart(session, direct, p, fh, () => report(), paths.part(p.N), signal);
+            await fetchPart(session, direct, p, fh, () => {
+              report();
+              hasher.follow(prefix());
+            }, paths.part(p.N), signal);
             return;
           } catch (e) {
             await writeFile(paths.part(p.N), JSON.stringify(p)).catch(() => undefined);
@@ -125,12 +141,11 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
           }
         }
       });
-    } finally {
-      await fh.close();
     }
+    got = await hasher.finish(total);
+  } finally {
+    await fh.close();
   }
-
-  const { digest: got } = await sha256File(paths.data);
   if (got !== digest) {
     await rm(paths.data, { force: true });
     for (const p of parts) await rm(paths.part(p.N), { force: true });
@@ -183,4 +198,36 @@ export async function discardPartial(blobs: BlobStore, digest: string): Promise<
   const paths = partialPaths(blobs, digest);
   await rm(paths.data, { force: true });
   for (const p of await loadParts(blobs, digest)) await rm(paths.part(p.N), { force: true });
+}
+
+/** Hashes a file front to back as far as it has been written, one read at a time. */
+class PrefixHasher {
+  private readonly hash = createHash("sha256");
+  private pos = 0;
+  private target = 0;
+  private running: Promise<void> | undefined;
+  private readonly buf = Buffer.allocUnsafe(4 << 20);
+
+  constructor(private readonly fh: FileHandle) {}
+
+  follow(upTo: number): void {
+    this.target = Math.max(this.target, upTo);
+    this.running ??= this.run().finally(() => (this.running = undefined));
+  }
+
+  private async run(): Promise<void> {
+    while (this.pos < this.target) {
+      const { bytesRead } = await this.fh.read(this.buf, 0, Math.min(this.buf.length, this.target - this.pos), this.pos);
+      if (bytesRead === 0) break;
+      this.hash.update(this.buf.subarray(0, bytesRead));
+      this.pos += bytesRead;
+    }
+  }
+
+  async finish(total: number): Promise<string> {
+    while (this.running) await this.running;
+    this.target = total;
+    await this.run();
+    return `sha256:${this.hash.digest("hex")}`;
+  }
 }

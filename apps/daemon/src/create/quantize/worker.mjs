@@ -9,16 +9,8 @@
 import { writeSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { defaultsProblem, versionProblem } from "./layout.mjs";
 
-// The llama.cpp build whose llama_model_quantize_params layout this file spells out (include/llama.h
-// of node-llama-cpp 3.22.1's bundle). The struct gained fields between versions, so any other build
-// is refused rather than called with a wrong layout.
-const EXPECTED_VERSION = "0.5.0-dev";
-const EXPECTED_DEFAULTS = {
-  nthread: 0, ftype: 7, output_tensor_type: 43, token_embedding_type: 43,
-  allow_requantize: false, quantize_output_tensor: true, only_copy: false, pure: false,
-  keep_split: false, dry_run: false, max_buf_size: 8589934592n,
-};
 const GGML_LOG_LEVEL_ERROR = 4;
 const GGML_LOG_LEVEL_CONT = 5;
 
@@ -63,11 +55,11 @@ try {
 
 // The version is read before anything that depends on the struct layout is called.
 const version = lib.func("const char *llama_version(void)")();
-if (version !== EXPECTED_VERSION) {
-  fail(`libllama ${libName} reports llama.cpp version ${version}, but the quantizer was written against version ${EXPECTED_VERSION} (node-llama-cpp 3.22.1); the llama_model_quantize_params layout may differ, so quantization is refused`, 2);
-}
+const badVersion = versionProblem(version, libName);
+if (badVersion) fail(badVersion, 2);
 
-const Params = koffi.struct("llama_model_quantize_params", {
+// Registered by name for the signatures below; include/llama.h of the expected version, 64 bytes.
+koffi.struct("llama_model_quantize_params", {
   nthread: "int32_t",
   ftype: "int32_t",
   output_tensor_type: "int32_t",
@@ -85,12 +77,8 @@ const Params = koffi.struct("llama_model_quantize_params", {
   max_buf_size: "uint64_t",
 });
 const defaults = lib.func("llama_model_quantize_params llama_model_quantize_default_params(void)")();
-const mismatch = Object.entries(EXPECTED_DEFAULTS).filter(([k, v]) => BigInt(defaults[k]) !== BigInt(v));
-for (const k of ["imatrix", "kv_overrides", "tt_overrides", "prune_layers"]) if (defaults[k] !== null) mismatch.push([k, null]);
-if (mismatch.length > 0) {
-  const got = mismatch.map(([k, v]) => `${k} = ${String(defaults[k])} (expected ${String(v)})`).join(", ");
-  fail(`libllama ${libName} (llama.cpp ${version}) has default quantization parameters that differ from the layout coded against for version ${EXPECTED_VERSION}: ${got}; quantization is refused`, 2);
-}
+const badDefaults = defaultsProblem(defaults, version, libName);
+if (badDefaults) fail(badDefaults, 2);
 
 // llama.cpp logs in fragments; a tensor's line starts with "[  i/  n] name". Error text is kept
 // for the message when the call fails.

@@ -1,0 +1,162 @@
+// Blobs as files: <root>/blobs/sha256/<2 hex>/<64 hex>, uploads as <root>/uploads/<uuid>. A commit
+// is a rename, so a blob is either absent or complete.
+
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+import {
+  BlobNotFoundError,
+  UploadNotFoundError,
+  checkDigest,
+  checkUploadId,
+  isUploadId,
+  type BlobStore,
+  type ByteRange,
+  type StoredBlob,
+  type StoredUpload,
+} from "./blob-store.ts";
+
+export class FilesystemBlobStore implements BlobStore {
+  readonly kind = "filesystem";
+  private readonly blobsDir: string;
+  private readonly uploadsDir: string;
+
+  constructor(readonly root: string) {
+    this.blobsDir = join(root, "blobs", "sha256");
+    this.uploadsDir = join(root, "uploads");
+  }
+
+  async init(): Promise<this> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await mkdir(this.uploadsDir, { recursive: true });
+    return this;
+  }
+
+  /** Where a blob's file lives; exposed for the registry's own ranged blob URL. */
+  blobPath(digest: string): string {
+    const hex = checkDigest(digest);
+    return join(this.blobsDir, hex.slice(0, 2), hex);
+  }
+
+  private uploadPath(id: string): string {
+    return join(this.uploadsDir, checkUploadId(id));
+  }
+
+  async stat(digest: string): Promise<{ size: number } | undefined> {
+    try {
+      const s = await stat(this.blobPath(digest));
+      return s.isFile() ? { size: s.size } : undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const path = this.blobPath(digest);
+    // Opening first turns a missing file into an error here rather than on the stream.
+    const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {
+      throw e.code === "ENOENT" ? new BlobNotFoundError(digest) : e;
+    });
+    return createReadStream("", {
+      fd: handle,
+      autoClose: true,
+      highWaterMark: 1 << 20,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async presignedURL(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    let prefixes: string[];
+    try {
+      prefixes = await readdir(this.blobsDir);
+    } catch {
+      return;
+    }
+    for (const p of prefixes) {
+      if (!/^[0-9a-f]{2}$/.test(p)) continue;
+      for (const name of await readdir(join(this.blobsDir, p)).catch(() => [] as string[])) {
+        if (!/^[0-9a-f]{64}$/.test(name) || !name.startsWith(p)) continue;
+        const s = await stat(join(this.blobsDir, p, name)).catch(() => undefined);
+        if (s?.isFile()) yield { digest: `sha256:${name}`, size: s.size, modified: s.mtime };
+      }
+    }
+  }
+
+  async createUpload(id: string): Promise<void> {
+    const h = await open(this.uploadPath(id), "w");
+    await h.close();
+  }
+
+  async append(id: string, offset: number, body: Readable): Promise<number> {
+    const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
+      throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
+    });
+    let written = 0;
+    try {
+      await handle.truncate(offset);
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          written += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline(body, counter, createWriteStream("", { fd: handle.fd, start: offset, autoClose: false, emitClose: false, highWaterMark: 1 << 20 }));
+    } finally {
+      await handle.close();
+    }
+    return written;
+  }
+
+  async readUpload(id: string, size: number): Promise<Readable> {
+    const handle = await open(this.uploadPath(id), "r").catch((e: NodeJS.ErrnoException) => {
+      throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
+    });
+    if (size === 0) {
+      await handle.close();
+      const { Readable: R } = await import("node:stream");
+      return R.from([]);
+    }
+    return createReadStream("", { fd: handle, autoClose: true, start: 0, end: size - 1, highWaterMark: 1 << 20 });
+  }
+
+  async commit(id: string, size: number, digest: string): Promise<void> {
+    const from = this.uploadPath(id);
+    const handle = await open(from, "r+").catch((e: NodeJS.ErrnoException) => {
+      throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
+    });
+    try {
+      await handle.truncate(size);
+    } finally {
+      await handle.close();
+    }
+    const to = this.blobPath(digest);
+    await mkdir(join(to, ".."), { recursive: true });
+    await rename(from, to);
+  }
+
+  async discardUpload(id: string): Promise<void> {
+    await rm(this.uploadPath(id), { force: true });
+  }
+
+  async *listUploads(): AsyncIterable<StoredUpload> {
+    for (const name of await readdir(this.uploadsDir).catch(() => [] as string[])) {
+      if (!isUploadId(name)) continue;
+      const s = await stat(join(this.uploadsDir, name)).catch(() => undefined);
+      if (s) yield { id: name, modified: s.mtime };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

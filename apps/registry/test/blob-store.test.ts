@@ -1,0 +1,150 @@
+// One conformance suite, run against every BlobStore driver: the filesystem and S3 (s3rver).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { sha256Bytes } from "@corral/shared/digest";
+import type { BlobStore } from "../src/storage/blob-store.ts";
+import { BlobNotFoundError } from "../src/storage/blob-store.ts";
+import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
+import { S3BlobStore } from "../src/storage/s3.ts";
+import { startS3, type S3Server } from "../../../test/helpers/s3.ts";
+
+async function collect(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function upload(store: BlobStore, chunks: Buffer[], knownLength = true): Promise<{ id: string; size: number }> {
+  const id = randomUUID();
+  await store.createUpload(id);
+  let offset = 0;
+  for (const c of chunks) {
+    offset += await store.append(id, offset, Readable.from([c]), knownLength ? c.length : undefined);
+  }
+  return { id, size: offset };
+}
+
+function conformance(name: string, open: () => Promise<BlobStore>, cleanup: () => Promise<void>): void {
+  describe(`BlobStore conformance: ${name}`, () => {
+    let store: BlobStore;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+      await cleanup();
+    });
+
+    test("a missing blob has no size and cannot be read", async () => {
+      const d = sha256Bytes("nothing here");
+      assert.equal(await store.stat(d), undefined);
+      await assert.rejects(store.read(d), BlobNotFoundError);
+    });
+
+    test("chunks appended in order commit to a readable blob with ranges", async () => {
+      const a = randomBytes(300_000);
+      const b = randomBytes(123_457);
+      const whole = Buffer.concat([a, b]);
+      const digest = sha256Bytes(whole);
+      const { id, size } = await upload(store, [a, b]);
+      assert.equal(size, whole.length);
+      assert.deepEqual(await collect(await store.readUpload(id, size)), whole);
+      await store.commit(id, size, digest);
+      assert.deepEqual(await store.stat(digest), { size: whole.length });
+      assert.deepEqual(await collect(await store.read(digest)), whole);
+      assert.deepEqual(await collect(await store.read(digest, { start: 299_990, end: 300_009 })), whole.subarray(299_990, 300_010));
+      assert.deepEqual(await collect(await store.read(digest, { start: whole.length - 1, end: whole.length - 1 })), whole.subarray(-1));
+      const listed: string[] = [];
+      for await (const b2 of store.list()) listed.push(b2.digest);
+      assert.ok(listed.includes(digest));
+      const ids: string[] = [];
+      for await (const u of store.listUploads()) ids.push(u.id);
+      assert.ok(!ids.includes(id), "the upload area is gone after commit");
+      await store.delete(digest);
+      assert.equal(await store.stat(digest), undefined);
+    });
+
+    test("a chunk written again at the same offset replaces the interrupted one", async () => {
+      const a = randomBytes(10_000);
+      const b = randomBytes(5_000);
+      const id = randomUUID();
+      await store.createUpload(id);
+      await store.append(id, 0, Readable.from([a]), a.length);
+      await store.append(id, a.length, Readable.from([randomBytes(7_000)]), 7_000);
+      await store.append(id, a.length, Readable.from([b]), b.length);
+      const whole = Buffer.concat([a, b]);
+      const digest = sha256Bytes(whole);
+      await store.commit(id, whole.length, digest);
+      assert.deepEqual(await collect(await store.read(digest)), whole);
+      await store.delete(digest);
+    });
+
+    test("a body of unknown length and an empty blob", async () => {
+      const data = randomBytes(200_001);
+      const { id, size } = await upload(store, [data], false);
+      assert.equal(size, data.length);
+      await store.commit(id, size, sha256Bytes(data));
+      assert.deepEqual(await collect(await store.read(sha256Bytes(data))), data);
+      const empty = await upload(store, []);
+      await store.commit(empty.id, 0, sha256Bytes(""));
+      assert.deepEqual(await store.stat(sha256Bytes("")), { size: 0 });
+      assert.equal((await collect(await store.read(sha256Bytes("")))).length, 0);
+    });
+
+    test("a discarded upload leaves nothing behind", async () => {
+      const { id } = await upload(store, [randomBytes(1000)]);
+      let seen = false;
+      for await (const u of store.listUploads()) if (u.id === id) seen = true;
+      assert.ok(seen);
+      await store.discardUpload(id);
+      for await (const u of store.listUploads()) assert.notEqual(u.id, id);
+    });
+
+    test("keys that are not digests or upload ids are refused", async () => {
+      await assert.rejects(store.stat("sha256:../../etc/passwd"), /refusing/);
+      await assert.rejects(store.append("../x", 0, Readable.from([Buffer.from("x")]), 1), /refusing/);
+    });
+
+    test("a presigned URL, when the store has them, serves ranges without credentials", async () => {
+      const data = randomBytes(50_000);
+      const { id, size } = await upload(store, [data]);
+      const digest = sha256Bytes(data);
+      await store.commit(id, size, digest);
+      const url = await store.presignedURL(digest, 60);
+      if (store.kind === "filesystem") {
+        assert.equal(url, undefined);
+        return;
+      }
+      assert.ok(url);
+      const res = await fetch(url, { headers: { Range: "bytes=100-199" } });
+      assert.equal(res.status, 206);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), data.subarray(100, 200));
+    });
+  });
+}
+
+const fsRoot = mkdtempSync(join(tmpdir(), "corral-fsstore-"));
+conformance("filesystem", () => new FilesystemBlobStore(fsRoot).init(), async () => rmSync(fsRoot, { recursive: true, force: true }));
+
+let s3: S3Server | undefined;
+conformance(
+  "s3 (s3rver)",
+  async () => {
+    s3 = await startS3("conformance");
+    return new S3BlobStore({
+      bucket: "conformance-2",
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      checksums: "WHEN_REQUIRED",
+      accessKeyId: "S3RVER",
+      secretAccessKey: "S3RVER",
+    }).init();
+  },
+  async () => s3?.stop(),
+);

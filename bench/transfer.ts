@@ -1,0 +1,96 @@
+// Push and pull throughput of a ≥1 GB model over loopback, as a ratio to a plain disk copy of the
+// same blob measured in the same run.
+//   npx tsx bench/transfer.ts [--mb 1024] [--registry distribution|URL]
+// With no --registry, Debian's docker-registry is started; `--registry http://127.0.0.1:5005`
+// points at a running Corral registry instead (the key in $HOME/.corral must be allowed to push).
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { randomBytes } from "node:crypto";
+import { sha256File, sha256Bytes } from "@corral/shared/digest";
+import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
+import { startDaemon, type Daemon } from "../test/helpers/daemon.ts";
+import { startDockerRegistry } from "../test/helpers/docker-registry.ts";
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const MB = Number(arg("mb") ?? 1024);
+
+async function writeRandom(path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path);
+  const chunk = 8 << 20;
+  for (let done = 0; done < bytes; done += chunk) {
+    if (!out.write(randomBytes(Math.min(chunk, bytes - done)))) await new Promise<void>((r) => out.once("drain", () => r()));
+  }
+  await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
+}
+
+/** Puts a model made of one big blob straight into a daemon's store. */
+async function seedModel(d: Daemon, blobPath: string, name: [string, string, string, string]): Promise<number> {
+  const { digest, size } = await sha256File(blobPath);
+  await mkdir(join(d.modelsDir, "blobs"), { recursive: true });
+  await pipeline(createReadStream(blobPath), createWriteStream(join(d.modelsDir, "blobs", digest.replace(":", "-"))));
+  const config = encodeConfig({ model_format: "gguf", model_family: "bench", model_families: ["bench"], model_type: "", file_type: "", architecture: "amd64", os: "linux" });
+  const configDigest = sha256Bytes(config);
+  await writeFile(join(d.modelsDir, "blobs", configDigest.replace(":", "-")), config);
+  const manifest = encodeManifest({
+    schemaVersion: 2,
+    mediaType: MediaType.manifestV2,
+    config: { mediaType: MediaType.config, digest: configDigest, size: config.length },
+    layers: [{ mediaType: MediaType.model, digest, size }],
+  });
+  const dir = join(d.modelsDir, "manifests", ...name.slice(0, 3));
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, name[3]), manifest);
+  return size;
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+async function api(d: Daemon, path: string, body: unknown): Promise<void> {
+  const r = await fetch(`${d.url}${path}`, { method: "POST", body: JSON.stringify({ ...(body as object), stream: false }) });
+  const j = (await r.json()) as { status?: string; error?: string };
+  if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
+}
+
+const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
+const target = arg("registry");
+const distribution = target ? undefined : await startDockerRegistry();
+const host = target ? new URL(target).host : distribution!.host;
+const a = await startDaemon();
+const b = await startDaemon();
+try {
+  const blob = join(dir, "blob.bin");
+  await writeRandom(blob, MB * 1024 * 1024);
+  const copySeconds = await timed(() => pipeline(createReadStream(blob, { highWaterMark: 1 << 20 }), createWriteStream(join(dir, "copy.bin"))));
+  await rm(join(dir, "copy.bin"));
+  const size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
+  const name = `${host}/bench/big:latest`;
+  const pushSeconds = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
+  const pullSeconds = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
+  const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
+  const result = {
+    blobMB: Number((size / 1e6).toFixed(1)),
+    registry: target ?? "Debian docker-registry 2.8 (filesystem)",
+    diskCopyMBps: mbps(copySeconds),
+    pushMBps: mbps(pushSeconds),
+    pullMBps: mbps(pullSeconds),
+    pushRatio: Number((copySeconds / pushSeconds).toFixed(2)),
+    pullRatio: Number((copySeconds / pullSeconds).toFixed(2)),
+  };
+  console.log(JSON.stringify(result, null, 2));
+  await writeFile(new URL(`./results/transfer${target ? "-corral" : "-distribution"}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
+} finally {
+  await a.stop();
+  await b.stop();
+  await distribution?.stop();
+  await rm(dir, { recursive: true, force: true });
+}
