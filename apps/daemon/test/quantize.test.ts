@@ -98,6 +98,13 @@ test("the source must be F32, F16 or BF16", async () => {
   const q8 = join(work, "source-q8.gguf");
   await quantizeFile(smallF16, q8, parseQuantType("q8_0"));
   await readGGUFHeader(q8).then((h) => assert.throws(() => sourceFloatType(h), new RegExp(UNQUANTIZED_ONLY)));
+  // A BF16 model is a source too.
+  const bf16 = join(work, "source-bf16.gguf");
+  await quantizeFile(smallF16, bf16, parseQuantType("bf16"));
+  assert.equal(sourceFloatType(await readGGUFHeader(bf16)), "BF16");
+  const fromBF16 = join(work, "from-bf16-q4_0.gguf");
+  await quantizeFile(bf16, fromBF16, parseQuantType("q4_0"));
+  assert.equal(ggufNumber(await readGGUFHeader(fromBF16), "general.file_type"), 2);
 });
 
 test("the library check names the version coded against and each default that differs", () => {

@@ -33,6 +33,8 @@ export interface PlannedTensor {
   addOne?: boolean;
   /** Computed values, instead of parts. */
   values?: Float32Array;
+  /** Values computed when the tensor is written (small tensors that need a whole-tensor transform). */
+  compute?: () => Promise<Float32Array>;
 }
 
 export interface ArchitecturePlan {
