@@ -32,6 +32,12 @@ export async function readJSON(c: Context): Promise<Record<string, unknown>> {
   return v as Record<string, unknown>;
 }
 
+/** The model named in a request body: `model`, or the older `name`. */
+export function modelField(body: Record<string, unknown>): string {
+  const v = body["model"] ?? body["name"];
+  return typeof v === "string" ? v : "";
+}
+
 type Emit<T> = (value: T) => void;
 
 /**

@@ -2,7 +2,7 @@
 // the Modelfile's folder, files are checked and hashed locally so that a bad file is reported with
 // its own path before anything is uploaded.
 
-import { readdir, readFile, stat } from "node:fs/promises";
+import { open, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { parseModelfile, ModelfileError, type ModelfileCommand } from "@corral/shared/modelfile/parser";
@@ -61,15 +61,99 @@ async function checkGGUF(path: string, where: string): Promise<void> {
   }
 }
 
-/** Files of a model directory (§3.7 discovery), GGUF only for now. */
-async function discoverDir(dir: string, where: string): Promise<string[]> {
-  const entries = (await readdir(dir)).sort();
-  const gguf = entries.filter((e) => e.toLowerCase().endsWith(".gguf")).map((e) => join(dir, e));
-  if (gguf.length) return gguf;
-  if (entries.some((e) => /\.(safetensors|bin|pth)$/.test(e))) {
-    throw new ModelfileInputError(`${where}: ${dir} holds safetensors/PyTorch files; importing them is not supported by this version of corral yet`);
+/** Shell-style match of a file name against a pattern with `*` wildcards. */
+function matches(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return re.test(name);
+}
+
+/** Entries of `dir` (and, for a `*\/` pattern, of its subfolders) matching a pattern, sorted. */
+async function glob(dir: string, pattern: string): Promise<string[]> {
+  const nested = pattern.startsWith("*/");
+  const leaf = nested ? pattern.slice(2) : pattern;
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries) {
+    if (nested) {
+      if (!e.isDirectory() && !(e.isSymbolicLink() && (await statOrUndefined(join(dir, e.name)))?.isDirectory())) continue;
+      const sub = await readdir(join(dir, e.name)).catch(() => [] as string[]);
+      for (const f of sub) if (matches(leaf, f)) out.push(join(dir, e.name, f));
+    } else if (matches(leaf, e.name) && !e.isDirectory()) {
+      out.push(join(dir, e.name));
+    }
   }
-  throw new ModelfileInputError(`${where}: no GGUF, safetensors or PyTorch model files found in ${dir}`);
+  return out.sort();
+}
+
+/** Go's http.DetectContentType distinguishes text from binary by the first 512 bytes. */
+async function looksLikeText(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    for (const b of buf.subarray(0, bytesRead)) {
+      if (b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1a) || (b >= 0x1c && b <= 0x1f)) return false;
+    }
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Files of a model directory (§3.7 discovery): the first weight pattern that matches wins, then
+ * the configuration and tokenizer files a conversion needs. For ADAPTER, LoRA weight files are
+ * looked for first. Symlinks are resolved and must stay inside the directory.
+ */
+async function discoverDir(dir: string, where: string, kind: "model" | "adapter" = "model"): Promise<string[]> {
+  const rules: string[][] = [
+    ...(kind === "adapter" ? [["adapter_model*.safetensors"], ["adapters*.safetensors"]] : []),
+    ["model*.safetensors", "*/model*.safetensors"],
+    ["consolidated*.safetensors"],
+    ["pytorch_model*.bin"],
+    ["consolidated*.pth"],
+    ["*.gguf"],
+    ["*.bin"],
+  ];
+  let weights: string[] = [];
+  let rule = -1;
+  for (const [i, patterns] of rules.entries()) {
+    for (const p of patterns) weights.push(...(await glob(dir, p)));
+    if (weights.length) {
+      rule = i;
+      break;
+    }
+  }
+  if (!weights.length) throw new ModelfileInputError(`${where}: no Modelfile or safetensors files found in ${dir}`);
+  const files = [...weights];
+  const gguf = rules[rule]!.every((p) => p.endsWith(".gguf") || p === "*.bin");
+  if (!gguf) {
+    // GGUF uploads are self-contained; checkpoints need their configuration and tokenizer.
+    for (const f of [...(await glob(dir, "*.json")), ...(await glob(dir, "*/*.json"))]) {
+      if (!(await looksLikeText(f))) throw new ModelfileInputError(`${where}: invalid content type: expected application/octet-stream for ${f}`);
+      files.push(f);
+    }
+    files.push(...(await glob(dir, "chat_template.jinja")));
+    const tok = await glob(dir, "tokenizer.model");
+    files.push(...(tok.length ? tok : await glob(dir, "*/tokenizer.model")));
+  }
+  const root = await realpath(dir);
+  const out: string[] = [];
+  for (const f of files) {
+    const real = await realpath(f);
+    const rel = relative(root, real);
+    if (rel.startsWith("..") || isAbsolute(rel)) {
+      const shown = relative(dir, f);
+      throw new ModelfileInputError(`${where}: insecure path: ${shown}${rel.includes(".cache") ? "\n\nUse --local-dir <dir> when downloading model to disable caching" : ""}`);
+    }
+    if (!out.includes(real)) out.push(real);
+  }
+  return out;
+}
+
+/** Only GGUF files are checked locally; checkpoints are validated by the conversion. */
+function isGGUFCandidate(path: string): boolean {
+  return !/\.(safetensors|json|jinja|model|pth)$/i.test(path) && !/(^|[\\/])pytorch_model[^\\/]*\.bin$/i.test(path);
 }
 
 export async function modelfileToRequest(modelfilePath: string | undefined, text: string | Uint8Array, relativeDir: string): Promise<LocalCreateRequest> {
@@ -100,7 +184,7 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
         }
         const files = st.isDirectory() ? await discoverDir(p, `${where(c)}: FROM ${c.args}`) : [p];
         for (const f of files) {
-          await checkGGUF(f, `${where(c)}: FROM ${c.args}`);
+          if (isGGUFCandidate(f)) await checkGGUF(f, `${where(c)}: FROM ${c.args}`);
           if (!req.files.includes(f)) req.files.push(f);
         }
         break;
@@ -109,8 +193,13 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
         const p = expandPath(c.args, relativeDir);
         const st = await statOrUndefined(p);
         if (!st) throw new ModelfileInputError(`${where(c)}: ADAPTER ${c.args}: no such file or directory (${p})`);
-        const files = st.isDirectory() ? await discoverDir(p, `${where(c)}: ADAPTER ${c.args}`) : [p];
-        for (const f of files) await checkGGUF(f, `${where(c)}: ADAPTER ${c.args}`);
+        const files = st.isDirectory() ? await discoverDir(p, `${where(c)}: ADAPTER ${c.args}`, "adapter") : [p];
+        // A LoRA named by its weights file still needs the adapter_config.json beside it.
+        if (!st.isDirectory() && p.endsWith(".safetensors")) {
+          const config = join(dirname(p), "adapter_config.json");
+          if (await statOrUndefined(config)) files.push(config);
+        }
+        for (const f of files) if (isGGUFCandidate(f)) await checkGGUF(f, `${where(c)}: ADAPTER ${c.args}`);
         req.adapters = files; // each ADAPTER replaces the previous one (§3.3)
         break;
       }

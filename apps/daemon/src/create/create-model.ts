@@ -15,6 +15,7 @@ import { parseTemplate, TemplateError } from "../template/index.ts";
 import { detectTemplate } from "./template-detect.ts";
 import { inspectGGUF, joinSplitSets, looksLikeGGUF, type GGUFFile } from "./gguf-files.ts";
 import { checkParameters } from "./parameters.ts";
+import { importAdapter, importCheckpoint, isAdapterUpload, isCheckpointUpload } from "./convert/import.ts";
 import type { CreateRequest } from "./request.ts";
 import { parseQuantType } from "./quantize/types.ts";
 import { quantizeModelLayers } from "./quantize/quantize.ts";
@@ -53,7 +54,9 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
       layers.push(layer);
     };
 
-    if (req.adapters && Object.keys(req.adapters).length > 0) {
+    if (req.adapters && isAdapterUpload(Object.keys(req.adapters))) {
+      layers.push(await importAdapter(store, req.adapters, layers, progress, created));
+    } else if (req.adapters && Object.keys(req.adapters).length > 0) {
       if (Object.keys(req.adapters).length > 1) throw badRequest("only one adapter is currently supported");
       for (const [fname, digest] of Object.entries(req.adapters)) {
         const f = await inspectGGUF(store.blobs, fname, digest);
@@ -141,9 +144,7 @@ async function layersFromFiles(store: Store, req: CreateRequest, progress: (p: P
   const files = req.files ?? {};
   const names = Object.keys(files).sort();
   if (names.length === 0) throw badRequest("neither 'from' or 'files' was specified");
-  if (names.some((n) => n.endsWith(".safetensors"))) {
-    throw badRequest("importing safetensors models is not supported by this version of corral yet");
-  }
+  if (isCheckpointUpload(names)) return { layers: await importCheckpoint(store, files, progress, created) };
   let gguf = names.some((n) => n.endsWith(".gguf"));
   if (!gguf) {
     for (const n of names) {

@@ -3,7 +3,7 @@
 // and truncation to the context window keeping the system messages and the last message.
 
 import { Template as JinjaTemplate } from "@huggingface/jinja";
-import { parseModelTemplate, renderModelTemplate, TemplateError, type ChatMessage, type ChatTool, type Template } from "../template/index.ts";
+import { parseModelTemplate, renderModelTemplate, TemplateError, type Template, type TemplateValues } from "../template/index.ts";
 import { StatusError } from "../errors.ts";
 
 export type PromptTemplate = { kind: "go"; template: Template } | { kind: "jinja"; template: JinjaTemplate; source: string };
@@ -29,14 +29,7 @@ export function compileTemplate(text: string): PromptTemplate {
   return t;
 }
 
-export interface RenderInput {
-  messages: ChatMessage[];
-  tools?: ChatTool[];
-  prompt?: string;
-  suffix?: string;
-  think?: boolean;
-  thinkLevel?: string;
-  isThinkSet?: boolean;
+export interface RenderInput extends TemplateValues {
   /** For Jinja templates. */
   bosToken?: string;
   eosToken?: string;

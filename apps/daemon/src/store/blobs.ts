@@ -3,8 +3,9 @@
 // a temporary file beside the blobs and renamed, so a crash leaves no half-written blob behind.
 
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
+import { writeDurably } from "./durable-write.ts";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -86,13 +87,7 @@ export class BlobStore {
     }
     const tmp = this.tempPath();
     try {
-      const fh = await open(tmp, "w", 0o644);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeDurably(tmp, bytes);
       const created = await this.commit(tmp, digest);
       return { digest, size: bytes.length, created };
     } finally {

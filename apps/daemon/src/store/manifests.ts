@@ -1,8 +1,9 @@
 // Manifest files under <models>/manifests/<host>/<namespace>/<model>/<tag> (§1.5). Writes go
 // through a temporary file and a rename, so a reader never sees a partial manifest.
 
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, open } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { writeDurably } from "./durable-write.ts";
 import { randomBytes } from "node:crypto";
 import { ModelName } from "@corral/shared/name";
 import { parseManifest, type Manifest } from "@corral/shared/manifest";
@@ -53,13 +54,7 @@ export class ManifestStore {
     await mkdir(dirname(p), { recursive: true, mode: 0o755 });
     const tmp = join(dirname(p), `.tmp-${randomBytes(8).toString("hex")}`);
     try {
-      const fh = await open(tmp, "w", 0o644);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeDurably(tmp, bytes);
       await rename(tmp, p);
     } finally {
       await rm(tmp, { force: true });

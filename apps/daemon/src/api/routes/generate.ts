@@ -9,7 +9,7 @@ import { parseKeepAlive } from "../../runner/durations.ts";
 import { compileTemplate, render, renderTruncated, type RenderInput } from "../../runner/prompt.ts";
 import { acquire, checkImages, generateTokens, grammarFor, resolveModel, tokenize, type GenerationStats, type ResolvedModel } from "../../runner/inference.ts";
 import type { ChatMessage, ChatTool } from "../../template/index.ts";
-import { jsonError, progressResponse, readJSON } from "../respond.ts";
+import { jsonError, modelField, progressResponse, readJSON } from "../respond.ts";
 
 const now = (): string => new Date().toISOString();
 
@@ -61,22 +61,26 @@ function vocabText(r: ResolvedModel, key: string): string | undefined {
   return typeof id === "number" && Array.isArray(tokens) && typeof tokens[id] === "string" ? (tokens[id] as string) : undefined;
 }
 
+/** Reads the body and resolves its model, or answers with the error (before any streaming). */
+async function readModelRequest(c: Context, store: Store, missing: StatusError): Promise<Response | { body: Record<string, unknown>; resolved: ResolvedModel; model: string }> {
+  try {
+    const body = await readJSON(c);
+    const model = modelField(body);
+    if (!model) throw missing;
+    return { body, model, resolved: await resolveModel(store, model, body["options"]) };
+  } catch (e) {
+    return jsonError(c, e);
+  }
+}
+
 export function generateRoutes(store: Store, scheduler: Scheduler): Hono {
   const app = new Hono();
 
   app.post("/api/generate", async (c) => {
     const started = process.hrtime.bigint();
-    let body: Record<string, unknown>;
-    let resolved: ResolvedModel;
-    let model: string;
-    try {
-      body = await readJSON(c);
-      model = typeof body["model"] === "string" ? body["model"] : typeof body["name"] === "string" ? body["name"] : "";
-      if (!model) throw new StatusError(404, "model '' not found");
-      resolved = await resolveModel(store, model, body["options"]);
-    } catch (e) {
-      return jsonError(c, e);
-    }
+    const req = await readModelRequest(c, store, new StatusError(404, "model '' not found"));
+    if (req instanceof Response) return req;
+    const { body, resolved, model } = req;
     return respondGeneration(c, body, "generate", async (emit, signal) => {
       const raw = body["raw"] === true;
       if (raw && (body["template"] || body["system"] || body["context"])) throw new StatusError(400, "raw mode does not support template, system, or context");
@@ -130,17 +134,9 @@ export function generateRoutes(store: Store, scheduler: Scheduler): Hono {
 
   app.post("/api/chat", async (c) => {
     const started = process.hrtime.bigint();
-    let body: Record<string, unknown>;
-    let resolved: ResolvedModel;
-    let model: string;
-    try {
-      body = await readJSON(c);
-      model = typeof body["model"] === "string" ? body["model"] : typeof body["name"] === "string" ? body["name"] : "";
-      if (!model) throw new StatusError(400, "model is required");
-      resolved = await resolveModel(store, model, body["options"]);
-    } catch (e) {
-      return jsonError(c, e);
-    }
+    const req = await readModelRequest(c, store, new StatusError(400, "model is required"));
+    if (req instanceof Response) return req;
+    const { body, resolved, model } = req;
     return respondGeneration(c, body, "chat", async (emit, signal) => {
       const keepAlive = parseKeepAlive(body["keep_alive"]);
       const requestMessages = toMessages(body["messages"]);

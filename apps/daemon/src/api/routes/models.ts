@@ -10,13 +10,8 @@ import type { Store } from "../../store/store.ts";
 import { ModelNotFoundError } from "../../store/store.ts";
 import { capabilities, modelDetails, modelInfo, readModel, tensorList } from "../../store/model-info.ts";
 import { badRequest } from "../../errors.ts";
-import { jsonError, readJSON } from "../respond.ts";
+import { jsonError, modelField, readJSON } from "../respond.ts";
 import { formatTime } from "../time.ts";
-
-function nameField(body: Record<string, unknown>): string {
-  const v = body["model"] ?? body["name"];
-  return typeof v === "string" ? v : "";
-}
 
 export function modelRoutes(store: Store): Hono {
   const app = new Hono();
@@ -44,7 +39,7 @@ export function modelRoutes(store: Store): Hono {
   app.post("/api/show", async (c) => {
     try {
       const body = await readJSON(c);
-      const input = nameField(body);
+      const input = modelField(body);
       if (!input) throw badRequest("model is required");
       const name = ModelName.parse(input);
       if (!name.isValid()) throw badRequest("invalid model name");
@@ -115,7 +110,7 @@ export function modelRoutes(store: Store): Hono {
   app.delete("/api/delete", async (c) => {
     try {
       const body = await readJSON(c);
-      const input = nameField(body);
+      const input = modelField(body);
       const name = ModelName.parse(input);
       if (!name.isValid()) throw badRequest(`name "${input}" is invalid`);
       try {

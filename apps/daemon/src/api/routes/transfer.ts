@@ -6,17 +6,12 @@ import type { Signer } from "../../registry-client/session.ts";
 import { pullModel } from "../../registry-client/pull.ts";
 import { pushModel } from "../../registry-client/push.ts";
 import { StatusError, type Progress } from "../../errors.ts";
-import { jsonError, progressResponse, readJSON } from "../respond.ts";
+import { jsonError, modelField, progressResponse, readJSON } from "../respond.ts";
 
 export interface TransferOptions {
   store: Store;
   signer: () => Promise<Signer | undefined>;
   noPrune: boolean;
-}
-
-function modelField(body: Record<string, unknown>): string {
-  const v = body["model"] ?? body["name"];
-  return typeof v === "string" ? v : "";
 }
 
 export function transferRoutes(o: TransferOptions): Hono {
