@@ -1,7 +1,10 @@
 // Mean negative log-likelihood of a fixed text under a GGUF model, computed with node-llama-cpp
 // from the raw logits (log-softmax over the whole vocabulary), so sampling settings play no part.
 // Used to compare a quantized model with its F32 source.
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+
+// One engine for every call: each getLlama() registers its own exit hooks.
+let engine: Promise<Llama> | undefined;
 
 /** A short story in the style of TinyStories: simple words, the kind of text stories260K knows. */
 export const STORY = [
@@ -21,7 +24,8 @@ export const STORY = [
  * first (BOS is prepended and not scored).
  */
 export async function meanNLL(modelPath: string, text = STORY): Promise<{ nll: number; tokens: number }> {
-  const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+  engine ??= getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+  const llama = await engine;
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
   try {
     const tokens = model.tokenize(text, true);

@@ -100,25 +100,26 @@ export function encodeF32(values: Float32Array, to: OutDType): Uint8Array {
 }
 
 /**
- * Converts a chunk of whole elements. Same-type chunks come back as they are; the common
- * BF16 → F16 case goes through a table, one lookup per element.
+ * Converts a chunk of whole elements, reusing the chunk's memory for the result (the caller
+ * gives the chunk up): narrowing conversions write each output element over input that has
+ * already been read. Same-type chunks come back as they are; the common BF16 → F16 case is one
+ * table lookup per element.
  */
 export function convertElements(bytes: Uint8Array, from: SourceDType, to: OutDType): Uint8Array {
   if (from === to) return bytes;
   if (from === "BF16" && to === "F16") {
     const b = aligned(bytes, 2);
-    const src = new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
-    const out = new Uint16Array(src.length);
+    const a = new Uint16Array(b.buffer, b.byteOffset, b.length / 2);
     const t = bf16ToF16();
-    for (let i = 0; i < src.length; i++) out[i] = t[src[i]!]!;
-    return new Uint8Array(out.buffer);
+    for (let i = 0, n = a.length; i < n; i++) a[i] = t[a[i]!]!;
+    return b;
   }
   if (from === "F32" && to === "F16") {
     const b = aligned(bytes, 4);
     const src = new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
-    const out = new Uint16Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = f32BitsToF16Bits(src[i]!);
-    return new Uint8Array(out.buffer);
+    const dst = new Uint16Array(b.buffer, b.byteOffset, src.length);
+    for (let i = 0, n = src.length; i < n; i++) dst[i] = f32BitsToF16Bits(src[i]!);
+    return b.subarray(0, src.length * 2);
   }
   return encodeF32(decodeToF32(bytes, from), to);
 }

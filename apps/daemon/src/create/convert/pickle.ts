@@ -100,7 +100,7 @@ export function loadStateDict(data: Uint8Array, file: string): Map<string, Pickl
 
 function unpickle(data: Uint8Array, file: string): PyValue {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const stack: StackItem[] = [];
   const memo = new Map<number, PyValue>();
   let pos = 0;
@@ -123,8 +123,9 @@ function unpickle(data: Uint8Array, file: string): PyValue {
   };
   const bytes = (n: number): Uint8Array => (need(n), (pos += n), data.subarray(pos - n, pos));
   const text = (n: number): string => {
+    const b = bytes(n);
     try {
-      return decoder.decode(bytes(n));
+      return decoder.decode(b);
     } catch {
       return fail("invalid UTF-8 in a string");
     }

@@ -40,10 +40,16 @@ class Reader {
     }
     return this.fail("varint too long");
   }
-  /** int32 fields are sign-extended to 64 bits on the wire. */
+  /** int32 fields are sign-extended to 64 bits on the wire; the low 32 bits are the value. */
   int32(): number {
-    const v = this.varint();
-    return v >= 2 ** 63 ? v - 2 ** 64 : v > 0x7fffffff ? v - 2 ** 32 : v;
+    let low = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.buf.length) this.fail("truncated varint");
+      const b = this.buf[this.pos++]!;
+      if (i < 5) low |= (b & 0x7f) << (7 * i);
+      if ((b & 0x80) === 0) return low | 0;
+    }
+    return this.fail("varint too long");
   }
   bytes(): Reader {
     const n = this.varint();
@@ -69,7 +75,7 @@ class Reader {
   text(): string {
     const r = this.bytes();
     try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(r.buf);
+      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(r.buf);
     } catch {
       return this.fail("a piece is not valid UTF-8");
     }

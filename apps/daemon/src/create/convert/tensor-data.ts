@@ -10,6 +10,8 @@ import { ConvertError } from "./errors.ts";
 import { elementCount, type TensorRef } from "./tensor-ref.ts";
 
 const CHUNK_BYTES = 8 * 1024 * 1024;
+/** Chunks read (and converted) ahead of the writer. */
+const READ_AHEAD = 1;
 
 /** Open source files, shared by every tensor of one conversion. */
 export class SourceFiles {
@@ -91,24 +93,36 @@ export function tensorSource(t: PlannedTensor, files: SourceFiles, onRead: (n: n
         const blockRows = t.permuteHeads ? rows / t.permuteHeads : 1;
         const chunkRows = Math.max(blockRows, Math.floor(CHUNK_BYTES / Math.max(rowBytes, 1) / blockRows) * blockRows);
         const fh = await files.get(ref.path);
-        const read = (row: number): Promise<Buffer> => readExactly(fh, ref, ref.offset + row * rowBytes, Math.min(chunkRows, rows - row) * rowBytes);
-        let row = 0;
-        let pending: Promise<Buffer> | undefined = rows > 0 ? read(0) : undefined;
-        while (pending) {
-          const raw: Uint8Array = await pending;
-          row += raw.length / rowBytes;
-          pending = row < rows ? read(row) : undefined;
-          // An unobserved rejection of the read-ahead must not crash the process if we stop early.
-          pending?.catch(() => undefined);
+        // The next chunk is read and converted while the previous one is being written: reads
+        // and writes run on the I/O threads, so conversion overlaps them on the main thread.
+        const transform = (raw: Buffer): Uint8Array => {
           onRead(raw.length);
           const ordered = t.permuteHeads ? permuteRows(raw, rowBytes, blockRows) : raw;
-          if (t.addOne) {
-            const v = decodeToF32(ordered, dtype);
-            for (let i = 0; i < v.length; i++) v[i] = v[i]! + 1;
-            yield encodeF32(v, t.type);
-          } else {
-            yield convertElements(ordered, dtype, t.type);
+          if (!t.addOne) return convertElements(ordered, dtype, t.type);
+          const v = decodeToF32(ordered, dtype);
+          for (let i = 0; i < v.length; i++) v[i] = v[i]! + 1;
+          return encodeF32(v, t.type);
+        };
+        const next = (row: number): Promise<Uint8Array> => {
+          const n = Math.min(chunkRows, rows - row);
+          const p = readExactly(fh, ref, ref.offset + row * rowBytes, n * rowBytes).then(transform);
+          // An unobserved rejection of the read-ahead must not crash the process if we stop early.
+          p.catch(() => undefined);
+          return p;
+        };
+        const queue: Array<Promise<Uint8Array>> = [];
+        let row = 0;
+        const fill = (): void => {
+          while (queue.length < READ_AHEAD && row < rows) {
+            queue.push(next(row));
+            row = Math.min(rows, row + chunkRows);
           }
+        };
+        fill();
+        while (queue.length > 0) {
+          const chunk = await queue.shift()!;
+          fill();
+          yield chunk;
         }
       }
     },

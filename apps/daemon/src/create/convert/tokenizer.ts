@@ -274,7 +274,10 @@ export async function tokenizerKV(files: FileSet, config: Record<string, unknown
   const seen = new Set<string>();
   for (let i = 0; i < vocab.tokens.length; i++) {
     // llama.cpp maps token text to id; a duplicate would make one unreachable and is refused.
-    if (seen.has(vocab.tokens[i]!)) vocab.tokens[i] = `[DUP${i}]`, (vocab.types[i] = UNUSED);
+    if (seen.has(vocab.tokens[i]!)) {
+      vocab.tokens[i] = `[DUP${i}]`;
+      vocab.types[i] = UNUSED;
+    }
     seen.add(vocab.tokens[i]!);
   }
 
