@@ -1,0 +1,68 @@
+// The registry's HTTP application, composed from one small app per resource.
+
+import { Hono } from "hono";
+import { RegistryError, errorResponse } from "./errors.ts";
+import type { AppEnv } from "./http/env.ts";
+import type { Registry } from "./registry.ts";
+import { AdminError } from "./services/accounts.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { base } from "./routes/base.ts";
+import { blobRoutes } from "./routes/blobs.ts";
+import { catalog } from "./routes/catalog.ts";
+import { dataRoutes } from "./routes/data.ts";
+import { manifestRoutes } from "./routes/manifests.ts";
+import { tagsList } from "./routes/tags.ts";
+import { token } from "./routes/token.ts";
+import { uploadRoutes } from "./routes/uploads.ts";
+
+export interface AppOptions {
+  /** Enables /admin with this bearer token. */
+  adminToken?: string;
+  log?: (line: string) => void;
+}
+
+function toRegistryError(err: unknown): RegistryError | undefined {
+  if (err instanceof RegistryError) return err;
+  if (err instanceof AdminError) {
+    return new RegistryError(err.status === 404 ? "NOT_FOUND" : err.status === 409 ? "CONFLICT" : "INVALID_REQUEST", err.message);
+  }
+  // A client that hangs up mid-body is not a server error.
+  const code = (err as { code?: string }).code;
+  if (code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error).name === "AbortError") {
+    return new RegistryError("BLOB_UPLOAD_INVALID", "the request body ended early");
+  }
+  return undefined;
+}
+
+export function createApp(registry: Registry, opts: AppOptions = {}): Hono<AppEnv> {
+  // Not strict: `/v2/` and Ollama's `…/blobs/uploads/` have trailing slashes.
+  const app = new Hono<AppEnv>({ strict: false });
+  app.use("*", async (c, next) => {
+    c.set("registry", registry);
+    await next();
+  });
+  app.onError((err, c) => {
+    const known = toRegistryError(err);
+    if (known) return errorResponse(known, c.req.method === "HEAD");
+    opts.log?.(`${c.req.method} ${new URL(c.req.url).pathname}: ${(err as Error).stack ?? String(err)}`);
+    return errorResponse(new RegistryError("UNKNOWN", "internal error"), c.req.method === "HEAD");
+  });
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    if (path.startsWith("/v2/")) {
+      return errorResponse(new RegistryError("NAME_INVALID", `no route for ${path.slice(0, 200)}: repository names have exactly two parts, namespace/model`), c.req.method === "HEAD");
+    }
+    return errorResponse(new RegistryError("NOT_FOUND", "not found"), c.req.method === "HEAD");
+  });
+
+  app.route("/v2", base);
+  app.route("/v2/token", token);
+  app.route("/v2/_catalog", catalog);
+  app.route("/v2/:ns/:model/manifests", manifestRoutes);
+  app.route("/v2/:ns/:model/blobs/uploads", uploadRoutes);
+  app.route("/v2/:ns/:model/blobs", blobRoutes);
+  app.route("/v2/:ns/:model/tags", tagsList);
+  app.route("/data", dataRoutes);
+  if (opts.adminToken) app.route("/admin", adminRoutes(opts.adminToken));
+  return app;
+}

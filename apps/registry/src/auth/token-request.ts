@@ -1,0 +1,54 @@
+// Verifies Ollama's signed token request (§6.3, §6.4): an ed25519 signature over
+// `GET,<exact URL>,<constant>`, a timestamp inside the window and a nonce never seen before.
+
+import { lt, sql } from "drizzle-orm";
+import { KeyFormatError, parseSignedAuthorization, publicKeyWire, verifyTokenRequest } from "@corral/shared/signing";
+import type { Database } from "../db/open.ts";
+import { nonces } from "../db/schema.ts";
+import { RegistryError } from "../errors.ts";
+
+export interface SignedRequest {
+  /** base64 of the SSH wire public key. */
+  publicKey: string;
+}
+
+const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
+
+/**
+ * Checks the Authorization value against every URL the client may have requested (the configured
+ * public URL and the Host it actually used) and consumes the nonce. Throws UNAUTHORIZED otherwise.
+ */
+export async function verifySignedRequest(
+  db: Database,
+  authorization: string,
+  candidateURLs: string[],
+  query: URLSearchParams,
+  windowSeconds: number,
+  now = Date.now(),
+): Promise<SignedRequest> {
+  let auth;
+  try {
+    auth = parseSignedAuthorization(authorization);
+  } catch (e) {
+    if (e instanceof KeyFormatError) throw new RegistryError("UNAUTHORIZED", `malformed signed request: ${e.message}`);
+    throw e;
+  }
+  if (!candidateURLs.some((u) => verifyTokenRequest(u, auth))) {
+    throw new RegistryError("UNAUTHORIZED", "the signature does not match this request");
+  }
+  const tsText = query.get("ts") ?? "";
+  const nonce = query.get("nonce") ?? "";
+  if (!/^\d{1,12}$/.test(tsText)) throw new RegistryError("UNAUTHORIZED", "the signed request has no valid ts parameter");
+  const ts = Number(tsText) * 1000;
+  if (Math.abs(now - ts) > windowSeconds * 1000) {
+    throw new RegistryError("UNAUTHORIZED", `the signed request's timestamp is more than ${windowSeconds}s from the server's clock`);
+  }
+  if (!NONCE_RE.test(nonce)) throw new RegistryError("UNAUTHORIZED", "the signed request has no valid nonce parameter");
+  // A nonce must outlive every timestamp that could still be accepted with it.
+  const expiresAt = new Date(ts + windowSeconds * 1000 + 60_000);
+  const inserted = await db.insert(nonces).values({ nonce, expiresAt }).onConflictDoNothing().returning({ nonce: nonces.nonce });
+  if (inserted.length === 0) throw new RegistryError("UNAUTHORIZED", "this signed request was already used (replayed nonce)");
+  if (Math.random() < 0.02) await db.delete(nonces).where(lt(nonces.expiresAt, sql`now()`));
+  return { publicKey: publicKeyWire(auth.publicKey).toString("base64") };
+}
+

@@ -1,0 +1,77 @@
+// The admin operations for the CLI: straight to the database, or through the running server's
+// admin API when that server owns the embedded database (PGlite admits one process per directory).
+
+import type { Config } from "../config.ts";
+import { openRegistry } from "../registry.ts";
+import { directAdmin, type AdminOps } from "../services/admin.ts";
+import { adminToken, readServerInfo } from "../server.ts";
+
+export interface AdminConnection {
+  ops: AdminOps;
+  via: string;
+  close(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function httpAdmin(url: string, token: string): AdminOps {
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${url}/admin${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (e) {
+      throw new Error(`the registry at ${url} did not answer: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors?.[0]?.message ?? text;
+      } catch {
+        // not JSON
+      }
+      throw new Error(message || `HTTP ${res.status}`);
+    }
+    return JSON.parse(text) as T;
+  }
+  const seg = encodeURIComponent;
+  return {
+    addUser: (name, keys) => call("POST", "/users", { name, keys }),
+    listUsers: () => call("GET", "/users"),
+    addKey: (user, key) => call("POST", `/users/${seg(user)}/keys`, { key }),
+    removeKey: (user, key) => call("DELETE", `/users/${seg(user)}/keys`, { key }),
+    createOrg: (name, owner) => call("POST", "/orgs", { name, owner }),
+    addMember: (org, user, role) => call("POST", `/orgs/${seg(org)}/members`, { user, role }),
+    grant: (ns, user, role) => call("POST", `/namespaces/${seg(ns)}/grants`, { user, role }),
+    setVisibility: (repository, visibility) => {
+      const [ns = "", model = ""] = repository.split("/");
+      return call("PUT", `/repositories/${seg(ns)}/${seg(model)}/visibility`, { visibility });
+    },
+    gc: (dryRun) => call("POST", "/gc", { dryRun }),
+    token: (user, scopes, service) => call("POST", "/tokens", { user, scopes, service }),
+  };
+}
+
+export async function connectAdmin(config: Config): Promise<AdminConnection> {
+  if (!config.databaseURL) {
+    const info = readServerInfo(config.dataDir);
+    if (info && alive(info.pid)) {
+      const token = adminToken(config, false);
+      if (!token) throw new Error(`a registry server (pid ${info.pid}) holds ${config.dataDir}, but its admin token is not readable; set REGISTRY_ADMIN_TOKEN`);
+      return { ops: httpAdmin(info.url, token), via: info.url, close: async () => {} };
+    }
+  }
+  const registry = await openRegistry(config);
+  return { ops: directAdmin(registry), via: config.databaseURL ? "database" : config.dataDir, close: () => registry.close() };
+}

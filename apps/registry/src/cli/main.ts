@@ -1,0 +1,108 @@
+// corral-registry: serve the registry, or administer accounts, keys, organisations and models.
+
+import { Command, Option } from "commander";
+import { loadConfig } from "../config.ts";
+import { startServer } from "../server.ts";
+import { connectAdmin } from "./admin-client.ts";
+import type { UserInfo } from "../services/accounts.ts";
+
+function printAccount(a: UserInfo): void {
+  console.log(`${a.name} (${a.kind})`);
+  for (const k of a.keys) console.log(`  key ${k.fingerprint}  ${k.key}`);
+  for (const m of a.members) console.log(`  member ${m.name}: ${m.role}`);
+}
+
+async function withAdmin<T>(fn: (ops: Awaited<ReturnType<typeof connectAdmin>>["ops"]) => Promise<T>, print: (v: T) => void): Promise<void> {
+  const conn = await connectAdmin(loadConfig());
+  try {
+    print(await fn(conn.ops));
+  } finally {
+    await conn.close();
+  }
+}
+
+const program = new Command("corral-registry")
+  .description("A team's own model registry, speaking Ollama's registry protocol")
+  .showHelpAfterError();
+
+program
+  .command("serve")
+  .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
+  .action(async () => {
+    const server = await startServer(loadConfig());
+    const stop = (): void => {
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+
+const user = program.command("user").description("user accounts");
+user
+  .command("add <name>")
+  .description("create a user (its name is also its namespace)")
+  .option("--key <line...>", 'an "ssh-ed25519 AAAA…" public key line')
+  .action((name: string, o: { key?: string[] }) => withAdmin((ops) => ops.addUser(name, o.key ?? []), printAccount));
+user
+  .command("list")
+  .option("--json", "print JSON")
+  .action((o: { json?: boolean }) =>
+    withAdmin(
+      (ops) => ops.listUsers(),
+      (all) => (o.json ? console.log(JSON.stringify(all, null, 2)) : all.forEach(printAccount)),
+    ),
+  );
+
+const key = program.command("key").description("a user's ed25519 public keys");
+key.command("add <user> <line>").action((u: string, line: string) => withAdmin((ops) => ops.addKey(u, line), printAccount));
+key
+  .command("remove <user> <key>")
+  .description("remove a key given as its line or its SHA256: fingerprint")
+  .action((u: string, k: string) => withAdmin((ops) => ops.removeKey(u, k), printAccount));
+
+const org = program.command("org").description("organisations");
+org
+  .command("create <org>")
+  .requiredOption("--owner <user>", "the first owner")
+  .action((name: string, o: { owner: string }) => withAdmin((ops) => ops.createOrg(name, o.owner), printAccount));
+org
+  .command("add-member <org> <user>")
+  .addOption(new Option("--role <role>", "the member's role").choices(["reader", "writer", "owner"]).makeOptionMandatory())
+  .action((name: string, u: string, o: { role: string }) => withAdmin((ops) => ops.addMember(name, u, o.role), printAccount));
+
+program
+  .command("grant <namespace> <user>")
+  .description("give a user a role on a namespace (an organisation or another user's)")
+  .addOption(new Option("--role <role>", "the role").choices(["reader", "writer", "owner"]).makeOptionMandatory())
+  .action((ns: string, u: string, o: { role: string }) => withAdmin((ops) => ops.grant(ns, u, o.role), printAccount));
+
+program
+  .command("visibility <repository> <visibility>")
+  .description("make NAMESPACE/MODEL public or private")
+  .action((repo: string, v: string) => withAdmin((ops) => ops.setVisibility(repo, v), (r) => console.log(`${r.repository} is ${r.visibility}`)));
+
+program
+  .command("gc")
+  .description("delete blobs no manifest references (after REGISTRY_GC_GRACE seconds) and stale uploads")
+  .option("--dry-run", "report without deleting")
+  .action((o: { dryRun?: boolean }) => withAdmin((ops) => ops.gc(o.dryRun ?? false), (r) => console.log(JSON.stringify(r))));
+
+program
+  .command("token <user>")
+  .description("print a bearer token for a user, for clients that cannot sign requests (skopeo --registry-token)")
+  .option("--scope <scope...>", "repository:<ns>/<model>:<actions>")
+  .option("--service <host>", "the registry's host:port as clients see it")
+  .action((u: string, o: { scope?: string[]; service?: string }) =>
+    withAdmin(
+      (ops) => ops.token(u, o.scope ?? [], o.service ?? new URL(loadConfig().publicURL ?? `http://${loadConfig().addr}`).host),
+      (t) => console.log(t.token),
+    ),
+  );
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  console.error(`Error: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,15 @@
+// GET /data/<digest>?expires=…&sig=…: the registry's own blob URL handed out in `Location`. It
+// needs no bearer token (Ollama's ranged part downloads send none, §5.4) but a valid signature.
+import { Hono } from "hono";
+import { RegistryError } from "../errors.ts";
+import type { AppEnv } from "../http/env.ts";
+import { serveBlob, validBlobURL } from "../http/blob-delivery.ts";
+import { parseDigestParam } from "../services/names.ts";
+
+export const dataRoutes = new Hono<AppEnv>().get("/:digest", async (c) => {
+  const digest = parseDigestParam(c.req.param("digest"));
+  if (!validBlobURL(c, digest)) throw new RegistryError("DENIED", "this blob URL is invalid or has expired; request the blob again");
+  const stat = await c.var.registry.store.stat(digest);
+  if (!stat) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in storage`);
+  return serveBlob(c, digest, stat.size);
+});

@@ -1,0 +1,49 @@
+// /v2/<ns>/<model>/manifests/<reference>: GET (and HEAD), PUT, DELETE.
+import { Hono } from "hono";
+import { RegistryError } from "../errors.ts";
+import type { AppEnv } from "../http/env.ts";
+import { baseURL, readLimited } from "../http/io.ts";
+import { requireAction } from "../auth/middleware.ts";
+import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest } from "../services/manifests.ts";
+import { parseReference } from "../services/names.ts";
+import { ensureRepository } from "../services/repositories.ts";
+
+export const manifestRoutes = new Hono<AppEnv>()
+  .get("/:ref", requireAction("pull"), async (c) => {
+    const ref = parseReference(c.req.param("ref"));
+    const repo = c.var.access.repository;
+    if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
+    const m = await getManifest(c.var.registry.db, repo.id, ref);
+    if (!m) throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${c.req.param("ref")} is not in ${c.var.repo.path}`);
+    const headers = {
+      "Content-Type": m.mediaType,
+      "Content-Length": String(m.content.length),
+      "Docker-Content-Digest": m.digest,
+      ETag: `"${m.digest}"`,
+    };
+    if (c.req.method === "HEAD") return c.body(null, 200, headers);
+    return c.body(new Uint8Array(m.content), 200, headers);
+  })
+  .put("/:ref", requireAction("push"), async (c) => {
+    const ref = parseReference(c.req.param("ref"));
+    const reg = c.var.registry;
+    const bytes = await readLimited(c, MAX_MANIFEST_BYTES, "the manifest");
+    const namespace = c.var.access.namespace;
+    if (!namespace) throw new RegistryError("NAME_UNKNOWN", `namespace ${c.var.repo.namespace} does not exist`);
+    const repo = c.var.access.repository ?? (await ensureRepository(reg.db, namespace, c.var.repo.model, reg.config.defaultVisibility));
+    const digest = await putManifest(reg.db, repo.id, ref, bytes, c.req.header("content-type"));
+    return c.body(null, 201, {
+      Location: `${baseURL(c)}/v2/${c.var.repo.path}/manifests/${digest}`,
+      "Docker-Content-Digest": digest,
+      "Content-Length": "0",
+    });
+  })
+  .delete("/:ref", requireAction("delete"), async (c) => {
+    const ref = parseReference(c.req.param("ref"));
+    const repo = c.var.access.repository;
+    if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
+    if (!(await deleteManifest(c.var.registry.db, repo.id, ref))) {
+      throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${c.req.param("ref")} is not in ${c.var.repo.path}`);
+    }
+    return c.body(null, 202, { "Content-Length": "0" });
+  });

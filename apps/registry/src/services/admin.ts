@@ -1,0 +1,63 @@
+// The admin operations as one interface, with the implementation that works on the database
+// directly. The CLI uses it, or its HTTP twin (cli/admin-client.ts) when a server owns the data.
+
+import type { Registry } from "../registry.ts";
+import * as accounts from "./accounts.ts";
+import { collectGarbage, type GCReport } from "./gc.ts";
+import { issueToken, type Grant } from "../auth/tokens.ts";
+import { parseScope } from "../auth/scope.ts";
+import { parseRepoPath } from "./names.ts";
+import { accessTo } from "./repositories.ts";
+
+export interface AdminOps {
+  addUser(name: string, keys: string[]): Promise<accounts.UserInfo>;
+  listUsers(): Promise<accounts.UserInfo[]>;
+  addKey(user: string, key: string): Promise<accounts.UserInfo>;
+  removeKey(user: string, key: string): Promise<accounts.UserInfo>;
+  createOrg(name: string, owner: string): Promise<accounts.UserInfo>;
+  addMember(org: string, user: string, role: string): Promise<accounts.UserInfo>;
+  grant(namespace: string, user: string, role: string): Promise<accounts.UserInfo>;
+  setVisibility(repository: string, visibility: string): Promise<{ repository: string; visibility: string }>;
+  gc(dryRun: boolean): Promise<GCReport>;
+  /** A bearer token for a user, for clients that cannot sign (skopeo, CI): `--registry-token`. */
+  token(user: string, scopes: string[], service: string): Promise<{ token: string; expires_in: number }>;
+}
+
+export function directAdmin(reg: Registry): AdminOps {
+  const db = reg.db;
+  return {
+    addUser: (name, keys) => accounts.addUser(db, name, keys),
+    listUsers: () => accounts.listAccounts(db),
+    addKey: (user, key) => accounts.addKey(db, user, key),
+    removeKey: (user, key) => accounts.removeKey(db, user, key),
+    createOrg: (name, owner) => accounts.createOrg(db, name, owner),
+    addMember: (org, user, role) => accounts.addMember(db, org, user, role),
+    grant: (ns, user, role) => accounts.grant(db, ns, user, role),
+    async setVisibility(repository, visibility) {
+      const parts = repository.split("/");
+      if (parts.length !== 2) throw new accounts.AdminError(400, `invalid repository "${repository}": expected namespace/model`);
+      return accounts.setVisibility(db, parts[0]!, parts[1]!, visibility);
+    },
+    gc: (dryRun) => collectGarbage(db, reg.store, { graceSeconds: reg.config.gcGraceSeconds, uploadTTLSeconds: reg.config.uploadTTLSeconds, dryRun }),
+    async token(user, scopes, service) {
+      const account = await accounts.findAccount(db, accounts.checkAccountName(user));
+      if (!account || account.kind !== "user") throw new accounts.AdminError(404, `user "${user}" does not exist`);
+      const access: Grant[] = [];
+      for (const item of scopes) {
+        const scope = parseScope(item);
+        if (!scope) throw new accounts.AdminError(400, `invalid scope "${item}": expected repository:<ns>/<model>:<actions>`);
+        let name;
+        try {
+          name = parseRepoPath(scope.name);
+        } catch (e) {
+          throw new accounts.AdminError(400, (e as Error).message);
+        }
+        const allowed = (await accessTo(db, account, name)).actions;
+        const actions = scope.actions.filter((a) => allowed.has(a));
+        if (actions.length) access.push({ type: "repository", name: name.path, actions });
+      }
+      const t = await issueToken(reg.secrets.tokenKey, service, { sub: account.name, access }, reg.config.tokenTTLSeconds);
+      return { token: t.token, expires_in: t.expiresIn };
+    },
+  };
+}

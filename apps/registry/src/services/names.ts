@@ -1,0 +1,54 @@
+// Repository names and references from URL paths, validated with the shared name rules before
+// they reach a query, a key or a path. Namespaces and model names are case-insensitive, as in
+// Ollama, and kept in lower case; tags keep their case.
+
+import { ModelName } from "@corral/shared/name";
+import { isDigest } from "@corral/shared/digest";
+import { RegistryError } from "../errors.ts";
+
+export interface RepoName {
+  namespace: string;
+  model: string;
+  /** `namespace/model` */
+  path: string;
+}
+
+const PLACEHOLDER_HOST = "registry";
+
+export function parseRepoName(namespace: string, model: string): RepoName {
+  const name = new ModelName(PLACEHOLDER_HOST, namespace, model, "latest");
+  const problem = name.problem();
+  if (problem) throw new RegistryError("NAME_INVALID", `invalid repository name "${namespace}/${model}": ${problem}`);
+  const ns = namespace.toLowerCase();
+  const m = model.toLowerCase();
+  return { namespace: ns, model: m, path: `${ns}/${m}` };
+}
+
+/** `ns/model` as written in a scope or a mount's `from`. */
+export function parseRepoPath(path: string): RepoName {
+  const parts = path.split("/");
+  if (parts.length !== 2) throw new RegistryError("NAME_INVALID", `invalid repository name "${path.slice(0, 200)}": expected namespace/model`);
+  return parseRepoName(parts[0]!, parts[1]!);
+}
+
+export function parseTag(tag: string): string {
+  const problem = new ModelName(PLACEHOLDER_HOST, "ns", "model", tag).problem();
+  if (problem) throw new RegistryError("TAG_INVALID", `invalid tag "${tag.slice(0, 200)}": ${problem}`);
+  return tag;
+}
+
+/** A digest from a URL: canonical lower-case sha256 or DIGEST_INVALID. */
+export function parseDigestParam(value: string): string {
+  if (!isDigest(value)) {
+    throw new RegistryError("DIGEST_INVALID", `invalid digest ${JSON.stringify(value.slice(0, 100))}: expected sha256:<64 lower-case hex digits>`);
+  }
+  return value;
+}
+
+export type Reference = { kind: "tag"; tag: string } | { kind: "digest"; digest: string };
+
+/** A manifest reference: a digest when it contains ':', else a tag. */
+export function parseReference(ref: string): Reference {
+  if (ref.includes(":")) return { kind: "digest", digest: parseDigestParam(ref) };
+  return { kind: "tag", tag: parseTag(ref) };
+}
