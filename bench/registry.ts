@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Bytes } from "@corral/shared/digest";
 import { MediaType, encodeConfig } from "@corral/shared/manifest";
-import { freePort } from "../test/helpers/postgres.ts";
+import { freePort } from "../test/helpers/ports.ts";
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);

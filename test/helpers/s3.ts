@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./postgres.ts";
+import { freePort } from "./ports.ts";
 
 export interface S3Server {
   endpoint: string;

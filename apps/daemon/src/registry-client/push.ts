@@ -73,8 +73,9 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
       const key = o.signer?.publicKeyLine();
       throw new StatusError(
         401,
-        `${e.message}: you are not authorized to push to ${name.host}/${name.repository()}` +
-          (key ? `; register this key on ${name.host} (corral key prints it): ${key}` : ""),
+        `you are not authorized to push to ${name.host}/${name.repository()} (${e.message}). ` +
+          `Ask an admin of ${name.host} to register this machine's key and give it write access to the "${name.namespace}" namespace` +
+          (key ? `; the key (corral key prints it) is: ${key}` : ""),
       );
     }
     if (e instanceof NotFoundError) throw new StatusError(404, `push: the registry answered 404: ${e.message}`);
