@@ -1,0 +1,69 @@
+// The scheduler under a real daemon: a model limit swaps models, concurrent requests share
+// sequences or wait their turn, and the keep-alive unloads idle models.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { fixtures } from "../../../test/fixtures.ts";
+import { sha256Bytes } from "@corral/shared/digest";
+
+let daemon: Daemon;
+
+async function create(model: string, parameters: Record<string, unknown>): Promise<void> {
+  const bytes = await readFile(fixtures.stories260K);
+  const digest = sha256Bytes(bytes);
+  await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
+  const r = await fetch(`${daemon.url}/api/create`, {
+    method: "POST",
+    body: JSON.stringify({ model, files: { "m.gguf": digest }, template: "{{ .Prompt }}", parameters, stream: false }),
+  });
+  assert.equal(r.status, 200);
+}
+
+async function generate(model: string, extra: Record<string, unknown> = {}): Promise<{ response: string; eval_count: number }> {
+  const r = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model, prompt: "Once upon a time", stream: false, ...extra }) });
+  assert.equal(r.status, 200);
+  return (await r.json()) as { response: string; eval_count: number };
+}
+
+async function loaded(): Promise<string[]> {
+  const r = (await (await fetch(`${daemon.url}/api/ps`)).json()) as { models: Array<{ name: string }> };
+  return r.models.map((m) => m.name).sort();
+}
+
+before(async () => {
+  daemon = await startDaemon({ env: { CORRAL_MAX_LOADED_MODELS: "1", CORRAL_NUM_PARALLEL: "2", CORRAL_KEEP_ALIVE: "3s" } });
+  await create("one", { temperature: 0, num_predict: 16 });
+  await create("two", { temperature: 0, num_predict: 8 });
+});
+
+after(async () => {
+  await daemon?.stop();
+});
+
+test("with a limit of one model, asking for another unloads the first", async () => {
+  await generate("one");
+  assert.deepEqual(await loaded(), ["one:latest"]);
+  await generate("two");
+  assert.deepEqual(await loaded(), ["two:latest"]);
+});
+
+test("concurrent requests to one model all finish with the same greedy answer", async () => {
+  const answers = await Promise.all(Array.from({ length: 5 }, () => generate("one")));
+  for (const a of answers) assert.equal(a.response, answers[0]!.response);
+  assert.equal(answers[0]!.eval_count, 16);
+});
+
+test("concurrent requests to two models with room for one are served in turn", async () => {
+  const [x, y] = await Promise.all([generate("one"), generate("two")]);
+  assert.equal(x.eval_count, 16);
+  assert.equal(y.eval_count, 8);
+  assert.equal((await loaded()).length, 1);
+});
+
+test("an idle model is unloaded after its keep-alive", async () => {
+  await generate("one", { keep_alive: "1s" });
+  assert.deepEqual(await loaded(), ["one:latest"]);
+  await new Promise((r) => setTimeout(r, 1800));
+  assert.deepEqual(await loaded(), []);
+});
