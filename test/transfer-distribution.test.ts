@@ -88,10 +88,15 @@ test("a pull killed mid-blob resumes without re-downloading finished parts", { s
     let done: Array<{ Offset: number; Size: number }> = [];
     for (let i = 0; i < 400 && done.length < 2; i++) {
       await new Promise((r) => setTimeout(r, 25));
-      const states = (await readdir(blobs).catch(() => [] as string[])).filter((f) => f.startsWith(partPrefix));
+      const states = (await readdir(blobs).catch(() => [] as string[])).filter((f) => f.startsWith(partPrefix) && !f.endsWith(".tmp"));
       done = [];
       for (const f of states) {
-        const s = JSON.parse(await readFile(join(blobs, f), "utf8").catch(() => "{}")) as { Offset: number; Size: number; Completed: number };
+        let s: { Offset: number; Size: number; Completed: number };
+        try {
+          s = JSON.parse(await readFile(join(blobs, f), "utf8"));
+        } catch {
+          continue; // replaced between readdir and read
+        }
         if (s.Size > 0 && s.Completed === s.Size) done.push(s);
       }
     }

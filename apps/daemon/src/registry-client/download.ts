@@ -3,7 +3,7 @@
 // blobs/sha256-<hex>-partial-<N> as {"N","Offset","Size","Completed"}. A daemon killed mid-blob
 // resumes from those files. The blob becomes visible only after its sha256 matched.
 
-import { open, readdir, readFile, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { digestHex } from "@corral/shared/digest";
@@ -23,6 +23,13 @@ export class DigestMismatchError extends Error {
     super(`digest mismatch, file must be downloaded again: want ${want}, got ${got}`);
     this.name = "DigestMismatchError";
   }
+}
+
+/** Part state is replaced with a rename, so a crash never leaves a half-written state file. */
+async function saveState(path: string, p: PartState): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(p));
+  await rename(tmp, path);
 }
 
 function partialPaths(blobs: BlobStore, digest: string): { data: string; part: (n: number) => string; prefix: string } {
@@ -103,7 +110,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     const fh = await open(paths.data, "w");
     await fh.truncate(total);
     await fh.close();
-    for (const p of parts) await writeFile(paths.part(p.N), JSON.stringify(p));
+    for (const p of parts) await saveState(paths.part(p.N), p);
   }
   const total = parts.reduce((n, p) => n + p.Size, 0);
   const report = (): void => o.onProgress(parts.reduce((n, p) => n + p.Completed, 0), total);
@@ -135,7 +142,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
             }, paths.part(p.N), signal);
             return;
           } catch (e) {
-            await writeFile(paths.part(p.N), JSON.stringify(p)).catch(() => undefined);
+            await saveState(paths.part(p.N), p).catch(() => undefined);
             if (signal?.aborted || (e as NodeJS.ErrnoException).code === "ENOSPC" || attempt >= 5 || e instanceof NotFoundError) throw e;
             await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
           }
@@ -152,7 +159,10 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     throw new DigestMismatchError(digest, got);
   }
   if (!(await blobs.commit(paths.data, digest))) await rm(paths.data, { force: true });
-  for (const p of parts) await rm(paths.part(p.N), { force: true });
+  for (const p of parts) {
+    await rm(paths.part(p.N), { force: true });
+    await rm(`${paths.part(p.N)}.tmp`, { force: true });
+  }
 }
 
 async function fetchPart(
@@ -185,12 +195,12 @@ async function fetchPart(
     report();
     if (Date.now() - lastSave > 200) {
       lastSave = Date.now();
-      await writeFile(statePath, JSON.stringify(p));
+      await saveState(statePath, p);
     }
     if (pos > end) break;
   }
   if (pos <= end) throw new RegistryError(0, `connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`);
-  await writeFile(statePath, JSON.stringify(p));
+  await saveState(statePath, p);
 }
 
 /** Removes what an abandoned download left (the prune at start-up does the same after an hour). */
