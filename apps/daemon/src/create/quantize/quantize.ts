@@ -3,7 +3,7 @@
 // hashed and committed as a new blob. Progress is the share of the source's tensor bytes that
 // llama.cpp has finished, read from its per-tensor log lines.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -45,9 +45,8 @@ export function quantizeFile(input: string, output: string, type: QuantType, opt
   if (signal?.aborted) return Promise.reject(new QuantizeCancelledError());
   const threads = opts.threads ?? availableParallelism();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER, input, output, String(type.ftype), String(threads)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = takeWorker();
+    child.stdin!.end(JSON.stringify({ input, output, ftype: type.ftype, nthread: threads }) + "\n");
     let stderr = "";
     let error: string | undefined;
     let done = false;
@@ -57,10 +56,10 @@ export function quantizeFile(input: string, output: string, type: QuantType, opt
       child.kill("SIGKILL");
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr!.on("data", (d: Buffer) => {
       if (stderr.length < 16384) stderr += d.toString();
     });
-    createInterface({ input: child.stdout }).on("line", (line) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
       let msg: Record<string, unknown>;
       try {
         msg = JSON.parse(line) as Record<string, unknown>;
@@ -78,6 +77,7 @@ export function quantizeFile(input: string, output: string, type: QuantType, opt
     });
     child.on("close", (code, sig) => {
       signal?.removeEventListener("abort", onAbort);
+      prepareSpare();
       if (cancelled) return reject(new QuantizeCancelledError());
       if (code === 0 && done) return resolve();
       const tail = stderr.trim().split("\n").filter(Boolean).slice(-3).join("; ");
@@ -89,6 +89,40 @@ export function quantizeFile(input: string, output: string, type: QuantType, opt
       reject(new StatusError(500, `quantizing to ${type.name} failed: ${why}`));
     });
   });
+}
+
+/**
+ * A worker that has already loaded libllama and checked its layout, waiting for a job. Starting
+ * one costs ~0.1 s (Node, koffi, the library), which is most of a small job's time, so after a
+ * job the next worker is started in the background. It does not keep the daemon alive.
+ */
+let spare: ChildProcess | undefined;
+
+function spawnWorker(): ChildProcess {
+  return spawn(process.execPath, [WORKER, "--wait"], { stdio: ["pipe", "pipe", "pipe"] });
+}
+
+function takeWorker(): ChildProcess {
+  const w = spare;
+  spare = undefined;
+  if (w && w.exitCode === null && w.signalCode === null) {
+    w.ref();
+    for (const s of [w.stdin, w.stdout, w.stderr] as Array<{ ref?: () => void } | null>) s?.ref?.();
+    return w;
+  }
+  return spawnWorker();
+}
+
+function prepareSpare(): void {
+  if (spare) return;
+  const w = spawnWorker();
+  w.unref();
+  for (const s of [w.stdin, w.stdout, w.stderr] as Array<{ unref?: () => void } | null>) s?.unref?.();
+  w.on("error", () => undefined);
+  w.once("exit", () => {
+    if (spare === w) spare = undefined;
+  });
+  spare = w;
 }
 
 export interface QuantizedBlob {

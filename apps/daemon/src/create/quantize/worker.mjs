@@ -3,6 +3,8 @@
 // GGML_ASSERT inside llama.cpp aborts only this process, and cancelling is a kill.
 //
 //   node worker.mjs INPUT OUTPUT FTYPE NTHREAD
+//   node worker.mjs --wait        (loads the library first, then reads one job as a JSON line
+//                                  {"input","output","ftype","nthread"} from stdin; a warm spare)
 //
 // Writes JSON lines to stdout: {"tensor":i,"of":n,"name":…} as llama.cpp starts each tensor, then
 // {"done":true}; or {"error":…} and exit code 1 (2 when the library is not the one coded against).
@@ -27,11 +29,36 @@ const fail = (message, code = 1) => {
   process.exit(code);
 };
 
-const [input, output, ftypeArg, nthreadArg] = process.argv.slice(2);
-const ftype = Number(ftypeArg);
-const nthread = Number(nthreadArg);
-if (!input || !output || !Number.isInteger(ftype) || !Number.isInteger(nthread)) {
-  fail("usage: worker.mjs INPUT OUTPUT FTYPE NTHREAD");
+const waiting = process.argv[2] === "--wait";
+let [input, output, ftypeArg, nthreadArg] = process.argv.slice(2);
+const checkJob = () => {
+  if (!input || !output || !Number.isInteger(Number(ftypeArg)) || !Number.isInteger(Number(nthreadArg))) {
+    fail("usage: worker.mjs INPUT OUTPUT FTYPE NTHREAD, or --wait and a JSON job on stdin");
+  }
+};
+if (!waiting) checkJob();
+
+/** The job of a warm spare: the first line on stdin. */
+async function readJob() {
+  let text = "";
+  for await (const chunk of process.stdin) {
+    text += chunk;
+    const nl = text.indexOf("\n");
+    if (nl >= 0) {
+      text = text.slice(0, nl);
+      break;
+    }
+  }
+  let job;
+  try {
+    job = JSON.parse(text);
+  } catch {
+    process.exit(0); // the daemon closed the pipe without a job: nothing to do
+  }
+  ({ input, output } = job);
+  ftypeArg = String(job.ftype);
+  nthreadArg = String(job.nthread);
+  checkJob();
 }
 
 let koffi;
@@ -100,7 +127,8 @@ lib.func("void llama_log_set(ggml_log_callback *cb, void *user_data)")(onLog, nu
 lib.func("void llama_backend_init(void)")();
 
 const quantize = lib.func("uint32_t llama_model_quantize(const char *inp, const char *out, const llama_model_quantize_params *params)");
-const params = { ...defaults, ftype, nthread };
+if (waiting) await readJob();
+const params = { ...defaults, ftype: Number(ftypeArg), nthread: Number(nthreadArg) };
 const rc = quantize(input, output, params);
 if (rc !== 0) fail(errors.length > 0 ? errors.slice(-3).join("; ") : `llama_model_quantize returned ${rc}`);
 emit({ done: true });
