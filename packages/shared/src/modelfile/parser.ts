@@ -45,6 +45,50 @@ const COMMANDS = new Set(["from", "license", "template", "system", "adapter", "d
 
 type State = "nil" | "name" | "value" | "parameter" | "message" | "comment";
 
+function isGoSpaceRune(ch: string): boolean {
+  if (ch.length === 1 && ch > " " && ch < "\u0085") return false;
+  return trimGoSpace(ch) === "";
+}
+
+/**
+ * The runes of the word or value being read, with what the open-quote test needs kept up to date
+ * as runes arrive: trimming and unquoting the whole value at every space would make long values
+ * cost quadratic time.
+ */
+class RuneBuffer {
+  text = "";
+  /** Code-unit offsets of the text without leading and trailing space; start is -1 while it is all space. */
+  private start = -1;
+  private end = 0;
+  /** The first code units from `start` on, and the last ones up to `end`. */
+  private head = "";
+  private tail = "";
+  private last = "";
+
+  add(ch: string): void {
+    const at = this.text.length;
+    this.text += ch;
+    this.last = (this.last + ch).slice(-3);
+    if (isGoSpaceRune(ch)) {
+      if (this.start >= 0 && this.head.length < 3) this.head += ch;
+      return;
+    }
+    if (this.start < 0) this.start = at;
+    if (this.head.length < 3) this.head += ch;
+    this.end = this.text.length;
+    this.tail = this.last;
+  }
+
+  /** True exactly when unquoteModelfileValue(trimGoSpace(text)) is undefined. */
+  quoteOpen(): boolean {
+    if (this.start < 0) return false;
+    const length = this.end - this.start;
+    if (this.head.startsWith('"""')) return !(length >= 6 && this.tail === '"""');
+    if (this.head.startsWith('"')) return !(length >= 2 && this.tail.endsWith('"'));
+    return false;
+  }
+}
+
 const isSpace = (ch: string): boolean => ch === " " || ch === "\t";
 const isNewline = (ch: string): boolean => ch === "\r" || ch === "\n";
 const isAlpha = (ch: string): boolean => (ch >= "a" && ch <= "z") || (ch >= "A" && ch <= "Z");
@@ -97,7 +141,7 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
   const commands: ModelfileCommand[] = [];
   let state: State = "nil";
   let line = 1;
-  let buf = "";
+  let buf = new RuneBuffer();
   // Like Ollama's, the command name survives from one command to the next; PARAMETER only sets
   // it once its own name is complete.
   let name = "";
@@ -143,14 +187,14 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
           next = "parameter";
           keep = true;
         } else if (isSpace(ch)) next = "value";
-        else throw new ModelfileError(`${UNEXPECTED_EOF}: ${buf}`, undefined, commandLine);
+        else throw new ModelfileError(`${UNEXPECTED_EOF}: ${buf.text}`, undefined, commandLine);
         break;
       case "message":
         if (isAlpha(ch)) {
           next = "message";
           keep = true;
         } else if (isSpace(ch)) next = "value";
-        else throw new ModelfileError(`${UNEXPECTED_EOF}: ${buf}`, undefined, commandLine);
+        else throw new ModelfileError(`${UNEXPECTED_EOF}: ${buf.text}`, undefined, commandLine);
         break;
       case "comment":
         next = isNewline(ch) ? "nil" : "comment";
@@ -163,8 +207,8 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
           commandLine = editorLine;
           break;
         case "name": {
-          if (!COMMANDS.has(buf.toLowerCase())) throw new ModelfileError(INVALID_COMMAND, line);
-          const word = buf.toLowerCase();
+          const word = buf.text.toLowerCase();
+          if (!COMMANDS.has(word)) throw new ModelfileError(INVALID_COMMAND, line);
           if (word === "from") name = "model";
           else if (word === "parameter") next = "parameter";
           else {
@@ -174,19 +218,20 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
           break;
         }
         case "parameter":
-          name = buf;
+          name = buf.text;
           break;
         case "message":
-          if (!MESSAGE_ROLES.includes(buf)) throw new ModelfileError(INVALID_MESSAGE_ROLE, line);
-          role = buf;
+          if (!MESSAGE_ROLES.includes(buf.text)) throw new ModelfileError(INVALID_MESSAGE_ROLE, line);
+          role = buf.text;
           break;
         case "value": {
-          const value = unquoteModelfileValue(trimGoSpace(buf));
           // An open quote, or mere whitespace, does not end the value: the rune joins it as is.
-          if (value === undefined || isSpace(ch)) {
-            buf += ch;
+          if (buf.quoteOpen() || isSpace(ch)) {
+            buf.add(ch);
             continue;
           }
+          // Defined: the quote is not open.
+          const value = unquoteModelfileValue(trimGoSpace(buf.text)) ?? "";
           commands.push({ name, args: role !== "" ? `${role}: ${value}` : value, line: commandLine });
           role = "";
           break;
@@ -194,11 +239,11 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
         case "comment":
           break;
       }
-      buf = "";
+      buf = new RuneBuffer();
       state = next;
     }
 
-    if (keep && isGoPrint(ch)) buf += ch;
+    if (keep && isGoPrint(ch)) buf.add(ch);
   }
 
   switch (state) {
@@ -206,7 +251,7 @@ export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {
     case "comment":
       break;
     case "value": {
-      const value = unquoteModelfileValue(trimGoSpace(buf));
+      const value = unquoteModelfileValue(trimGoSpace(buf.text));
       if (value === undefined) throw new ModelfileError(UNEXPECTED_EOF, undefined, commandLine);
       commands.push({ name, args: role !== "" ? `${role}: ${value}` : value, line: commandLine });
       break;

@@ -72,6 +72,8 @@ const OPCODE_NAMES: Record<number, string> = {
 };
 
 const MARK = Symbol("mark");
+/** State dicts nest a wrapper or two; far deeper nesting is not a checkpoint. */
+const MAX_DICT_DEPTH = 32;
 type StackItem = PyValue | typeof MARK;
 
 /**
@@ -81,19 +83,25 @@ type StackItem = PyValue | typeof MARK;
 export function loadStateDict(data: Uint8Array, file: string): Map<string, PickledTensor> {
   const root = unpickle(data, file);
   const out = new Map<string, PickledTensor>();
-  const walk = (v: PyValue, prefix: string): void => {
+  // The memo lets a pickle share one dict between many places, even inside itself: each dict is
+  // walked once, so cycles end and shared dicts cannot multiply the work exponentially.
+  const seen = new Set<Map<PyValue, PyValue>>();
+  const walk = (v: PyValue, prefix: string, depth: number): void => {
     if (v instanceof Map) {
+      if (seen.has(v)) return;
+      seen.add(v);
+      if (depth >= MAX_DICT_DEPTH) throw new ConvertError(`${file}: the pickle nests dicts more than ${MAX_DICT_DEPTH} deep; a state dict is flat`);
       for (const [k, x] of v) {
         if (typeof k !== "string") continue;
         const name = prefix ? `${prefix}.${k}` : k;
         // Wrappers that trainers write around the weights are not part of tensor names.
-        walk(x, !prefix && (k === "state_dict" || k === "model" || k === "module") ? "" : name);
+        walk(x, !prefix && (k === "state_dict" || k === "model" || k === "module") ? "" : name, depth + 1);
       }
     } else if (v && typeof v === "object" && "kind" in v && v.kind === "tensor") {
       out.set(prefix, v);
     }
   };
-  walk(root, "");
+  walk(root, "", 0);
   if (out.size === 0) throw new ConvertError(`${file}: the pickle holds no tensors; expected a state dict`);
   return out;
 }
@@ -170,7 +178,8 @@ function unpickle(data: Uint8Array, file: string): PyValue {
   };
   const intArg = (v: PyValue | undefined, what: string): number => {
     if (typeof v === "bigint" && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) return fail(`${what} is not an integer`);
+    // Offsets, sizes and strides of a state dict are never negative.
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) return fail(`${what} is not a non-negative integer`);
     return v;
   };
   const intTuple = (v: PyValue | undefined, what: string): number[] => {
@@ -257,7 +266,7 @@ function unpickle(data: Uint8Array, file: string): PyValue {
       case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; }
       case 0x75: { const items = popMark(); setItems(top(), items); break; }
       case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) fail("APPEND to something that is not a list"); (l as PyValue[]).push(v); break; }
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) fail("APPENDS to something that is not a list"); (l as PyValue[]).push(...items); break; }
+      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) fail("APPENDS to something that is not a list"); for (const x of items) (l as PyValue[]).push(x); break; }
       case 0x30: pop(); break;
       case 0x31: popMark(); break;
       case 0x32: stack.push(top()); break;
