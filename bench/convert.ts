@@ -1,6 +1,6 @@
-// Safetensors → GGUF conversion throughput and peak memory on a generated ≥1 GB BF16 llama
-// checkpoint, against a plain disk copy of the same file in the same run.
-//   npx tsx bench/convert.ts [--layers 8] [--dtype BF16,F16] [--no-save]
+// Safetensors → GGUF conversion throughput and peak memory on a generated ≥1 GB llama checkpoint
+// (BF16, F32 or F16 weights), against a plain disk copy of the same file in the same run.
+//   npx tsx bench/convert.ts [--layers 8] [--runs 3] [--dtype BF16,F32,F16] [--no-save]
 // The conversion runs in a child process so that its peak RSS is its own.
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from "node:fs/promises";
@@ -44,8 +44,10 @@ if (process.argv[2] === "--child") {
   // Child: convert and report time and peak RSS.
   const [dir, out] = [process.argv[3]!, process.argv[4]!];
   const files = new Map((await readdir(dir)).map((n) => [n, join(dir, n)]));
+  const cpu = process.cpuUsage();
   const seconds = await timed(() => convertModel(files, out));
-  process.stdout.write(JSON.stringify({ seconds, maxRSS: process.resourceUsage().maxRSS * 1024 }) + "\n");
+  const { user, system } = process.cpuUsage(cpu);
+  process.stdout.write(JSON.stringify({ seconds, cpuSeconds: (user + system) / 1e6, maxRSS: process.resourceUsage().maxRSS * 1024 }) + "\n");
   process.exit(0);
 }
 
@@ -115,12 +117,16 @@ async function bench(dtype: "BF16" | "F16" | "F32"): Promise<unknown> {
 
     const copyOut = join(dir, "copy.bin");
     const ggufOut = join(dir, "out.gguf");
-    const runs = 3;
+    const runs = Number(arg("runs", "3"));
     const copies: number[] = [];
+    const copyCPU: number[] = [];
     const fsCopies: number[] = [];
-    const converts: Array<{ seconds: number; maxRSS: number }> = [];
+    const converts: Array<{ seconds: number; cpuSeconds: number; maxRSS: number }> = [];
     for (let i = 0; i < runs; i++) {
+      const cpu = process.cpuUsage();
       copies.push(await timed(() => streamCopy(st, copyOut)));
+      const { user, system } = process.cpuUsage(cpu);
+      copyCPU.push((user + system) / 1e6);
       await rm(copyOut);
       fsCopies.push(await timed(() => copyFile(st, copyOut)));
       await rm(copyOut);
@@ -128,22 +134,31 @@ async function bench(dtype: "BF16" | "F16" | "F32"): Promise<unknown> {
       let text = "";
       child.stdout.on("data", (d: Buffer) => (text += d.toString()));
       await new Promise((r) => child.on("close", r));
-      converts.push(JSON.parse(text) as { seconds: number; maxRSS: number });
+      converts.push(JSON.parse(text) as { seconds: number; cpuSeconds: number; maxRSS: number });
       await rm(ggufOut);
     }
     const best = (xs: number[]): number => Math.min(...xs);
+    const median = (xs: number[]): number => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    };
     const mbps = (s: number): number => Number((sourceBytes / 1e6 / s).toFixed(1));
     const convertSeconds = best(converts.map((c) => c.seconds));
     const peak = Math.max(...converts.map((c) => c.maxRSS));
     const result = {
       model: `generated llama, ${layers} layers, hidden ${hidden}, ffn ${ff}, vocab ${vocab}, ${dtype} → F16, ${(sourceBytes / 1e9).toFixed(2)} GB safetensors`,
       runs,
-      note: "best of the runs; the source file is in the page cache for every measurement",
+      note: "best of the runs (medians: each run's conversion against the copy just before it); the source file is in the page cache for every measurement",
       streamCopyMBps: mbps(best(copies)),
       fsCopyFileMBps: mbps(best(fsCopies)),
       convertMBps: mbps(convertSeconds),
       ratioToStreamCopy: Number((best(copies) / convertSeconds).toFixed(3)),
       ratioToCopyFile: Number((best(fsCopies) / convertSeconds).toFixed(3)),
+      convertMBpsMedian: mbps(median(converts.map((c) => c.seconds))),
+      ratioToStreamCopyMedian: Number(median(converts.map((c, i) => copies[i]! / c.seconds)).toFixed(3)),
+      // Processor time (user + system, all threads) is less disturbed by other work than wall time.
+      streamCopyCPUSecondsMedian: Number(median(copyCPU).toFixed(2)),
+      convertCPUSecondsMedian: Number(median(converts.map((c) => c.cpuSeconds)).toFixed(2)),
       largestTensorMB: Number((largest / 1e6).toFixed(1)),
       peakRSSMB: Number((peak / 1e6).toFixed(1)),
       peakRSSToLargestTensor: Number((peak / largest).toFixed(3)),
@@ -155,5 +170,5 @@ async function bench(dtype: "BF16" | "F16" | "F32"): Promise<unknown> {
   }
 }
 
-for (const dtype of arg("dtype", "BF16,F16").split(",") as Array<"BF16" | "F16" | "F32">) results.push(await bench(dtype));
+for (const dtype of arg("dtype", "BF16,F32,F16").split(",") as Array<"BF16" | "F16" | "F32">) results.push(await bench(dtype));
 if (!process.argv.includes("--no-save")) await writeFile(new URL("./results/convert.json", import.meta.url), JSON.stringify(results, null, 2) + "\n");
