@@ -2,6 +2,7 @@
 
 import { Hono } from "hono";
 import { RegistryError, errorResponse } from "./errors.ts";
+import { backendFailure } from "./backend-errors.ts";
 import type { AppEnv } from "./http/env.ts";
 import type { Registry } from "./registry.ts";
 import { AdminError } from "./services/accounts.ts";
@@ -14,11 +15,17 @@ import { manifestRoutes } from "./routes/manifests.ts";
 import { tagsList } from "./routes/tags.ts";
 import { token } from "./routes/token.ts";
 import { uploadRoutes } from "./routes/uploads.ts";
+import { web } from "./routes/web.ts";
+import { recordPushes } from "./routes/web-pushes.ts";
+import { opsRoutes, type OpsOptions } from "./ops/health.ts";
+import { noteRoute, requestIdOf } from "./ops/requests.ts";
 
 export interface AppOptions {
   /** Enables /admin with this bearer token. */
   adminToken?: string;
-  log?: (line: string) => void;
+  log?: (line: string, fields?: Record<string, unknown>) => void;
+  /** Metrics for /metrics and the shutdown state for /readyz; /healthz and /readyz exist regardless. */
+  ops?: OpsOptions;
 }
 
 function toRegistryError(err: unknown): RegistryError | undefined {
@@ -39,12 +46,16 @@ export function createApp(registry: Registry, opts: AppOptions = {}): Hono<AppEn
   const app = new Hono<AppEnv>({ strict: false });
   app.use("*", async (c, next) => {
     c.set("registry", registry);
-    await next();
+    try {
+      await next();
+    } finally {
+      noteRoute(c);
+    }
   });
   app.onError((err, c) => {
-    const known = toRegistryError(err);
+    const known = backendFailure(err, `${c.req.method} ${new URL(c.req.url).pathname}`) ?? toRegistryError(err);
     if (known) return errorResponse(known, c.req.method === "HEAD");
-    opts.log?.(`${c.req.method} ${new URL(c.req.url).pathname}: ${(err as Error).stack ?? String(err)}`);
+    opts.log?.(`${c.req.method} ${new URL(c.req.url).pathname}: ${(err as Error).stack ?? String(err)}`, { id: requestIdOf(c.env?.incoming) });
     return errorResponse(new RegistryError("UNKNOWN", "internal error"), c.req.method === "HEAD");
   });
   app.notFound((c) => {
@@ -55,14 +66,17 @@ export function createApp(registry: Registry, opts: AppOptions = {}): Hono<AppEn
     return errorResponse(new RegistryError("NOT_FOUND", "not found"), c.req.method === "HEAD");
   });
 
+  app.route("/", opsRoutes(registry, opts.ops));
   app.route("/v2", base);
   app.route("/v2/token", token);
   app.route("/v2/_catalog", catalog);
+  app.use("/v2/:ns/:model/manifests/:ref", recordPushes);
   app.route("/v2/:ns/:model/manifests", manifestRoutes);
   app.route("/v2/:ns/:model/blobs/uploads", uploadRoutes);
   app.route("/v2/:ns/:model/blobs", blobRoutes);
   app.route("/v2/:ns/:model/tags", tagsList);
   app.route("/data", dataRoutes);
   if (opts.adminToken) app.route("/admin", adminRoutes(opts.adminToken));
+  app.route("/", web);
   return app;
 }

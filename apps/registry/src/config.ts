@@ -26,15 +26,26 @@ export interface Config {
   tokenTTLSeconds: number;
   /** How far a token request's `ts` may be from the server clock. */
   signatureWindowSeconds: number;
+  /** Signed token and login-link requests allowed per client address and per key a minute (per replica); 0: unlimited. */
+  tokenRatePerMinute: number;
   /** How long a blob URL handed out in `Location` stays valid. */
   blobURLTTLSeconds: number;
   /** Blobs younger than this, or touched more recently, survive garbage collection. */
   gcGraceSeconds: number;
   /** Upload sessions idle for longer than this are removed by garbage collection. */
   uploadTTLSeconds: number;
-  /** Bearer token for /admin; when unset one is generated into the data directory. */
+  /**
+   * Bearer token for /admin. When unset, an embedded-database registry generates one into the data
+   * directory; a PostgreSQL-backed one (possibly one of several replicas) leaves /admin off.
+   */
   adminToken: string | undefined;
+  /** How long SIGTERM/SIGINT waits for in-flight requests before closing their connections. */
+  shutdownTimeoutSeconds: number;
+  logLevel: LogLevel;
 }
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 function num(env: NodeJS.ProcessEnv, name: string, def: number): number {
   const raw = env[name];
@@ -52,6 +63,43 @@ function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
   throw new Error(`${name}: expected true or false, got ${JSON.stringify(env[name])}`);
 }
 
+/** An http(s) URL, or an error naming the variable. */
+function httpURL(name: string, raw: string): URL {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${name}: not a URL: ${JSON.stringify(raw)}; expected http://host[:port] or https://host[:port]`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`${name}: expected http:// or https://, got ${u.protocol}`);
+  if (!u.hostname) throw new Error(`${name}: the URL has no host`);
+  return u;
+}
+
+/** A PostgreSQL connection URL; it carries a password, so the message never repeats it. */
+function databaseURL(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error("DATABASE_URL: not a URL; expected postgres://user:password@host:port/database");
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new Error(`DATABASE_URL: expected postgres:// or postgresql://, got ${u.protocol}`);
+  }
+  // A socket directory may come as ?host=/path instead of in the authority.
+  if (!u.hostname && !u.searchParams.get("host")) throw new Error("DATABASE_URL: the URL has no host");
+  return value;
+}
+
+function logLevel(raw: string | undefined): LogLevel {
+  const v = raw?.trim().toLowerCase() || "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new Error(`REGISTRY_LOG_LEVEL: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(raw)}`);
+  return v as LogLevel;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const bucket = env["S3_BUCKET"]?.trim();
   const visibility = env["REGISTRY_DEFAULT_VISIBILITY"]?.trim() || "private";
@@ -59,23 +107,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`REGISTRY_DEFAULT_VISIBILITY: expected public or private, got ${JSON.stringify(visibility)}`);
   }
   const publicURL = env["REGISTRY_URL"]?.trim().replace(/\/+$/, "");
-  if (publicURL) {
-    let u: URL;
-    try {
-      u = new URL(publicURL);
-    } catch {
-      throw new Error(`REGISTRY_URL: not a URL: ${JSON.stringify(publicURL)}`);
-    }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`REGISTRY_URL: expected http:// or https://, got ${u.protocol}`);
-  }
+  if (publicURL) httpURL("REGISTRY_URL", publicURL);
+  const endpoint = env["S3_ENDPOINT"]?.trim() || undefined;
+  if (endpoint) httpURL("S3_ENDPOINT", endpoint);
+  const addr = env["REGISTRY_ADDR"]?.trim() || "127.0.0.1:5005";
+  parseAddr(addr);
   return {
-    addr: env["REGISTRY_ADDR"]?.trim() || "127.0.0.1:5005",
+    addr,
     dataDir: resolve(env["REGISTRY_DATA"]?.trim() || "./registry-data"),
-    databaseURL: env["DATABASE_URL"]?.trim() || undefined,
+    databaseURL: databaseURL(env["DATABASE_URL"]),
     s3: bucket
       ? {
           bucket,
-          endpoint: env["S3_ENDPOINT"]?.trim() || undefined,
+          endpoint,
           region: env["S3_REGION"]?.trim() || env["AWS_REGION"]?.trim() || "us-east-1",
           forcePathStyle: bool(env, "S3_FORCE_PATH_STYLE", false),
           checksums: bool(env, "S3_REQUEST_CHECKSUMS", false) ? "WHEN_SUPPORTED" : "WHEN_REQUIRED",
@@ -87,18 +131,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultVisibility: visibility,
     tokenTTLSeconds: num(env, "REGISTRY_TOKEN_TTL", 300),
     signatureWindowSeconds: num(env, "REGISTRY_SIGNATURE_WINDOW", 300),
+    tokenRatePerMinute: num(env, "REGISTRY_TOKEN_RATE", 600),
     blobURLTTLSeconds: num(env, "REGISTRY_BLOB_URL_TTL", 6 * 3600),
     gcGraceSeconds: num(env, "REGISTRY_GC_GRACE", 3600),
     uploadTTLSeconds: num(env, "REGISTRY_UPLOAD_TTL", 24 * 3600),
     adminToken: env["REGISTRY_ADMIN_TOKEN"]?.trim() || undefined,
+    shutdownTimeoutSeconds: num(env, "REGISTRY_SHUTDOWN_TIMEOUT", 30),
+    logLevel: logLevel(env["REGISTRY_LOG_LEVEL"]),
   };
 }
 
 /** Splits REGISTRY_ADDR into host and port, accepting `host:port`, `:port` and `[v6]:port`. */
 export function parseAddr(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr.trim());
+  const m = /^(?:\[([^\]]+)\]|([^:\s/]*)):(\d{1,5})$/.exec(addr.trim());
   if (!m) throw new Error(`REGISTRY_ADDR: expected host:port, got ${JSON.stringify(addr)}`);
   const port = Number(m[3]);
-  if (port > 65535) throw new Error(`REGISTRY_ADDR: port ${port} is out of range`);
+  if (port > 65535) throw new Error(`REGISTRY_ADDR: port ${port} is out of range (0-65535)`);
   return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
 }

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   CONFLICT: { status: 409, message: "conflict" },
   INVALID_REQUEST: { status: 400, message: "invalid request" },
   UNAVAILABLE: { status: 503, message: "service unavailable" },
+  TOOMANYREQUESTS: { status: 429, message: "too many requests" },
   UNKNOWN: { status: 500, message: "unknown error" },
 } as const;
 

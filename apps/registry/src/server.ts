@@ -1,15 +1,22 @@
-// `corral-registry serve`: opens the registry, listens, and records where it listens and its admin
-// token in the data directory, so the admin CLI can reach it while it holds the embedded database.
+// `corral-registry serve`: opens the registry, listens, and with the embedded database records where
+// it listens and its admin token in the data directory, so the admin CLI can reach it while it holds
+// that database. Requests are observed (logs, metrics, request ids) around the application, at the
+// Node level, and shutdown drains them first.
 
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { serve } from "@hono/node-server";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import { getRequestListener } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { parseAddr, type Config } from "./config.ts";
-import { openRegistry, type OpenOptions, type Registry } from "./registry.ts";
+import type { OpenOptions, Registry } from "./registry.ts";
+import { createLogger, errorFields, type Logger } from "./ops/logger.ts";
+import { Metrics } from "./ops/metrics.ts";
+import { RequestTracker, type RequestListener } from "./ops/requests.ts";
+import { drain } from "./ops/shutdown.ts";
+import { openForServing } from "./ops/startup.ts";
 
 export interface ServerInfo {
   url: string;
@@ -47,42 +54,93 @@ export function readServerInfo(dataDir: string): ServerInfo | undefined {
 export interface RunningServer {
   url: string;
   registry: Registry;
+  metrics: Metrics;
+  logger: Logger;
+  /** Stops accepting, lets requests in flight finish (up to REGISTRY_SHUTDOWN_TIMEOUT), closes the registry. */
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: OpenOptions & { log?: (line: string) => void } = {}): Promise<RunningServer> {
-  const log = opts.log ?? ((line: string) => console.error(line));
-  mkdirSync(config.dataDir, { recursive: true });
-  const registry = await openRegistry(config, opts);
+export interface StartOptions extends OpenOptions {
+  /** Receives each log line (a JSON object) instead of stderr; tests pass a no-op. */
+  log?: (line: string) => void;
+  logger?: Logger;
+}
+
+function listenError(e: NodeJS.ErrnoException, addr: string): Error {
+  if (e.code === "EADDRINUSE") return new Error(`REGISTRY_ADDR: ${addr} is already in use`);
+  if (e.code === "EACCES") return new Error(`REGISTRY_ADDR: not allowed to listen on ${addr} (ports below 1024 need privileges)`);
+  if (e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND" || e.code === "EAI_AGAIN") {
+    return new Error(`REGISTRY_ADDR: ${addr} is not an address of this machine (${e.code})`);
+  }
+  return new Error(`REGISTRY_ADDR: cannot listen on ${addr}: ${e.message}`);
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel, opts.log);
   const { host, port } = parseAddr(config.addr);
-  const app = createApp(registry, { adminToken: adminToken(config, true), log });
-  let server: Server;
-  const address = await new Promise<AddressInfo>((resolve, reject) => {
-    server = serve({ fetch: app.fetch, hostname: host, port }, resolve) as Server;
-    server.once("error", reject);
+  // Only the embedded database ties the registry to its data directory; on PostgreSQL it writes
+  // nothing locally, so replicas (and read-only root filesystems) need no volume.
+  const embedded = !config.databaseURL;
+  if (embedded) mkdirSync(config.dataDir, { recursive: true });
+  const registry = await openForServing(config, opts);
+  const metrics = new Metrics();
+  const tracker = new RequestTracker(metrics, logger);
+  const app = createApp(registry, {
+    adminToken: embedded ? adminToken(config, true) : config.adminToken,
+    log: (line, fields) => logger.error(line, fields),
+    ops: { metrics, draining: () => tracker.isDraining },
   });
+  const listener = tracker.wrap(getRequestListener(app.fetch, { hostname: host }) as RequestListener);
+  const server = createServer(listener);
+  server.on("connection", tracker.trackConnection);
   // Large uploads can take longer than Node's default request timeout.
-  server!.requestTimeout = 0;
-  server!.headersTimeout = 60_000;
-  server!.keepAliveTimeout = 65_000;
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  let address: AddressInfo;
+  try {
+    address = await new Promise<AddressInfo>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  } catch (e) {
+    await registry.close().catch(() => {});
+    throw listenError(e as NodeJS.ErrnoException, config.addr);
+  }
+  server.on("error", (e) => logger.error("server error", errorFields(e)));
   const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostPart}:${address.port}`;
-  writeFileSync(serverInfoFile(config.dataDir), JSON.stringify({ url, pid: process.pid }) + "\n");
-  log(`corral-registry listening on ${url} (database: ${registry.dbKind}, blobs: ${registry.store.kind}${config.publicURL ? `, public URL ${config.publicURL}` : ""})`);
-  let closed = false;
+  if (embedded) writeFileSync(serverInfoFile(config.dataDir), JSON.stringify({ url, pid: process.pid }) + "\n");
+  // The URL is followed by a space: scripts find it with /listening on (http:\/\/\S+)/.
+  logger.info(`corral-registry listening on ${url} (database: ${registry.dbKind}, blobs: ${registry.store.kind}${config.publicURL ? `, public URL ${config.publicURL}` : ""})`, {
+    url,
+    database: registry.dbKind,
+    blobs: registry.store.kind,
+    admin: Boolean(embedded || config.adminToken),
+  });
+  let closing: Promise<void> | undefined;
   return {
     url,
     registry,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      });
-      const info = readServerInfo(config.dataDir);
-      if (info?.pid === process.pid) rmSync(serverInfoFile(config.dataDir), { force: true });
-      await registry.close();
+    metrics,
+    logger,
+    close() {
+      closing ??= (async () => {
+        const timeoutMs = config.shutdownTimeoutSeconds * 1000;
+        logger.info("shutting down: no new connections; waiting for requests in flight", { in_flight: tracker.inFlight, timeout_s: config.shutdownTimeoutSeconds });
+        const result = await drain(server, tracker, timeoutMs);
+        if (result.abandoned > 0) {
+          logger.warn("shutdown timeout: requests still running were cut off (interrupted uploads resume from their last accepted chunk)", { abandoned: result.abandoned });
+        }
+        if (embedded && readServerInfo(config.dataDir)?.pid === process.pid) rmSync(serverInfoFile(config.dataDir), { force: true });
+        await registry.close();
+        logger.info("stopped", { drain_ms: result.ms });
+        await logger.flush();
+      })();
+      return closing;
     },
   };
 }

@@ -9,6 +9,8 @@ import { ModelfileInputError } from "./modelfile-request.ts";
 import { createCommand } from "./commands/create.ts";
 import { pullCommand, pushCommand } from "./commands/transfer.ts";
 import { keyCommand } from "./commands/key.ts";
+import { loginCommand } from "./commands/login.ts";
+import { fsckCommand, type FsckFlags } from "./commands/fsck.ts";
 import { copyCommand, listCommand, removeCommand, showCommand } from "./commands/models.ts";
 import { runCommand, type RunFlags } from "./commands/run.ts";
 import { psCommand, stopCommand } from "./commands/ps.ts";
@@ -131,10 +133,25 @@ program
   .action(() => keyCommand());
 
 program
+  .command("login")
+  .description("Print a one-time link that signs a browser in to a registry's web catalog with this machine's key")
+  .argument("<registry>", "the registry: host[:port] or http(s)://host[:port]")
+  .option("--insecure", "use an insecure registry (plain HTTP)")
+  .action((registry: string, opts: { insecure?: boolean }) => loginCommand(registry, opts));
+
+program
   .command("rm")
   .description("Remove a model")
   .argument("<model...>")
   .action((models: string[]) => removeCommand(models));
+
+program
+  .command("fsck")
+  .description("Check the model store (CORRAL_MODELS) for missing or damaged blobs and leftovers; --repair fixes them")
+  .option("--repair", "remove broken manifests, damaged blobs, temporary files and unused blobs")
+  .option("--quick", "compare blob sizes instead of hashing every blob")
+  .option("--json", "print the report as JSON")
+  .action((opts: FsckFlags) => fsckCommand(opts));
 
 async function main(): Promise<void> {
   try {

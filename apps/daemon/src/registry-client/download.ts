@@ -7,7 +7,7 @@ import { open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { digestHex } from "@corral/shared/digest";
-import type { BlobStore } from "../store/blobs.ts";
+import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
 import { forEachLimit, planParts, transferConcurrency } from "./parts.ts";
 
@@ -143,7 +143,8 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
             return;
           } catch (e) {
             await saveState(paths.part(p.N), p).catch(() => undefined);
-            if (signal?.aborted || (e as NodeJS.ErrnoException).code === "ENOSPC" || attempt >= 5 || e instanceof NotFoundError) throw e;
+            if ((e as NodeJS.ErrnoException).code === "ENOSPC") throw noSpaceError(e, `blob ${digest} to ${paths.data}`);
+            if (signal?.aborted || attempt >= 5 || e instanceof NotFoundError) throw e;
             await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
           }
         }

@@ -108,7 +108,8 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
         done += p.size;
         break;
       } catch (e) {
-        if (signal?.aborted || attempt >= 5 || (e instanceof RegistryError && e.status === 401)) throw e;
+        // 507: the registry's storage is full; retrying cannot help.
+        if (signal?.aborted || attempt >= 5 || (e instanceof RegistryError && (e.status === 401 || e.status === 507))) throw e;
         o.onProgress(done, size);
         await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
       }

@@ -21,6 +21,17 @@ export class DigestMismatchError extends Error {
   }
 }
 
+/**
+ * A full disk named for what was being written: the system error says only "write". Other errors
+ * pass through unchanged.
+ */
+export function noSpaceError(e: unknown, what: string): unknown {
+  if ((e as NodeJS.ErrnoException | undefined)?.code !== "ENOSPC") return e;
+  const err = new Error(`no space left on device while writing ${what}`) as NodeJS.ErrnoException;
+  err.code = "ENOSPC";
+  return err;
+}
+
 export class BlobStore {
   readonly dir: string;
 
@@ -68,7 +79,9 @@ export class BlobStore {
     const hasher = new HashingStream();
     try {
       const readable = source instanceof Readable ? source : Readable.from(source);
-      await pipeline(readable, hasher, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(readable, hasher, createWriteStream(tmp, { mode: 0o644 })).catch((e: unknown) => {
+        throw noSpaceError(e, `blob ${want ?? "(upload)"} to ${this.dir}`);
+      });
       const digest = hasher.digest();
       if (want !== undefined && digest !== want) throw new DigestMismatchError(want, digest);
       const created = await this.commit(tmp, digest);
@@ -87,7 +100,9 @@ export class BlobStore {
     }
     const tmp = this.tempPath();
     try {
-      await writeDurably(tmp, bytes);
+      await writeDurably(tmp, bytes).catch((e: unknown) => {
+        throw noSpaceError(e, `blob ${digest} to ${this.dir}`);
+      });
       const created = await this.commit(tmp, digest);
       return { digest, size: bytes.length, created };
     } finally {

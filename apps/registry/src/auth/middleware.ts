@@ -10,7 +10,8 @@ import { findAccount, type Account } from "../services/accounts.ts";
 import { findNamespaceAndRepository } from "../services/repositories.ts";
 import { parseRepoName } from "../services/names.ts";
 import { challengeScope, type Action } from "./scope.ts";
-import { ANONYMOUS, grantedActions, verifyToken, type TokenClaims } from "./tokens.ts";
+import { ANONYMOUS, grantedActions, type TokenClaims } from "./tokens.ts";
+import { verifyTokenCached } from "./verified-tokens.ts";
 
 export function serviceName(c: Context<AppEnv>): string {
   return new URL(baseURL(c)).host;
@@ -30,7 +31,7 @@ export async function bearerClaims(c: Context<AppEnv>, scopeForChallenge: string
   if (!header) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw new RegistryError("UNAUTHORIZED", "expected a Bearer token from the token endpoint", undefined, challenge(c, scopeForChallenge, "invalid_token"));
-  const claims = await verifyToken(c.var.registry.secrets.tokenKey, serviceName(c), m[1]!);
+  const claims = await verifyTokenCached(c.var.registry.secrets.tokenKey, serviceName(c), m[1]!);
   if ("error" in claims) throw new RegistryError("UNAUTHORIZED", claims.error, undefined, challenge(c, scopeForChallenge, "invalid_token"));
   return claims;
 }

@@ -2,7 +2,7 @@
 // `GET,<exact URL>,<constant>`, a timestamp inside the window and a nonce never seen before.
 
 import { lt, sql } from "drizzle-orm";
-import { KeyFormatError, parseSignedAuthorization, publicKeyWire, verifyTokenRequest } from "@corral/shared/signing";
+import { EMPTY_BODY_HASH, KeyFormatError, fingerprint, parseSignedAuthorization, publicKeyWire, verify } from "@corral/shared/signing";
 import type { Database } from "../db/open.ts";
 import { nonces } from "../db/schema.ts";
 import { RegistryError } from "../errors.ts";
@@ -10,6 +10,8 @@ import { RegistryError } from "../errors.ts";
 export interface SignedRequest {
   /** base64 of the SSH wire public key. */
   publicKey: string;
+  /** `SHA256:…` of that key. */
+  fingerprint: string;
 }
 
 const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
@@ -17,6 +19,8 @@ const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
 /**
  * Checks the Authorization value against every URL the client may have requested (the configured
  * public URL and the Host it actually used) and consumes the nonce. Throws UNAUTHORIZED otherwise.
+ * The signature covers `<method>,<URL>,<hash of the empty body>`: GET for token requests, POST for
+ * the web catalog's login-link request, so one can never stand in for the other.
  */
 export async function verifySignedRequest(
   db: Database,
@@ -25,6 +29,7 @@ export async function verifySignedRequest(
   query: URLSearchParams,
   windowSeconds: number,
   now = Date.now(),
+  method: "GET" | "POST" = "GET",
 ): Promise<SignedRequest> {
   let auth;
   try {
@@ -33,7 +38,7 @@ export async function verifySignedRequest(
     if (e instanceof KeyFormatError) throw new RegistryError("UNAUTHORIZED", `malformed signed request: ${e.message}`);
     throw e;
   }
-  if (!candidateURLs.some((u) => verifyTokenRequest(u, auth))) {
+  if (!candidateURLs.some((u) => verify(auth.publicKey, `${method},${u},${EMPTY_BODY_HASH}`, auth.signature))) {
     throw new RegistryError("UNAUTHORIZED", "the signature does not match this request");
   }
   const tsText = query.get("ts") ?? "";
@@ -49,6 +54,6 @@ export async function verifySignedRequest(
   const inserted = await db.insert(nonces).values({ nonce, expiresAt }).onConflictDoNothing().returning({ nonce: nonces.nonce });
   if (inserted.length === 0) throw new RegistryError("UNAUTHORIZED", "this signed request was already used (replayed nonce)");
   if (Math.random() < 0.02) await db.delete(nonces).where(lt(nonces.expiresAt, sql`now()`));
-  return { publicKey: publicKeyWire(auth.publicKey).toString("base64") };
+  return { publicKey: publicKeyWire(auth.publicKey).toString("base64"), fingerprint: fingerprint(auth.publicKey) };
 }
 

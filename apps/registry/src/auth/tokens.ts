@@ -14,6 +14,8 @@ export interface TokenClaims {
   /** Account name, or "anonymous". */
   sub: string;
   access: Grant[];
+  /** `SHA256:…` of the key that signed the token request; absent for admin-issued tokens. */
+  key?: string;
 }
 
 export const ANONYMOUS = "anonymous";
@@ -21,7 +23,7 @@ const ISSUER = "corral-registry";
 
 export async function issueToken(key: Uint8Array, service: string, claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ access: claims.access })
+  const token = await new SignJWT(claims.key ? { access: claims.access, key: claims.key } : { access: claims.access })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuer(ISSUER)
@@ -39,7 +41,9 @@ export async function verifyToken(key: Uint8Array, service: string, token: strin
   try {
     const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: service, algorithms: ["HS256"] });
     const access = Array.isArray(payload["access"]) ? (payload["access"] as Grant[]) : [];
-    return { sub: typeof payload.sub === "string" ? payload.sub : ANONYMOUS, access };
+    const out: TokenClaims = { sub: typeof payload.sub === "string" ? payload.sub : ANONYMOUS, access };
+    if (typeof payload["key"] === "string") out.key = payload["key"];
+    return out;
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ERR_JWT_EXPIRED") return { error: "token has expired" };

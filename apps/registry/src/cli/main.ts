@@ -1,9 +1,13 @@
-// corral-registry: serve the registry, or administer accounts, keys, organisations and models.
+// corral-registry: serve the registry, apply its migrations, or administer accounts, keys,
+// organisations and models.
 
 import { Command, Option } from "commander";
 import { loadConfig } from "../config.ts";
 import { startServer } from "../server.ts";
 import { connectAdmin } from "./admin-client.ts";
+import { onShutdownSignals } from "../ops/shutdown.ts";
+import { describeDatabase, openDatabase } from "../ops/startup.ts";
+import { fsckCommand, type FsckFlags } from "./fsck.ts";
 import type { UserInfo } from "../services/accounts.ts";
 
 function printAccount(a: UserInfo): void {
@@ -30,14 +34,20 @@ program
   .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
   .action(async () => {
     const server = await startServer(loadConfig());
-    const stop = (): void => {
-      server.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    onShutdownSignals(async (signal) => {
+      server.logger.info(`received ${signal}`);
+      await server.close();
+    });
+  });
+
+program
+  .command("migrate")
+  .description("apply the database migrations and exit (DATABASE_URL, else the embedded database in REGISTRY_DATA)")
+  .action(async () => {
+    const config = loadConfig();
+    const db = await openDatabase(config);
+    await db.close();
+    console.log(`migrations applied (${config.databaseURL ? `PostgreSQL at ${describeDatabase(config.databaseURL)}` : `embedded database in ${config.dataDir}`})`);
   });
 
 const user = program.command("user").description("user accounts");
@@ -101,6 +111,14 @@ program
       (t) => console.log(t.token),
     ),
   );
+
+program
+  .command("fsck")
+  .description("check that the database and the blob store agree (missing, damaged and unknown blobs); --repair fixes it")
+  .option("--repair", "delete manifests naming missing or damaged blobs, damaged bytes, unknown blobs and stray uploads")
+  .option("--quick", "compare sizes instead of hashing every blob")
+  .option("--json", "print the report as JSON")
+  .action((o: FsckFlags) => fsckCommand(loadConfig(), o));
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`Error: ${e.message}`);

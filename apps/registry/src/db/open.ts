@@ -5,6 +5,7 @@ import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.ts";
+import { TableWrites, registerTableWrites } from "./table-writes.ts";
 
 export type Schema = typeof schema;
 /** The query API common to both drivers; transactions are of this type too. */
@@ -38,8 +39,10 @@ export async function openPGlite(dir: string | undefined): Promise<OpenDatabase>
   if (dir) mkdirSync(dir, { recursive: true });
   const client = dir ? new PGlite(dir) : new PGlite();
   try {
-    const db = drizzle(client, { schema });
+    const writes = new TableWrites();
+    const db = drizzle(client, { schema, logger: writes });
     await migrate(db, { migrationsFolder });
+    registerTableWrites(db, writes);
     return { db: db as unknown as Database, kind: "pglite", close: () => client.close() };
   } catch (e) {
     await client.close().catch(() => {});

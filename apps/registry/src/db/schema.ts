@@ -9,6 +9,7 @@ import {
   foreignKey,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   serial,
@@ -64,9 +65,15 @@ export const repositories = pgTable(
     namespaceId: integer("namespace_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     visibility: text("visibility", { enum: ["public", "private"] }).notNull(),
+    /** Markdown shown on the model's web page; owners edit it there. */
+    description: text("description").notNull().default(""),
     createdAt: createdAt(),
   },
-  (t) => [unique("repositories_namespace_name").on(t.namespaceId, t.name)],
+  (t) => [
+    unique("repositories_namespace_name").on(t.namespaceId, t.name),
+    // The web catalog's search expression; queries must spell it exactly like this to use the index.
+    index("repositories_search").using("gin", sql`to_tsvector('simple', ${t.name} || ' ' || ${t.description})`),
+  ],
 );
 
 /** Every blob the store holds completely and verified. */
@@ -150,3 +157,58 @@ export const settings = pgTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
 });
+
+/** Every accepted manifest PUT: who pushed what, with which key, when (the web catalog shows the last). */
+export const pushes = pgTable(
+  "pushes",
+  {
+    id: serial("id").primaryKey(),
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    /** Null for a push by digest. */
+    tag: text("tag"),
+    manifestDigest: text("manifest_digest").notNull(),
+    /** Account name as it was at push time; null when the token named nobody. */
+    account: text("account"),
+    /** `SHA256:…` of the key whose signed token request authorised the push; null for admin-issued tokens. */
+    keyFingerprint: text("key_fingerprint"),
+    pushedAt: timestamp("pushed_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("pushes_repository_time").on(t.repositoryId, t.pushedAt)],
+);
+
+/**
+ * What the web catalog learnt from reading a blob once: the GGUF header facts of a model layer, or
+ * the text of a small layer (template, system, params, licence). Content-addressed, so never stale.
+ */
+export const blobFacts = pgTable("blob_facts", {
+  digest: text("digest").primaryKey().references(() => blobs.digest, { onDelete: "cascade" }),
+  kind: text("kind", { enum: ["gguf", "text"] }).notNull(),
+  /** Null when the blob could not be read as `kind`; `error` says why. */
+  facts: jsonb("facts"),
+  error: text("error"),
+  createdAt: createdAt(),
+});
+
+/** One-time sign-in links `corral login` asks for; only the sha256 of the secret is kept. */
+export const loginLinks = pgTable("login_links", {
+  tokenHash: text("token_hash").primaryKey(),
+  accountId: integer("account_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+  keyFingerprint: text("key_fingerprint").notNull(),
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  createdAt: createdAt(),
+});
+
+/** Browser sessions opened through a login link; valid only while the key that asked is still registered. */
+export const webSessions = pgTable(
+  "web_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    accountId: integer("account_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+    keyFingerprint: text("key_fingerprint").notNull(),
+    /** Sent back by every state-changing form of this session. */
+    csrfToken: text("csrf_token").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("web_sessions_expires").on(t.expiresAt)],
+);

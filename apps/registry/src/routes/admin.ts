@@ -8,6 +8,7 @@ import type { AppEnv } from "../http/env.ts";
 import { readLimited } from "../http/io.ts";
 import { serviceName } from "../auth/middleware.ts";
 import { directAdmin } from "../services/admin.ts";
+import { fsckRegistry } from "../services/fsck.ts";
 
 async function json(c: Context<AppEnv>): Promise<Record<string, unknown>> {
   const body = await readLimited(c, 64 * 1024, "the request body");
@@ -73,6 +74,11 @@ export function adminRoutes(adminToken: string): Hono<AppEnv> {
     return c.json(await ops(c).setVisibility(`${c.req.param("ns")}/${c.req.param("model")}`, str(b, "visibility")));
   });
   app.post("/gc", async (c) => c.json(await ops(c).gc((await json(c))["dryRun"] === true)));
+  app.post("/fsck", async (c) => {
+    const b = await json(c);
+    const reg = c.var.registry;
+    return c.json(await fsckRegistry(reg.db, reg.store, { repair: b["repair"] === true, quick: b["quick"] === true, graceSeconds: reg.config.gcGraceSeconds }));
+  });
   app.post("/tokens", async (c) => {
     const b = await json(c);
     const service = typeof b["service"] === "string" && b["service"] ? b["service"] : serviceName(c);

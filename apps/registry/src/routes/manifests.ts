@@ -4,7 +4,8 @@ import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
 import { baseURL, readLimited } from "../http/io.ts";
 import { requireAction } from "../auth/middleware.ts";
-import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest } from "../services/manifests.ts";
+import { manifestDigests } from "@corral/shared/manifest";
+import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest, validateManifest } from "../services/manifests.ts";
 import { parseReference } from "../services/names.ts";
 import { ensureRepository } from "../services/repositories.ts";
 
@@ -30,6 +31,14 @@ export const manifestRoutes = new Hono<AppEnv>()
     const bytes = await readLimited(c, MAX_MANIFEST_BYTES, "the manifest");
     const namespace = c.var.access.namespace;
     if (!namespace) throw new RegistryError("NAME_UNKNOWN", `namespace ${c.var.repo.namespace} does not exist`);
+    if (!c.var.access.repository) {
+      // A manifest that cannot be stored must not leave an empty repository behind: a new
+      // repository holds no blobs yet, so a manifest naming any is refused before creating it.
+      const { manifest, digest } = validateManifest(bytes, c.req.header("content-type"));
+      if (ref.kind === "digest" && ref.digest !== digest) throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${ref.digest}`);
+      const first = manifestDigests(manifest)[0];
+      if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names blob ${first}, which this repository does not have`, { digest: first });
+    }
     const repo = c.var.access.repository ?? (await ensureRepository(reg.db, namespace, c.var.repo.model, reg.config.defaultVisibility));
     const digest = await putManifest(reg.db, repo.id, ref, bytes, c.req.header("content-type"));
     return c.body(null, 201, {

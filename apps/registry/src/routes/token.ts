@@ -9,6 +9,7 @@ import { baseURL } from "../http/io.ts";
 import { serviceName } from "../auth/middleware.ts";
 import { parseScope } from "../auth/scope.ts";
 import { verifySignedRequest } from "../auth/token-request.ts";
+import { limitByAddress, limitByKey } from "../auth/rate-limit.ts";
 import { ANONYMOUS, issueToken, type Grant } from "../auth/tokens.ts";
 import { accountForKey, type Account } from "../services/accounts.ts";
 import { parseRepoPath } from "../services/names.ts";
@@ -16,13 +17,14 @@ import { accessTo } from "../services/repositories.ts";
 
 const MAX_SCOPES = 32;
 
-export const token = new Hono<AppEnv>().get("/", async (c) => {
+export const token = new Hono<AppEnv>().get("/", limitByAddress, async (c) => {
   const reg = c.var.registry;
   const url = new URL(c.req.url);
   // The signature covers the URL exactly as sent, so use the raw request line when there is one.
   const raw = c.env?.incoming?.url ?? `${url.pathname}${url.search}`;
   const query = new URLSearchParams(raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "");
   let account: Account | undefined;
+  let keyFingerprint: string | undefined;
   const authorization = c.req.header("authorization");
   if (authorization) {
     if (/^(Bearer|Basic)\s/i.test(authorization)) {
@@ -30,7 +32,9 @@ export const token = new Hono<AppEnv>().get("/", async (c) => {
     }
     const candidates = [...new Set([`${baseURL(c)}${raw}`, `${url.protocol}//${c.req.header("host") ?? url.host}${raw}`])];
     const signed = await verifySignedRequest(reg.db, authorization, candidates, query, reg.config.signatureWindowSeconds);
+    limitByKey(c, signed.fingerprint);
     account = await accountForKey(reg.db, signed.publicKey);
+    if (account) keyFingerprint = signed.fingerprint;
   }
   const items = query.getAll("scope").flatMap((s) => s.split(" ")).filter(Boolean);
   if (items.length > MAX_SCOPES) throw new RegistryError("INVALID_REQUEST", `at most ${MAX_SCOPES} scopes may be requested at once`);
@@ -48,6 +52,6 @@ export const token = new Hono<AppEnv>().get("/", async (c) => {
     const actions = scope.actions.filter((a) => allowed.has(a));
     if (actions.length) access.push({ type: "repository", name: name.path, actions });
   }
-  const t = await issueToken(reg.secrets.tokenKey, serviceName(c), { sub: account?.name ?? ANONYMOUS, access }, reg.config.tokenTTLSeconds);
+  const t = await issueToken(reg.secrets.tokenKey, serviceName(c), { sub: account?.name ?? ANONYMOUS, access, ...(keyFingerprint ? { key: keyFingerprint } : {}) }, reg.config.tokenTTLSeconds);
   return c.json({ token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });
 });

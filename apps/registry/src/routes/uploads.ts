@@ -99,9 +99,13 @@ export const uploadRoutes = new Hono<AppEnv>();
 
 const start = async (c: Context<AppEnv>): Promise<Response> => {
   const reg = c.var.registry;
-  const repo = await targetRepository(c);
+  // Parameters are checked before the repository is created, so a refused request leaves nothing.
+  const digestParam = c.req.query("digest");
+  const digest = digestParam !== undefined ? parseDigestParam(digestParam) : undefined;
   const mount = c.req.query("mount");
   const from = c.req.query("from");
+  if (mount && from) parseDigestParam(mount);
+  const repo = await targetRepository(c);
   if (mount && from) {
     const mounted = await tryMount(c, repo, mount, from);
     if (mounted) {
@@ -109,8 +113,6 @@ const start = async (c: Context<AppEnv>): Promise<Response> => {
       return created(c, mounted);
     }
   }
-  const digestParam = c.req.query("digest");
-  const digest = digestParam !== undefined ? parseDigestParam(digestParam) : undefined;
   const row = await startUpload(reg.db, reg.store, reg.hashes, repo.id);
   if (digest) {
     // Monolithic upload: the whole blob is the body of the POST.

@@ -1,13 +1,14 @@
 // Manifests stored verbatim (digest = sha256 of the bytes), validated with the shared manifest
 // module; every blob they name must already be in the repository.
 
-import { and, eq, inArray, asc, gt } from "drizzle-orm";
+import { and, eq, getTableName, inArray, asc, gt } from "drizzle-orm";
 import { MAX_MANIFEST_BYTES, ManifestError, MediaType, manifestDigests, parseManifest, type Manifest } from "@corral/shared/manifest";
 import { sha256Bytes } from "@corral/shared/digest";
 import type { Database } from "../db/open.ts";
 import { blobs, manifestBlobs, manifests, repositoryBlobs, tags } from "../db/schema.ts";
 import { RegistryError } from "../errors.ts";
 import type { Reference } from "./names.ts";
+import { cachedRead, freeze, type MemoSpec } from "./read-cache.ts";
 
 export { MAX_MANIFEST_BYTES };
 
@@ -89,7 +90,21 @@ export async function putManifest(db: Database, repositoryId: number, ref: Refer
   return digest;
 }
 
-export async function getManifest(db: Database, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
+// Manifests over 64 KiB are rare (a model has a handful of layers) and are not worth memory here.
+const MEMO_MANIFEST_BYTES = 64 << 10;
+const manifestLookup: MemoSpec<StoredManifest | undefined> = {
+  tables: [getTableName(tags), getTableName(manifests)],
+  max: 2048,
+  keep: (m) => !m || m.content.length <= MEMO_MANIFEST_BYTES,
+};
+
+/** The manifest a tag or digest names in the repository. The result is shared: do not modify it. */
+export function getManifest(db: Database, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
+  const key = ref.kind === "tag" ? `${repositoryId}:${ref.tag}` : `${repositoryId}@${ref.digest}`;
+  return cachedRead(db, manifestLookup, key, async () => freeze(await queryManifest(db, repositoryId, ref)));
+}
+
+async function queryManifest(db: Database, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
   const columns = { digest: manifests.digest, mediaType: manifests.mediaType, content: manifests.content };
   if (ref.kind === "tag") {
     const [m] = await db

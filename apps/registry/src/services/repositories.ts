@@ -1,11 +1,12 @@
 // Repositories and who may do what with them.
 
-import { and, asc, eq, gt, inArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, getTableName, gt, inArray, or, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
 import { accounts, members, repositories } from "../db/schema.ts";
 import { actionsForRole, type Action } from "../auth/scope.ts";
 import { findAccount, roleOn, type Account } from "./accounts.ts";
 import type { RepoName } from "./names.ts";
+import { cachedRead, freeze, type MemoSpec } from "./read-cache.ts";
 
 export interface Repository {
   id: number;
@@ -30,17 +31,24 @@ export async function ensureRepository(db: Database, namespace: Account, model: 
   return repo;
 }
 
+const namespaceAndRepository: MemoSpec<{ namespace: Account | undefined; repository: Repository | undefined }> = {
+  tables: [getTableName(accounts), getTableName(repositories)],
+  max: 10_000,
+};
+
 /** The namespace's account and the repository, in one query (the hot path of every request). */
-export async function findNamespaceAndRepository(db: Database, name: RepoName): Promise<{ namespace: Account | undefined; repository: Repository | undefined }> {
-  const [row] = await db
-    .select({
-      account: { id: accounts.id, name: accounts.name, kind: accounts.kind },
-      repository: { id: repositories.id, namespaceId: repositories.namespaceId, name: repositories.name, visibility: repositories.visibility },
-    })
-    .from(accounts)
-    .leftJoin(repositories, and(eq(repositories.namespaceId, accounts.id), eq(repositories.name, name.model)))
-    .where(eq(accounts.name, name.namespace));
-  return { namespace: row?.account, repository: row?.repository ?? undefined };
+export function findNamespaceAndRepository(db: Database, name: RepoName): Promise<{ namespace: Account | undefined; repository: Repository | undefined }> {
+  return cachedRead(db, namespaceAndRepository, name.path, async () => {
+    const [row] = await db
+      .select({
+        account: { id: accounts.id, name: accounts.name, kind: accounts.kind },
+        repository: { id: repositories.id, namespaceId: repositories.namespaceId, name: repositories.name, visibility: repositories.visibility },
+      })
+      .from(accounts)
+      .leftJoin(repositories, and(eq(repositories.namespaceId, accounts.id), eq(repositories.name, name.model)))
+      .where(eq(accounts.name, name.namespace));
+    return Object.freeze({ namespace: freeze(row?.account), repository: freeze(row?.repository ?? undefined) });
+  });
 }
 
 export interface Access {
@@ -59,16 +67,21 @@ export async function accessTo(db: Database, account: Account | undefined, name:
   return { namespace, repository, actions };
 }
 
-/** Repository paths the account may pull, in order, after `last`, at most `n`. */
-export async function visibleRepositories(db: Database, account: Account | undefined, n: number, last: string): Promise<string[]> {
-  const path = sql<string>`${accounts.name} || '/' || ${repositories.name}`;
-  const readable = account
+/** SQL condition on `repositories`: the account (undefined: anonymous) may pull it. */
+export function readableBy(db: Database, account: Account | undefined): SQL {
+  return account
     ? or(
         eq(repositories.visibility, "public"),
         eq(repositories.namespaceId, account.id),
         inArray(repositories.namespaceId, db.select({ id: members.namespaceId }).from(members).where(eq(members.accountId, account.id))),
-      )
+      )!
     : eq(repositories.visibility, "public");
+}
+
+/** Repository paths the account may pull, in order, after `last`, at most `n`. */
+export async function visibleRepositories(db: Database, account: Account | undefined, n: number, last: string): Promise<string[]> {
+  const path = sql<string>`${accounts.name} || '/' || ${repositories.name}`;
+  const readable = readableBy(db, account);
   const rows = await db
     .select({ path })
     .from(repositories)

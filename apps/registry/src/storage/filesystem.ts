@@ -114,9 +114,12 @@ export class FilesystemBlobStore implements BlobStore {
         },
       });
       await pipeline(body, counter, createWriteStream("", { fd: handle.fd, start: offset, autoClose: false, emitClose: false, highWaterMark: 1 << 20 }));
-    } finally {
-      await handle.close();
+    } catch (e) {
+      // A failed write stream may already have closed the descriptor; the write's error is the one to report.
+      await handle.close().catch(() => undefined);
+      throw e;
     }
+    await handle.close();
     return written;
   }
 

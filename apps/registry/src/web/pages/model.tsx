@@ -1,0 +1,305 @@
+/** @jsxImportSource hono/jsx */
+// A model: what it is (from its GGUF header), how to pull it, its tags, its layers and its readme;
+// owners edit the description and visibility here.
+
+import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
+import { bytes, CommandBox, params, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
+import { ClockIcon, KeyIcon, Layout, TagIcon, type PageContext } from "../layout.tsx";
+import { renderMarkdown, summary } from "../markdown.ts";
+
+export function Notice(props: { notice?: string | undefined; error?: string | undefined }) {
+  if (props.error) return <p class="notice error" role="alert">{props.error}</p>;
+  if (props.notice) return <p class="notice" role="status">{props.notice}</p>;
+  return null;
+}
+
+export function Facts(props: { tag: TagView }) {
+  const f = props.tag.model?.facts;
+  const unknown = props.tag.model ? (props.tag.model.error ? "unreadable" : "—") : "no model layer";
+  return (
+    <dl class="facts" aria-label={`Facts about tag ${props.tag.name}`}>
+      <div>
+        <dt>Architecture</dt>
+        <dd data-fact="architecture">{f ? f.architecture : unknown}</dd>
+      </div>
+      <div>
+        <dt>Parameters</dt>
+        <dd data-fact="parameters" title={f ? f.parameterCount.toLocaleString("en-US") : undefined}>
+          {f ? params(f.parameterCount) : "—"}
+        </dd>
+      </div>
+      <div>
+        <dt>Quantization</dt>
+        <dd data-fact="quantization">{f ? f.quantization : "—"}</dd>
+      </div>
+      <div>
+        <dt>Context length</dt>
+        <dd data-fact="context-length">{f?.contextLength ? f.contextLength.toLocaleString("en-US") : "—"}</dd>
+      </div>
+      <div>
+        <dt>Size</dt>
+        <dd data-fact="size">{bytes(props.tag.size)}</dd>
+      </div>
+    </dl>
+  );
+}
+
+function TextRow(props: { name: string; layer: { text: string | null; size: number; truncated: boolean } | null }) {
+  if (!props.layer) return null;
+  return (
+    <tr>
+      <th scope="row">{props.name}</th>
+      <td>
+        {props.layer.text === null ? (
+          <span class="sub">could not be read</span>
+        ) : props.layer.text.trim() === "" ? (
+          <span class="sub">empty</span>
+        ) : (
+          <pre class="block">{props.layer.text + (props.layer.truncated ? "\n…" : "")}</pre>
+        )}
+      </td>
+      <td class="size">{bytes(props.layer.size)}</td>
+    </tr>
+  );
+}
+
+/** The layers of one tag, like ollama.com's model box. */
+export function Layers(props: { tag: TagView; contents: TagContents }) {
+  const { tag, contents } = props;
+  const f = tag.model?.facts;
+  return (
+    <table class="layers">
+      <tbody>
+        {tag.model ? (
+          <tr>
+            <th scope="row">model</th>
+            <td>
+              {f ? (
+                <span>
+                  arch <strong>{f.architecture}</strong> · parameters <strong>{params(f.parameterCount)}</strong> · quantization <strong>{f.quantization}</strong>
+                </span>
+              ) : (
+                <span class="sub">{tag.model.error ? `not a readable GGUF file: ${tag.model.error}` : "GGUF header not read yet"}</span>
+              )}
+              <div class="sub">
+                <ShortDigest digest={tag.model.digest} />
+              </div>
+            </td>
+            <td class="size">{bytes(tag.model.size)}</td>
+          </tr>
+        ) : null}
+        {contents.projectors.map((p) => (
+          <tr>
+            <th scope="row">projector</th>
+            <td>
+              <ShortDigest digest={p.digest} />
+            </td>
+            <td class="size">{bytes(p.size)}</td>
+          </tr>
+        ))}
+        {contents.adapters.map((p) => (
+          <tr>
+            <th scope="row">adapter</th>
+            <td>
+              <ShortDigest digest={p.digest} />
+            </td>
+            <td class="size">{bytes(p.size)}</td>
+          </tr>
+        ))}
+        <TextRow name="params" layer={contents.params} />
+        <TextRow name="template" layer={contents.template} />
+        <TextRow name="system" layer={contents.system} />
+        {contents.messages ? <TextRow name="messages" layer={contents.messages} /> : null}
+        {contents.licenses.map((l) => (
+          <TextRow name="license" layer={l} />
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function LastPush(props: { view: ModelView }) {
+  const p = props.view.lastPush;
+  if (!p) return null;
+  return (
+    <ul class="meta" aria-label="Last push">
+      <li>
+        <ClockIcon />
+        <span>
+          Last pushed <TimeAgo date={p.pushedAt} />
+          {p.account ? (
+            <>
+              {" "}by <a href={`/${p.account}`}>{p.account}</a>
+            </>
+          ) : null}
+          {p.tag ? ` (${p.tag})` : ""}
+        </span>
+      </li>
+      {p.keyFingerprint ? (
+        <li>
+          <KeyIcon />
+          <span>
+            key <code data-fact="push-key">{p.keyFingerprint}</code>
+          </span>
+        </li>
+      ) : null}
+    </ul>
+  );
+}
+
+export function ModelPage(props: {
+  ctx: PageContext;
+  view: ModelView;
+  tag: TagView | undefined;
+  contents: TagContents | undefined;
+  notice?: string | undefined;
+  error?: string | undefined;
+}) {
+  const { ctx, view, tag, contents } = props;
+  const ns = view.namespace.name;
+  const name = view.repository.name;
+  const canEdit = view.role === "owner" && ctx.viewer !== undefined;
+  const lead = summary(view.repository.description);
+  return (
+    <Layout ctx={ctx} title={`${ns}/${name} · Corral`} description={lead || `${ns}/${name} on ${ctx.host}`}>
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <a href={`/${ns}`}>{ns}</a> / {name}
+      </nav>
+      <Notice notice={props.notice} error={props.error} />
+      <div class="title">
+        <h1>{name}</h1>
+        {view.repository.visibility === "private" ? <span class="chip private">private</span> : <span class="chip">public</span>}
+      </div>
+      {lead ? <p class="lead">{lead}</p> : null}
+      {tag ? (
+        <>
+          <div class="pullbox">
+            <CommandBox id="pull-command" command={pullCommand(ctx, ns, name, tag.name)} label={`Pull command for ${ns}/${name}:${tag.name}`} />
+          </div>
+          <ul class="meta">
+            <li>
+              <TagIcon />
+              <a href="#tags">{view.tags.length === 1 ? "1 tag" : `${view.tags.length} tags`}</a>
+            </li>
+            <li>
+              <ClockIcon />
+              <TimeAgo date={tag.updatedAt} prefix="Updated " />
+            </li>
+          </ul>
+          <LastPush view={view} />
+          <Facts tag={tag} />
+          <section class="card" aria-labelledby="layers-title">
+            <header>
+              <h2 id="layers-title">
+                <a href={`/${ns}/${name}/tags/${tag.name}`}>
+                  {name}:{tag.name}
+                </a>
+              </h2>
+              <span class="digest">
+                <ShortDigest digest={tag.digest} /> · {bytes(tag.size)}
+              </span>
+            </header>
+            {contents ? <Layers tag={tag} contents={contents} /> : <div class="body">{tag.manifestError ?? ""}</div>}
+          </section>
+          <TagTable ctx={ctx} view={view} />
+        </>
+      ) : (
+        <p class="empty">Nothing has been pushed to {ns}/{name} yet.</p>
+      )}
+      <section class="block" aria-labelledby="readme-title">
+        <h2 id="readme-title">Readme</h2>
+        {view.repository.description.trim() ? (
+          <div class="readme" dangerouslySetInnerHTML={{ __html: renderMarkdown(view.repository.description) }} />
+        ) : (
+          <p class="empty">{canEdit ? "No description yet: add one under “Edit model”." : "No description yet."}</p>
+        )}
+      </section>
+      {canEdit ? <EditModel ctx={ctx} view={view} /> : null}
+    </Layout>
+  );
+}
+
+function TagTable(props: { ctx: PageContext; view: ModelView }) {
+  const { view } = props;
+  const base = `/${view.namespace.name}/${view.repository.name}`;
+  return (
+    <section class="block" aria-labelledby="tags">
+      <h2 id="tags">Tags</h2>
+      <div class="table-wrap">
+        <table class="list">
+          <thead>
+            <tr>
+              <th scope="col">Tag</th>
+              <th scope="col">Digest</th>
+              <th scope="col">Size</th>
+              <th scope="col">Parameters</th>
+              <th scope="col">Quantization</th>
+              <th scope="col">Architecture</th>
+              <th scope="col">Context</th>
+              <th scope="col">Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.tags.map((t) => {
+              const f = t.model?.facts;
+              return (
+                <tr>
+                  <td>
+                    <a href={`${base}/tags/${t.name}`}>{t.name}</a>
+                  </td>
+                  <td>
+                    <ShortDigest digest={t.digest} />
+                  </td>
+                  <td class="num">{bytes(t.size)}</td>
+                  <td class="num">{f ? params(f.parameterCount) : "—"}</td>
+                  <td>{f ? f.quantization : "—"}</td>
+                  <td>{f ? f.architecture : "—"}</td>
+                  <td class="num">{f?.contextLength ? f.contextLength.toLocaleString("en-US") : "—"}</td>
+                  <td>
+                    <TimeAgo date={t.updatedAt} />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function EditModel(props: { ctx: PageContext; view: ModelView }) {
+  const { view } = props;
+  const vis = view.repository.visibility;
+  return (
+    <details class="manage">
+      <summary>Edit model</summary>
+      <div class="body">
+        <form method="post" action={`/-/models/${view.namespace.name}/${view.repository.name}`}>
+          <input type="hidden" name="_csrf" value={props.ctx.viewer?.csrfToken ?? ""} />
+          <label class="field" for="description">
+            <span>Description</span>
+            <textarea id="description" name="description" aria-describedby="description-hint" maxlength={65536}>
+              {view.repository.description}
+            </textarea>
+            <small id="description-hint">Markdown. The first paragraph is shown in lists and search results; HTML is shown as text.</small>
+          </label>
+          <fieldset>
+            <legend>Visibility</legend>
+            <div class="radios">
+              <label>
+                <input type="radio" name="visibility" value="public" checked={vis === "public"} /> Public: anyone who can reach this registry
+              </label>
+              <label>
+                <input type="radio" name="visibility" value="private" checked={vis === "private"} /> Private: members of {view.namespace.name} only
+              </label>
+            </div>
+          </fieldset>
+          <button class="btn primary" type="submit">
+            Save changes
+          </button>
+        </form>
+      </div>
+    </details>
+  );
+}

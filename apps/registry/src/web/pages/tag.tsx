@@ -1,0 +1,88 @@
+/** @jsxImportSource hono/jsx */
+// One tag: its pull command, facts, layers with digests, and the full Modelfile.
+
+import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
+import { bytes, CommandBox, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
+import { Layout, type PageContext } from "../layout.tsx";
+import { Facts, Layers, LastPush } from "./model.tsx";
+
+export function TagPage(props: { ctx: PageContext; view: ModelView; tag: TagView; contents: TagContents | undefined; modelfile: string | undefined }) {
+  const { ctx, view, tag } = props;
+  const ns = view.namespace.name;
+  const name = view.repository.name;
+  return (
+    <Layout ctx={ctx} title={`${ns}/${name}:${tag.name} · Corral`}>
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <a href={`/${ns}`}>{ns}</a> / <a href={`/${ns}/${name}`}>{name}</a> / {tag.name}
+      </nav>
+      <div class="title">
+        <h1>
+          {name}:{tag.name}
+        </h1>
+        {view.repository.visibility === "private" ? <span class="chip private">private</span> : null}
+      </div>
+      <div class="pullbox">
+        <CommandBox id="pull-command" command={pullCommand(ctx, ns, name, tag.name)} label={`Pull command for ${ns}/${name}:${tag.name}`} />
+      </div>
+      <ul class="meta">
+        <li>
+          <TimeAgo date={tag.updatedAt} prefix="Updated " />
+        </li>
+        <li>
+          manifest <code>{tag.digest}</code>
+        </li>
+      </ul>
+      <LastPush view={view} />
+      <Facts tag={tag} />
+      {props.contents ? (
+        <section class="card" aria-labelledby="layers-title">
+          <header>
+            <h2 id="layers-title">Layers</h2>
+            <span class="digest">{bytes(tag.size)}</span>
+          </header>
+          <Layers tag={tag} contents={props.contents} />
+        </section>
+      ) : null}
+      {tag.manifest ? (
+        <section class="block" aria-labelledby="digests-title">
+          <h2 id="digests-title">Blobs</h2>
+          <div class="table-wrap">
+            <table class="list">
+              <thead>
+                <tr>
+                  <th scope="col">Media type</th>
+                  <th scope="col">Digest</th>
+                  <th scope="col">Size</th>
+                </tr>
+              </thead>
+              <tbody>
+                {[...tag.manifest.layers, ...(tag.manifest.config.digest ? [tag.manifest.config] : [])].map((l) => (
+                  <tr>
+                    <td>{l.mediaType.replace(/^application\/vnd\.(ollama\.image\.|docker\.container\.image\.v1\+json$)/, (m, p) => (p === "ollama.image." ? "" : "config "))}</td>
+                    <td>
+                      <code>{l.digest}</code>
+                    </td>
+                    <td class="num">{bytes(l.size)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ) : null}
+      {props.modelfile !== undefined ? (
+        <section class="block" aria-labelledby="modelfile-title">
+          <h2 id="modelfile-title">Modelfile</h2>
+          <p class="hint">Build on this model: save as a Modelfile, edit, then run <code>corral create</code>.</p>
+          <pre class="block modelfile" id="modelfile">
+            {props.modelfile}
+          </pre>
+          <button class="btn small" type="button" data-copy="modelfile" hidden aria-label="Copy the Modelfile">
+            <span class="label">Copy</span>
+          </button>
+          <span class="sr" role="status"></span>
+        </section>
+      ) : null}
+    </Layout>
+  );
+}

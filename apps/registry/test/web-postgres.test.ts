@@ -1,0 +1,81 @@
+// The web catalog's SQL on real PostgreSQL (the other suites use PGlite): the migration, search by
+// name and description words, facts cached in jsonb, private models, sign-in and an owner's edit.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { formatPublicKeyLine, generateKeyPair, newNonce, signedAuthorization, tokenRequestChallenge, tokenRequestURL } from "@corral/shared/signing";
+import { ensurePostgres, startPostgres, type Postgres } from "../../../test/helpers/postgres.ts";
+import { createApp } from "../src/app.ts";
+import { openPostgres } from "../src/db/open.ts";
+import { openRegistry } from "../src/registry.ts";
+import { directAdmin } from "../src/services/admin.ts";
+import { testConfig } from "./support/fixtures.ts";
+import { BASE, pushModel, type InProcess } from "./support/in-process.ts";
+import { Browser, storiesModel } from "./support/web-client.ts";
+
+const pgAvailable = !("skip" in ensurePostgres());
+const skip = !pgAvailable && "PostgreSQL cannot be installed here";
+const alice = generateKeyPair();
+const bob = generateKeyPair();
+let pg: Postgres | undefined;
+let r: InProcess;
+
+before(async () => {
+  if (!pgAvailable) return;
+  pg = await startPostgres();
+  const t = testConfig();
+  const registry = await openRegistry(t.config, { db: await openPostgres(await pg.createDatabase("web_catalog")) });
+  const app = createApp(registry);
+  const request = async (path: string, init?: RequestInit): Promise<Response> => app.request(path.startsWith("http") ? path : `${BASE}${path}`, init);
+  r = {
+    registry,
+    request,
+    async token(key, scope) {
+      const url = tokenRequestURL({ realm: `${BASE}/v2/token`, service: "registry.test", scope, ts: Math.floor(Date.now() / 1000), nonce: newNonce() });
+      const res = await request(url, key ? { headers: { Authorization: signedAuthorization(key, tokenRequestChallenge(url)) } } : {});
+      return ((await res.json()) as { token: string }).token;
+    },
+    async close() {
+      await registry.close();
+      t.cleanup();
+    },
+  };
+  const admin = directAdmin(registry);
+  await admin.addUser("alice", [formatPublicKeyLine(alice.publicKey)]);
+  await admin.addUser("bob", [formatPublicKeyLine(bob.publicKey)]);
+  await admin.createOrg("lab", "alice");
+  await admin.setVisibility("lab/storyteller", "public");
+  const token = await r.token(alice, "repository:lab/storyteller:pull,push repository:lab/hidden:pull,push");
+  await pushModel(r, token, "lab/storyteller", "latest", storiesModel());
+  await pushModel(r, token, "lab/hidden", "latest", storiesModel());
+});
+after(async () => {
+  await r?.close();
+  await pg?.stop();
+});
+
+const names = (html: string): string[] => [...html.matchAll(/<h3><a href="\/([^"]+)">/g)].map((m) => m[1]!);
+
+test("pages, search and sign-in on PostgreSQL", { skip }, async () => {
+  const anon = new Browser(r);
+  const page = await anon.get("/lab/storyteller");
+  assert.equal(page.status, 200);
+  assert.match(page.html, /data-fact="architecture">llama</);
+  assert.match(page.html, /data-fact="context-length">2,048</);
+  assert.deepEqual(names((await anon.get("/?q=story")).html), ["lab/storyteller"]);
+  assert.deepEqual(names((await anon.get("/")).html), ["lab/storyteller"]);
+  assert.equal((await anon.get("/lab/hidden")).status, 404);
+
+  const owner = new Browser(r);
+  await owner.signIn(alice);
+  assert.deepEqual(names((await owner.get("/lab")).html).sort(), ["lab/hidden", "lab/storyteller"]);
+  const form = await owner.get("/lab/hidden");
+  const saved = await owner.post("/-/models/lab/hidden", { _csrf: Browser.csrf(form.html), description: "Answers questions about quarterly invoices." });
+  assert.equal(saved.status, 303);
+  assert.deepEqual(names((await owner.get("/?q=invoice")).html), ["lab/hidden"], "description words, by prefix");
+  assert.deepEqual(names((await anon.get("/?q=invoice")).html), [], "not for anonymous visitors");
+
+  const other = new Browser(r);
+  await other.signIn(bob);
+  assert.equal((await other.get("/lab/hidden")).status, 404, "bob is no member of lab");
+});

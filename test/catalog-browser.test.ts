@@ -1,0 +1,255 @@
+// The web catalog in a real browser (Debian's chromium, headless, driven by playwright-core) against
+// a real `corral-registry serve` and a real daemon that pushed stories260K: search finds the pushed
+// model; its page shows the facts of its GGUF header; a private model is invisible until
+// `corral login` signs the browser in; an owner edits the description through the form; the copy
+// button puts the pull command on the clipboard; pages are usable by keyboard and on a phone.
+// Screenshots of the home, search, model, tag and namespace pages go to test-artifacts/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { startDaemon, runCLI, repoRoot, type Daemon } from "./helpers/daemon.ts";
+import { startRegistry, registryCLI, type RegistryProcess } from "./helpers/registry.ts";
+import { fixtures } from "./fixtures.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const artifacts = join(repoRoot, "test-artifacts");
+
+/** Installs Debian's chromium when it is missing; returns why not when that is impossible. */
+function ensureChromium(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  const r = spawnSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"], { stdio: "ignore", timeout: 600_000 });
+  if (r.status !== 0 || !existsSync(CHROMIUM)) return "chromium is not installed and apt-get could not install it";
+  return undefined;
+}
+
+const skip = ensureChromium();
+let registry: RegistryProcess;
+let daemon: Daemon;
+let profile: string;
+let context: BrowserContext;
+let page: Page;
+let host: string;
+
+before(async () => {
+  if (skip) return;
+  await mkdir(artifacts, { recursive: true });
+  registry = await startRegistry();
+  host = registry.host;
+  daemon = await startDaemon();
+  const key = (await readFile(join(daemon.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
+  for (const args of [
+    ["user", "add", "alice", "--key", key],
+    ["user", "add", "bob"],
+    ["org", "create", "team", "--owner", "alice"],
+    ["org", "add-member", "team", "bob", "--role", "reader"],
+    ["visibility", "alice/stories260k", "public"],
+    ["visibility", "team/stories-tuned", "public"],
+  ]) {
+    const r = await registryCLI(registry, args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+  }
+  const work = await mkdtemp(join(tmpdir(), "corral-catalog-"));
+  await copyFile(fixtures.stories260K, join(work, "stories260K.gguf"));
+  await writeFile(
+    join(work, "Modelfile"),
+    [
+      "FROM ./stories260K.gguf",
+      'TEMPLATE """{{ if .System }}{{ .System }}',
+      '{{ end }}{{ .Prompt }}"""',
+      "SYSTEM You are a storyteller for small children.",
+      "PARAMETER temperature 0",
+      "PARAMETER num_predict 64",
+      'LICENSE """MIT License',
+      "",
+      'Copyright (c) 2023 Andrej Karpathy"""',
+      "",
+    ].join("\n"),
+  );
+  const created = await runCLI(daemon, ["create", "story", "-f", join(work, "Modelfile")]);
+  assert.equal(created.code, 0, created.stderr);
+  await rm(work, { recursive: true, force: true });
+  for (const name of [`${host}/alice/stories260k:latest`, `${host}/alice/stories260k:v1`, `${host}/team/stories-tuned:latest`, `${host}/team/secret-story:latest`]) {
+    assert.equal((await runCLI(daemon, ["cp", "story", name])).code, 0);
+    const push = await runCLI(daemon, ["push", name, "--insecure"]);
+    assert.equal(push.code, 0, push.stderr);
+  }
+
+  profile = await mkdtemp(join(tmpdir(), "corral-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 900 },
+    colorScheme: "light",
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: registry.url });
+  page = context.pages()[0] ?? (await context.newPage());
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+  await daemon?.stop();
+  await registry?.stop();
+});
+
+async function shot(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(artifacts, `catalog-${name}.png`), fullPage });
+}
+
+const factOf = (name: string) => page.locator(`[data-fact="${name}"]`).first().innerText();
+
+test("search finds the pushed model", { skip }, async () => {
+  await page.goto(`${registry.url}/`);
+  assert.equal(await page.title(), "Corral · models");
+  await shot("home-anonymous");
+  await page.getByLabel("Search models").fill("stories");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\?q=stories/);
+  const results = page.locator("ul.models > li h3 a");
+  const names = await results.allInnerTexts();
+  assert.ok(names.some((n) => n.replace(/\s+/g, "") === "alice/stories260k"), `results: ${names.join(", ")}`);
+  assert.ok(!names.some((n) => n.includes("secret")), "the private model is not found anonymously");
+  await shot("search");
+});
+
+test("the stories260K model page shows its architecture, parameter count, context length and quantization", { skip }, async () => {
+  await page.goto(`${registry.url}/alice/stories260k`);
+  assert.equal(await factOf("architecture"), "llama");
+  assert.equal(await factOf("parameters"), "293K");
+  assert.equal(await page.locator('[data-fact="parameters"]').first().getAttribute("title"), "292,800");
+  assert.equal(await factOf("context-length"), "2,048");
+  assert.equal(await factOf("quantization"), "F32");
+  assert.equal(await page.locator("#pull-command").innerText(), `corral pull ${host}/alice/stories260k:latest --insecure`);
+  const key = await readFile(join(daemon.home, ".corral", "id_ed25519.pub"), "utf8");
+  assert.ok(key.startsWith("ssh-ed25519 "));
+  assert.match(await factOf("push-key"), /^SHA256:[A-Za-z0-9+/]{43}$/, "the pushing key's fingerprint");
+  const body = await page.locator("main").innerText();
+  assert.match(body, /Last pushed\s+.*\s+ago\s+by\s+alice/);
+  assert.match(body, /You are a storyteller for small children\./, "system prompt");
+  assert.match(body, /MIT License/, "licence");
+  assert.match(body, /"temperature":0/, "parameters");
+});
+
+test("a private model is invisible anonymously and visible after corral login", { skip }, async () => {
+  const anonymous = await page.goto(`${registry.url}/team/secret-story`);
+  assert.equal(anonymous?.status(), 404);
+  await page.goto(`${registry.url}/team`);
+  assert.ok(!(await page.locator("main").innerText()).includes("secret-story"));
+
+  const login = await runCLI(daemon, ["login", registry.url]);
+  assert.equal(login.code, 0, login.stderr);
+  assert.match(login.stderr, /sign in to .* as alice/);
+  const link = login.stdout.trim();
+  assert.match(link, new RegExp(`^${registry.url}/-/login/[A-Za-z0-9_-]{43}$`));
+  await page.goto(link);
+  await page.getByRole("button", { name: "Sign in as alice" }).click();
+  await page.waitForURL(`${registry.url}/alice`);
+  assert.match(await page.locator("header").innerText(), /Signed in as alice/);
+  const cookies = await context.cookies(registry.url);
+  const session = cookies.find((c) => c.name === "corral_session");
+  assert.ok(session?.httpOnly, "HttpOnly session cookie");
+  assert.equal(session?.sameSite, "Lax");
+
+  const visible = await page.goto(`${registry.url}/team/secret-story`);
+  assert.equal(visible?.status(), 200);
+  assert.equal(await factOf("architecture"), "llama");
+  await page.goto(`${registry.url}/team`);
+  assert.ok((await page.locator("main").innerText()).includes("secret-story"));
+  // The link was used up.
+  assert.equal((await page.goto(link))?.status(), 404);
+});
+
+test("an owner writes the description with the form; the page renders it", { skip }, async () => {
+  await page.goto(`${registry.url}/alice/stories260k`);
+  await page.locator("summary", { hasText: "Edit model" }).click();
+  await page.getByLabel("Description").fill(
+    [
+      "Karpathy's **TinyStories 260K** llama: a 260K-parameter model trained on simple children's stories.",
+      "",
+      "## Use it",
+      "",
+      "```sh",
+      `corral run ${host}/alice/stories260k "Once upon a time"`,
+      "```",
+      "",
+      "- 5 layers, 8 heads, a 512-token vocabulary",
+      "- context of 2048 tokens",
+      "",
+      "<script>document.title='pwned'</script>",
+    ].join("\n"),
+  );
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.waitForURL(/saved=1/);
+  assert.match(await page.locator(".notice").innerText(), /Changes saved/);
+  assert.equal(await page.locator(".readme strong").first().innerText(), "TinyStories 260K");
+  assert.notEqual(await page.title(), "pwned", "raw HTML in a description does not run");
+  await page.goto(`${registry.url}/?q=children`);
+  assert.ok((await page.locator("ul.models").innerText()).includes("stories260k"), "the description is searchable");
+});
+
+test("the copy button copies the pull command", { skip }, async () => {
+  await page.goto(`${registry.url}/alice/stories260k`);
+  const button = page.getByRole("button", { name: /^Copy: Pull command/ });
+  assert.ok(await button.isVisible(), "the script reveals the button");
+  await button.click();
+  assert.equal(await button.innerText(), "Copied");
+  const copied = await page.evaluate<string>("navigator.clipboard.readText()");
+  assert.equal(copied, `corral pull ${host}/alice/stories260k:latest --insecure`);
+  await page.mouse.move(0, 0);
+  // The label goes back after two seconds (polled from here: the page's CSP forbids evaluated strings).
+  for (let i = 0; i < 50 && (await button.innerText()) !== "Copy"; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await button.innerText(), "Copy");
+  await shot("model");
+});
+
+test("the tag page shows the full Modelfile", { skip }, async () => {
+  await page.goto(`${registry.url}/alice/stories260k/tags/v1`);
+  const modelfile = await page.locator("#modelfile").innerText();
+  assert.match(modelfile, new RegExp(`^FROM ${host.replace(/\./g, "\\.")}/alice/stories260k:v1$`, "m"));
+  assert.match(modelfile, /^SYSTEM You are a storyteller for small children\.$/m);
+  assert.match(modelfile, /^PARAMETER num_predict 64$/m);
+  assert.match(modelfile, /^LICENSE "MIT License/m);
+  await shot("tag");
+});
+
+test("the namespace page lists the organisation's models and, for its owner, its members", { skip }, async () => {
+  await page.goto(`${registry.url}/team`);
+  const main = await page.locator("main").innerText();
+  assert.match(main, /Organisation/);
+  assert.match(main, /stories-tuned/);
+  assert.match(main, /bob\s+reader/);
+  await shot("namespace");
+  // The front page as a signed-in member sees it: private models too, with their descriptions.
+  await page.goto(`${registry.url}/`);
+  assert.match(await page.locator("ul.models").innerText(), /secret-story/);
+  await shot("home");
+});
+
+test("keyboard: the skip link comes first and focus is visible; the layout fits a phone", { skip }, async () => {
+  await page.goto(`${registry.url}/alice/stories260k`);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate<string | undefined>("document.activeElement?.textContent?.trim()"), "Skip to content");
+  const outline = await page.evaluate<string>("getComputedStyle(document.activeElement).outlineStyle");
+  assert.notEqual(outline, "none");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${registry.url}/alice/stories260k`);
+  const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+  assert.ok(overflow <= 0, `no sideways scrolling on a phone (overflow ${overflow}px)`);
+  await shot("model-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test("sign-out ends the session", { skip }, async () => {
+  await page.goto(`${registry.url}/`);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${registry.url}/`);
+  assert.ok(await page.getByRole("link", { name: "Sign in" }).isVisible());
+  assert.equal((await page.goto(`${registry.url}/team/secret-story`))?.status(), 404);
+});

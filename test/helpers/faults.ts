@@ -1,0 +1,205 @@
+// What the fault suites (test/faults-*.test.ts) share: a GGUF large enough that a transfer or a
+// create can be interrupted half way, an S3 server that can be stopped and started again on the
+// same port and data, PostgreSQL restarts, polling, and tmpfs mounts.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
+import { freePort } from "./ports.ts";
+import { findPostgresBin } from "./postgres.ts";
+import { registryBin, type RegistryProcess } from "./registry.ts";
+import { fixtures } from "../fixtures.ts";
+
+/**
+ * stories260K with an extra F32 tensor of `extraBytes` pseudo-random bytes: a valid model of any
+ * size (the runner is never asked to load it). Random bytes keep every model distinct.
+ */
+export async function writeLargeGGUF(out: string, extraBytes: number, seed = 1): Promise<void> {
+  const h = await readGGUFHeader(fixtures.stories260K);
+  const floats = Math.floor(extraBytes / 4);
+  const chunk = 1 << 20;
+  let state = seed >>> 0 || 1;
+  await writeGGUF(out, {
+    kv: [...h.kv.values()],
+    tensors: [
+      ...h.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, source: { path: fixtures.stories260K, offset: h.dataOffset + t.offset, size: t.size } })),
+      {
+        name: "filler.weight",
+        dims: [floats],
+        type: 0,
+        source: {
+          size: floats * 4,
+          *chunks() {
+            for (let left = floats * 4; left > 0; left -= chunk) {
+              const b = Buffer.alloc(Math.min(chunk, left));
+              for (let i = 0; i + 4 <= b.length; i += 4) {
+                state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+                b.writeUInt32LE(state, i);
+              }
+              yield b;
+            }
+          },
+        },
+      },
+    ],
+  });
+}
+
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 25): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const s3Script = fileURLToPath(new URL("./s3-server.cjs", import.meta.url));
+
+/** s3rver that can be stopped outright and started again with the same port and objects. */
+export interface RestartableS3 {
+  endpoint: string;
+  dir: string;
+  env: Record<string, string>;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRestartableS3(bucket: string): Promise<RestartableS3> {
+  const dir = mkdtempSync(join(tmpdir(), "corral-s3-"));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const c = spawn(process.execPath, ["--openssl-legacy-provider", s3Script, "--dir", dir, "--port", String(port), "--bucket", bucket], { stdio: ["ignore", "pipe", "pipe"] });
+    child = c;
+    let log = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`s3rver did not start within 20s:\n${log}`)), 20_000);
+      const onData = (d: Buffer): void => {
+        log += d.toString();
+        if (log.includes("s3 listening on")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      c.stdout!.on("data", onData);
+      c.stderr!.on("data", onData);
+      c.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`s3rver exited with ${code}:\n${log}`));
+      });
+    });
+  };
+  const kill = async (): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await exited;
+  };
+  await start();
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    dir,
+    env: {
+      S3_BUCKET: bucket,
+      S3_ENDPOINT: endpoint,
+      S3_REGION: "us-east-1",
+      S3_FORCE_PATH_STYLE: "true",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+    },
+    kill,
+    start,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stops and starts the cluster behind a test Postgres (found through its data_directory). */
+export async function postgresControl(url: string, port: number): Promise<{ stop(): void; start(): void }> {
+  const pg = (await import("pg")).default;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const dir = (await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'data_directory'")).rows[0]!.setting;
+  await client.end();
+  const bin = findPostgresBin()!;
+  const asRoot = userInfo().uid === 0;
+  const run = (args: string[]): void => {
+    const [file, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, "pg_ctl"), ...args]] : [join(bin, "pg_ctl"), args];
+    const r = spawnSync(file, argv, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`pg_ctl ${args.at(-1)} failed: ${r.stderr}`);
+  };
+  return {
+    stop: () => run(["-D", dir, "-m", "fast", "-w", "stop"]),
+    start: () =>
+      run(["-D", dir, "-l", join(dir, "log"), "-w", "-o", `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, "start"]),
+  };
+}
+
+/** Mounts a tmpfs of `megabytes` at a new directory; undefined (with why) where mounting is impossible. */
+export function mountTmpfs(megabytes: number): { dir: string; unmount(): void } | { skip: string } {
+  if (userInfo().uid !== 0) return { skip: "mounting a tmpfs needs root" };
+  const dir = mkdtempSync(join(tmpdir(), "corral-tmpfs-"));
+  const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${megabytes}m`, "tmpfs", dir], { encoding: "utf8" });
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skip: `cannot mount a tmpfs here: ${r.stderr.trim() || `mount exited with ${r.status}`}` };
+  }
+  return {
+    dir,
+    unmount() {
+      spawnSync("umount", ["-l", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A registry process on the address in `env.REGISTRY_ADDR` (so a restart keeps the host:port that
+ * model names carry). It is killed if it does not come up.
+ */
+export async function startRegistryAt(env: NodeJS.ProcessEnv & { REGISTRY_ADDR: string; REGISTRY_DATA: string }): Promise<RegistryProcess> {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, REGISTRY_URL: `http://${env.REGISTRY_ADDR}`, ...env };
+  const child = spawn(process.execPath, [registryBin, "serve"], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const url = `http://${env.REGISTRY_ADDR}`;
+  try {
+    await waitFor(
+      `the registry at ${url}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${log}`);
+        return fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(() => true).catch(() => false);
+      },
+      60_000,
+      100,
+    );
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  return {
+    url,
+    host: env.REGISTRY_ADDR,
+    env: fullEnv,
+    process: child,
+    logs: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
