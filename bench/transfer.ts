@@ -1,8 +1,8 @@
 // Push and pull throughput of a ≥1 GB model over loopback, as a ratio to a plain disk copy of the
 // same blob measured in the same run.
-//   npx tsx bench/transfer.ts [--mb 1024] [--registry distribution|URL]
-// With no --registry, Debian's docker-registry is started; `--registry http://127.0.0.1:5005`
-// points at a running Corral registry instead (the key in $HOME/.corral must be allowed to push).
+//   npx tsx bench/transfer.ts [--mb 1024] [--registry distribution|corral]
+// distribution (the default) starts Debian's docker-registry; corral starts Corral's registry
+// (embedded database, filesystem blobs) and registers the pushing daemon's key.
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +13,8 @@ import { sha256File, sha256Bytes } from "@corral/shared/digest";
 import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
 import { startDaemon, type Daemon } from "../test/helpers/daemon.ts";
 import { startDockerRegistry } from "../test/helpers/docker-registry.ts";
+import { startRegistry, registryCLI } from "../test/helpers/registry.ts";
+import { readFile } from "node:fs/promises";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,12 +64,18 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
-const target = arg("registry");
-const distribution = target ? undefined : await startDockerRegistry();
-const host = target ? new URL(target).host : distribution!.host;
+const target = arg("registry") ?? "distribution";
+const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
+const corral = target === "corral" ? await startRegistry() : undefined;
+const host = (distribution ?? corral)!.host;
 const a = await startDaemon();
 const b = await startDaemon();
 try {
+  if (corral) {
+    const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
+    const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
+    if (added.code !== 0) throw new Error(added.stderr);
+  }
   const blob = join(dir, "blob.bin");
   await writeRandom(blob, MB * 1024 * 1024);
   const copySeconds = await timed(() => pipeline(createReadStream(blob, { highWaterMark: 1 << 20 }), createWriteStream(join(dir, "copy.bin"))));
@@ -75,11 +83,13 @@ try {
   const size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
   const name = `${host}/bench/big:latest`;
   const pushSeconds = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
+  // The second daemon has no account: the model is made public for it.
+  if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
   const pullSeconds = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
   const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
   const result = {
     blobMB: Number((size / 1e6).toFixed(1)),
-    registry: target ?? "Debian docker-registry 2.8 (filesystem)",
+    registry: corral ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
     diskCopyMBps: mbps(copySeconds),
     pushMBps: mbps(pushSeconds),
     pullMBps: mbps(pullSeconds),
@@ -87,10 +97,11 @@ try {
     pullRatio: Number((copySeconds / pullSeconds).toFixed(2)),
   };
   console.log(JSON.stringify(result, null, 2));
-  await writeFile(new URL(`./results/transfer${target ? "-corral" : "-distribution"}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
+  await writeFile(new URL(`./results/transfer-${target}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
 } finally {
   await a.stop();
   await b.stop();
   await distribution?.stop();
+  await corral?.stop();
   await rm(dir, { recursive: true, force: true });
 }
