@@ -77,6 +77,9 @@ export function createApp(registry: Registry, opts: AppOptions = {}): Hono<AppEn
   app.route("/v2/:ns/:model/tags", tagsList);
   app.route("/data", dataRoutes);
   if (opts.adminToken) app.route("/admin", adminRoutes(opts.adminToken));
+  // Anything else under /v2/ and /data/ is the API's, never a catalog page: clients get OCI JSON.
+  app.all("/v2/*", (c) => c.notFound());
+  app.all("/data/*", (c) => c.notFound());
   app.route("/", web);
   return app;
 }

@@ -121,8 +121,9 @@ export function sendFile(c: Context<AppEnv>, status: number, headers: Record<str
 const CHUNK = 1 << 20;
 const spare: Buffer[] = [];
 const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+// Idle buffers beyond what eight concurrent downloads use go back to the allocator.
 const giveBuffer = (b: Buffer): void => {
-  if (spare.length < 32) spare.push(b);
+  if (spare.length < 16) spare.push(b);
 };
 
 /**

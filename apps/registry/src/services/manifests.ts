@@ -90,11 +90,12 @@ export async function putManifest(db: Database, repositoryId: number, ref: Refer
   return digest;
 }
 
-// Manifests over 64 KiB are rare (a model has a handful of layers) and are not worth memory here.
-const MEMO_MANIFEST_BYTES = 64 << 10;
+// A model's manifest names a handful of layers (about 1 KiB); larger ones are rare and are not
+// kept, so the memo holds at most 16 MiB.
+const MEMO_MANIFEST_BYTES = 16 << 10;
 const manifestLookup: MemoSpec<StoredManifest | undefined> = {
   tables: [getTableName(tags), getTableName(manifests)],
-  max: 2048,
+  max: 1024,
   keep: (m) => !m || m.content.length <= MEMO_MANIFEST_BYTES,
 };
 
