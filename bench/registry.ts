@@ -1,7 +1,7 @@
 // Blob upload and download throughput and manifest GETs per second: corral-registry (PGlite +
 // filesystem, its own process) beside Debian's docker-registry (CNCF Distribution 2.8, filesystem),
 // serving the same blobs, in one run, with the same HTTP client.
-//   npx tsx bench/registry.ts [--mb 256] [--runs 3] [--seconds 3] [--concurrency 16]
+//   npx tsx bench/registry.ts [--mb 256] [--runs 3] [--seconds 3] [--concurrency 16] [--downloads 3]
 //     [--only corral|distribution] [--cpu-prof DIR]   (profile corral-registry; results not written)
 //     [--access-log]   (corral-registry logs every request, as it does by default; Distribution's stays off)
 
@@ -23,6 +23,7 @@ const MB = arg("mb", 256);
 const RUNS = arg("runs", 3);
 const SECONDS = arg("seconds", 3);
 const CONCURRENCY = arg("concurrency", 16);
+const DOWNLOADS_PER_BLOB = arg("downloads", 3);
 const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
@@ -208,21 +209,27 @@ async function pushManifest(t: Target, blobs: Buffer[]): Promise<void> {
  */
 async function measure(targets: Target[], blobs: Buffer[]): Promise<Result[]> {
   const samples = targets.map((): Samples => ({ up: [], down: [], rates: [], downCpuMs: 0, downBytes: 0, manifestCpuMs: 0, manifestGets: 0 }));
+  // Alternating which server goes first, so neither always meets a cold or a busy moment.
+  const turns = (i: number): Array<[number, Target]> => (i % 2 === 0 ? [...targets.entries()] : [...targets.entries()].reverse());
   for (const [i, data] of blobs.entries()) {
     const digest = sha256Bytes(data);
-    const order = i % 2 === 0 ? targets.entries() : [...targets.entries()].reverse();
-    for (const [k, t] of order) {
-      const sm = samples[k]!;
-      let s = performance.now();
+    for (const [k, t] of turns(i)) {
+      const s = performance.now();
       await upload(t, REPO, data, digest);
-      sm.up.push(data.length / 1e6 / ((performance.now() - s) / 1000));
-      const cpu0 = cpuMs(t.pid);
-      s = performance.now();
-      const n = await download(t, REPO, digest);
-      if (n !== data.length) throw new Error(`${t.name}: downloaded ${n} of ${data.length} bytes`);
-      sm.down.push(n / 1e6 / ((performance.now() - s) / 1000));
-      sm.downCpuMs += cpuMs(t.pid) - cpu0;
-      sm.downBytes += n;
+      samples[k]!.up.push(data.length / 1e6 / ((performance.now() - s) / 1000));
+    }
+    // One download is a fraction of a second: several per blob make the median steadier.
+    for (let d = 0; d < DOWNLOADS_PER_BLOB; d++) {
+      for (const [k, t] of turns(i + d)) {
+        const sm = samples[k]!;
+        const cpu0 = cpuMs(t.pid);
+        const s = performance.now();
+        const n = await download(t, REPO, digest);
+        if (n !== data.length) throw new Error(`${t.name}: downloaded ${n} of ${data.length} bytes`);
+        sm.down.push(n / 1e6 / ((performance.now() - s) / 1000));
+        sm.downCpuMs += cpuMs(t.pid) - cpu0;
+        sm.downBytes += n;
+      }
     }
   }
   for (const t of targets) {
@@ -230,8 +237,7 @@ async function measure(targets: Target[], blobs: Buffer[]): Promise<Result[]> {
     await manifestRate(t, REPO); // warm-up
   }
   for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? targets.entries() : [...targets.entries()].reverse();
-    for (const [k, t] of order) {
+    for (const [k, t] of turns(i)) {
       const sm = samples[k]!;
       const cpu0 = cpuMs(t.pid);
       const { rate, count } = await manifestRate(t, REPO);
@@ -279,6 +285,7 @@ function report([dist, corral]: [Result, Result]): void {
     runs: RUNS,
     manifestConcurrency: CONCURRENCY,
     manifestSeconds: SECONDS,
+    downloadsPerBlob: DOWNLOADS_PER_BLOB,
     accessLogs: ACCESS_LOG ? "corral-registry on, Distribution off" : "off for both",
     note: "loopback, client and servers share the machine, both servers run at once and alternate; MB/s = 10^6 bytes per second; medians",
     distribution: dist,
