@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
 import { freePort } from "./ports.ts";
+import { spawnS3 } from "./s3.ts";
 import { findPostgresBin } from "./postgres.ts";
 import { registryBin, type RegistryProcess } from "./registry.ts";
 import { fixtures } from "../fixtures.ts";
@@ -58,7 +59,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-const s3Script = fileURLToPath(new URL("./s3-server.cjs", import.meta.url));
 
 /** s3rver that can be stopped outright and started again with the same port and objects. */
 export interface RestartableS3 {
@@ -75,25 +75,7 @@ export async function startRestartableS3(bucket: string): Promise<RestartableS3>
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const c = spawn(process.execPath, ["--openssl-legacy-provider", s3Script, "--dir", dir, "--port", String(port), "--bucket", bucket], { stdio: ["ignore", "pipe", "pipe"] });
-    child = c;
-    let log = "";
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`s3rver did not start within 20s:\n${log}`)), 20_000);
-      const onData = (d: Buffer): void => {
-        log += d.toString();
-        if (log.includes("s3 listening on")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      c.stdout!.on("data", onData);
-      c.stderr!.on("data", onData);
-      c.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`s3rver exited with ${code}:\n${log}`));
-      });
-    });
+    child = await spawnS3(dir, port, bucket);
   };
   const kill = async (): Promise<void> => {
     const c = child;

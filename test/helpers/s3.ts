@@ -19,9 +19,8 @@ export interface S3Server {
 
 const script = fileURLToPath(new URL("./s3-server.cjs", import.meta.url));
 
-export async function startS3(bucket = "corral-test"): Promise<S3Server> {
-  const dir = mkdtempSync(join(tmpdir(), "corral-s3-"));
-  const port = await freePort();
+/** Starts s3rver on `port` with its data in `dir`; resolves once it listens. */
+export async function spawnS3(dir: string, port: number, bucket: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--openssl-legacy-provider", script, "--dir", dir, "--port", String(port), "--bucket", bucket], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -42,6 +41,13 @@ export async function startS3(bucket = "corral-test"): Promise<S3Server> {
       reject(new Error(`s3rver exited with ${code}:\n${log}`));
     });
   });
+  return child;
+}
+
+export async function startS3(bucket = "corral-test"): Promise<S3Server> {
+  const dir = mkdtempSync(join(tmpdir(), "corral-s3-"));
+  const port = await freePort();
+  const child = await spawnS3(dir, port, bucket);
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,

@@ -21,30 +21,33 @@ function alive(pid: number): boolean {
   }
 }
 
-export function httpAdmin(url: string, token: string): AdminOps {
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${url}/admin${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (e) {
-      throw new Error(`the registry at ${url} did not answer: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors?.[0]?.message ?? text;
-      } catch {
-        // not JSON
-      }
-      throw new Error(message || `HTTP ${res.status}`);
-    }
-    return JSON.parse(text) as T;
+/** One call of the running server's JSON admin API; errors carry the server's message. */
+export async function adminRequest<T>(url: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}/admin${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (e) {
+    throw new Error(`the registry at ${url} did not answer: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
   }
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors?.[0]?.message ?? text;
+    } catch {
+      // not JSON
+    }
+    throw new Error(message || `HTTP ${res.status}`);
+  }
+  return JSON.parse(text) as T;
+}
+
+export function httpAdmin(url: string, token: string): AdminOps {
+  const call = <T>(method: string, path: string, body?: unknown): Promise<T> => adminRequest<T>(url, token, method, path, body);
   const seg = encodeURIComponent;
   return {
     addUser: (name, keys) => call("POST", "/users", { name, keys }),

@@ -2,6 +2,7 @@
 // directly, or asks the running server through the admin API when that server holds the embedded
 // database (PGlite admits one process per directory).
 
+import { adminRequest } from "./admin-client.ts";
 import type { Config } from "../config.ts";
 import { openRegistry } from "../registry.ts";
 import { adminToken, readServerInfo } from "../server.ts";
@@ -23,27 +24,11 @@ function alive(pid: number): boolean {
 }
 
 async function viaServer(url: string, token: string, flags: FsckFlags): Promise<RegistryFsckReport> {
-  let res: Response;
   try {
-    res = await fetch(`${url}/admin/fsck`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ repair: flags.repair === true, quick: flags.quick === true }),
-    });
+    return await adminRequest<RegistryFsckReport>(url, token, "POST", "/fsck", { repair: flags.repair === true, quick: flags.quick === true });
   } catch (e) {
-    throw new Error(`the registry at ${url} did not answer: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    throw new Error(`fsck through ${url}: ${(e as Error).message}`);
   }
-  const text = await res.text();
-  if (!res.ok) {
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors?.[0]?.message ?? text;
-    } catch {
-      // not JSON
-    }
-    throw new Error(`fsck through ${url}: ${message || `HTTP ${res.status}`}`);
-  }
-  return JSON.parse(text) as RegistryFsckReport;
 }
 
 export async function registryFsck(config: Config, flags: FsckFlags): Promise<RegistryFsckReport> {
