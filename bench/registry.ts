@@ -34,6 +34,7 @@ const CPU_PROF = flag("cpu-prof");
 const ACCESS_LOG = process.argv.includes("--access-log");
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number): number => Math.round(x * 10) / 10;
+const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 
 interface Target {
   name: string;
@@ -166,6 +167,7 @@ interface Result {
   manifestGetsPerSecond: number;
   /** Server CPU (user + system) per manifest GET and per GB sent: steadier than rates on a shared machine. */
   serverCpuMsPerManifestGet: number;
+  serverCpuSecondsPerGBUploaded: number;
   serverCpuSecondsPerGBDownloaded: number;
 }
 
@@ -180,6 +182,8 @@ function cpuMs(pid: number): number {
 
 interface Samples {
   up: number[];
+  upCpuMs: number;
+  upBytes: number;
   down: number[];
   rates: number[];
   downCpuMs: number;
@@ -208,15 +212,19 @@ async function pushManifest(t: Target, blobs: Buffer[]): Promise<void> {
  * elsewhere on the machine lands on both rather than on whichever happened to run second.
  */
 async function measure(targets: Target[], blobs: Buffer[]): Promise<Result[]> {
-  const samples = targets.map((): Samples => ({ up: [], down: [], rates: [], downCpuMs: 0, downBytes: 0, manifestCpuMs: 0, manifestGets: 0 }));
+  const samples = targets.map((): Samples => ({ up: [], upCpuMs: 0, upBytes: 0, down: [], rates: [], downCpuMs: 0, downBytes: 0, manifestCpuMs: 0, manifestGets: 0 }));
   // Alternating which server goes first, so neither always meets a cold or a busy moment.
   const turns = (i: number): Array<[number, Target]> => (i % 2 === 0 ? [...targets.entries()] : [...targets.entries()].reverse());
   for (const [i, data] of blobs.entries()) {
     const digest = sha256Bytes(data);
     for (const [k, t] of turns(i)) {
+      const sm = samples[k]!;
+      const cpu0 = cpuMs(t.pid);
       const s = performance.now();
       await upload(t, REPO, data, digest);
-      samples[k]!.up.push(data.length / 1e6 / ((performance.now() - s) / 1000));
+      sm.up.push(data.length / 1e6 / ((performance.now() - s) / 1000));
+      sm.upCpuMs += cpuMs(t.pid) - cpu0;
+      sm.upBytes += data.length;
     }
     // One download is a fraction of a second: several per blob make the median steadier.
     for (let d = 0; d < DOWNLOADS_PER_BLOB; d++) {
@@ -254,6 +262,7 @@ async function measure(targets: Target[], blobs: Buffer[]): Promise<Result[]> {
       downloadMBps: round(median(sm.down)),
       manifestGetsPerSecond: Math.round(median(sm.rates)),
       serverCpuMsPerManifestGet: Math.round((sm.manifestCpuMs / sm.manifestGets) * 1000) / 1000,
+      serverCpuSecondsPerGBUploaded: Math.round((sm.upCpuMs / 1000 / (sm.upBytes / 1e9)) * 1000) / 1000,
       serverCpuSecondsPerGBDownloaded: Math.round((sm.downCpuMs / 1000 / (sm.downBytes / 1e9)) * 1000) / 1000,
     };
   });
@@ -291,9 +300,9 @@ function report([dist, corral]: [Result, Result]): void {
     distribution: dist,
     corral,
     ratio: {
-      upload: round((corral.uploadMBps / dist.uploadMBps) * 100) / 100,
-      download: round((corral.downloadMBps / dist.downloadMBps) * 100) / 100,
-      manifestGets: round((corral.manifestGetsPerSecond / dist.manifestGetsPerSecond) * 100) / 100,
+      upload: ratio(corral.uploadMBps, dist.uploadMBps),
+      download: ratio(corral.downloadMBps, dist.downloadMBps),
+      manifestGets: ratio(corral.manifestGetsPerSecond, dist.manifestGetsPerSecond),
     },
   };
   const file = fileURLToPath(new URL("./results/registry.json", import.meta.url));
