@@ -1,7 +1,8 @@
 // Starts a real `corral serve` process on a free port with its own model directory and home, and
 // runs the real `corral` CLI against it. Used by every suite that needs a daemon.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { sha256Bytes } from "@corral/shared/digest";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,23 @@ export interface Daemon {
   process: ChildProcess;
   logs(): string;
   stop(): Promise<void>;
+}
+
+/** Sends SIGTERM and waits until the process has exited. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+/** Uploads a file to the daemon's /api/blobs, as the CLI does before a create; returns its digest. */
+export async function uploadFile(daemon: Pick<Daemon, "url">, path: string): Promise<string> {
+  const bytes = await readFile(path);
+  const digest = sha256Bytes(bytes);
+  const r = await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
+  if (r.status !== 201 && r.status !== 200) throw new Error(`uploading ${path}: ${r.status} ${await r.text()}`);
+  return digest;
 }
 
 export interface CLIResult {
@@ -68,11 +86,7 @@ export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv
     process: child,
     logs: () => log,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await stopProcess(child);
       if (!opts.home) await rm(home, { recursive: true, force: true });
     },
   };

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { repoRoot } from "./daemon.ts";
+import { repoRoot, stopProcess } from "./daemon.ts";
 import { freePort } from "./ports.ts";
 
 export const registryBin = join(repoRoot, "apps/registry/bin/corral-registry.js");
@@ -43,11 +43,7 @@ export async function startRegistry(env: NodeJS.ProcessEnv = {}): Promise<Regist
     process: child,
     logs: () => log,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await stopProcess(child);
       if (!env["REGISTRY_DATA"]) await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { Ollama } from "ollama";
-import { startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
+import { startDaemon, runCLI, type Daemon, uploadFile } from "../../../test/helpers/daemon.ts";
 import { listFiles } from "../../../test/helpers/files.ts";
 import { fixturesDir } from "../../../test/fixtures.ts";
 import { sha256Bytes } from "@corral/shared/digest";
@@ -47,13 +47,7 @@ async function readManifest(model: string): Promise<Manifest> {
 
 const blobPath = (digest: string): string => join(daemon.modelsDir, "blobs", digest.replace(":", "-"));
 
-async function upload(path: string): Promise<string> {
-  const bytes = await readFile(path);
-  const digest = sha256Bytes(bytes);
-  const r = await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  assert.ok(r.status === 201 || r.status === 200);
-  return digest;
-}
+const upload = (path: string): Promise<string> => uploadFile(daemon, path);
 
 async function create(body: Record<string, unknown>): Promise<{ status: number; lines: Array<Record<string, unknown>> }> {
   const r = await fetch(`${daemon.url}/api/create`, { method: "POST", body: JSON.stringify(body) });

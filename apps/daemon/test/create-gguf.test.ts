@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
+import { startDaemon, runCLI, type Daemon, uploadFile } from "../../../test/helpers/daemon.ts";
 import { listFiles } from "../../../test/helpers/files.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 import { sha256Bytes, sha256File } from "@corral/shared/digest";
@@ -47,13 +47,7 @@ async function readManifest(model: string): Promise<Manifest> {
   return parseManifest(await readFile(join(daemon.modelsDir, "manifests", "registry.ollama.ai", ns!, name!, tag ?? "latest")));
 }
 
-async function upload(path: string): Promise<string> {
-  const bytes = await readFile(path);
-  const digest = sha256Bytes(bytes);
-  const r = await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  assert.ok(r.status === 201 || r.status === 200);
-  return digest;
-}
+const upload = (path: string): Promise<string> => uploadFile(daemon, path);
 
 async function create(body: Record<string, unknown>): Promise<{ status: number; lines: Array<Record<string, string>> }> {
   const r = await fetch(`${daemon.url}/api/create`, { method: "POST", body: JSON.stringify(body) });
