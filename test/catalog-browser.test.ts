@@ -199,6 +199,8 @@ test("the copy button copies the pull command", { skip }, async () => {
   const button = page.getByRole("button", { name: /^Copy: Pull command/ });
   assert.ok(await button.isVisible(), "the script reveals the button");
   await button.click();
+  // The clipboard write is asynchronous; the label changes once it has succeeded.
+  for (let i = 0; i < 40 && (await button.innerText()) !== "Copied"; i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(await button.innerText(), "Copied");
   const copied = await page.evaluate<string>("navigator.clipboard.readText()");
   assert.equal(copied, `corral pull ${host}/alice/stories260k:latest --insecure`);
