@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
 import { freePort } from "./ports.ts";
-import { spawnS3 } from "./s3.ts";
+import { s3Env, spawnS3 } from "./s3.ts";
 import { findPostgresBin } from "./postgres.ts";
 import { registryBin, type RegistryProcess } from "./registry.ts";
 import { fixtures } from "../fixtures.ts";
@@ -89,14 +89,7 @@ export async function startRestartableS3(bucket: string): Promise<RestartableS3>
   return {
     endpoint,
     dir,
-    env: {
-      S3_BUCKET: bucket,
-      S3_ENDPOINT: endpoint,
-      S3_REGION: "us-east-1",
-      S3_FORCE_PATH_STYLE: "true",
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-    },
+    env: s3Env(endpoint, bucket),
     kill,
     start,
     async stop() {

@@ -19,6 +19,18 @@ export interface S3Server {
 
 const script = fileURLToPath(new URL("./s3-server.cjs", import.meta.url));
 
+/** The environment that points the registry at an s3rver (which accepts any signature for S3RVER). */
+export function s3Env(endpoint: string, bucket: string): Record<string, string> {
+  return {
+    S3_BUCKET: bucket,
+    S3_ENDPOINT: endpoint,
+    S3_REGION: "us-east-1",
+    S3_FORCE_PATH_STYLE: "true",
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+  };
+}
+
 /** Starts s3rver on `port` with its data in `dir`; resolves once it listens. */
 export async function spawnS3(dir: string, port: number, bucket: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--openssl-legacy-provider", script, "--dir", dir, "--port", String(port), "--bucket", bucket], {
@@ -53,14 +65,7 @@ export async function startS3(bucket = "corral-test"): Promise<S3Server> {
     endpoint,
     bucket,
     process: child,
-    env: {
-      S3_BUCKET: bucket,
-      S3_ENDPOINT: endpoint,
-      S3_REGION: "us-east-1",
-      S3_FORCE_PATH_STYLE: "true",
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-    },
+    env: s3Env(endpoint, bucket),
     async stop(): Promise<void> {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
