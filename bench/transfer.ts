@@ -1,26 +1,34 @@
 // Push and pull throughput of a ≥1 GB model over loopback, as a ratio to a plain disk copy of the
 // same blob measured in the same run.
-//   npx tsx bench/transfer.ts [--mb 1024] [--registry distribution|corral]
+//   npx tsx bench/transfer.ts [--mb 1024] [--rounds 3] [--registry distribution|corral]
 // distribution (the default) starts Debian's docker-registry; corral starts Corral's registry
 // (embedded database, filesystem blobs) and registers the pushing daemon's key.
+//
+// Each round starts a fresh registry and a fresh pulling daemon, and every phase starts after a
+// `sync`, so no phase pays for the previous one's writeback. The copy is reported twice: until the
+// last write returns (the bytes are in the page cache) and until an fsync returns (the bytes are on
+// the disk). A Corral pull and a push to Corral's registry end on the disk too (both flush a blob
+// before they acknowledge it), so the second is the like-for-like figure; Distribution does not
+// flush uploads. Medians over the rounds are reported, with every round in `rounds`.
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rm, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { sha256File, sha256Bytes } from "@corral/shared/digest";
 import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
 import { startDaemon, type Daemon } from "../test/helpers/daemon.ts";
 import { startDockerRegistry } from "../test/helpers/docker-registry.ts";
 import { startRegistry, registryCLI } from "../test/helpers/registry.ts";
-import { readFile } from "node:fs/promises";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const MB = Number(arg("mb") ?? 1024);
+const ROUNDS = Number(arg("rounds") ?? 3);
 
 async function writeRandom(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -52,6 +60,7 @@ async function seedModel(d: Daemon, blobPath: string, name: [string, string, str
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {
+  execFileSync("sync");
   const t = performance.now();
   await fn();
   return (performance.now() - t) / 1000;
@@ -63,45 +72,78 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
 }
 
+/** The stream copy, timed to its last write and to the fsync after it. */
+async function copy(from: string, to: string): Promise<{ cached: number; durable: number }> {
+  execFileSync("sync");
+  const t = performance.now();
+  await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createWriteStream(to));
+  const cached = (performance.now() - t) / 1000;
+  const fh = await open(to, "r+");
+  await fh.sync();
+  await fh.close();
+  const durable = (performance.now() - t) / 1000;
+  await rm(to);
+  return { cached, durable };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
 const target = arg("registry") ?? "distribution";
-const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
-const corral = target === "corral" ? await startRegistry() : undefined;
-const host = (distribution ?? corral)!.host;
 const a = await startDaemon();
-const b = await startDaemon();
+const rounds: Array<{ copy: number; durableCopy: number; push: number; pull: number }> = [];
+let size = 0;
 try {
-  if (corral) {
-    const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
-    const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
-    if (added.code !== 0) throw new Error(added.stderr);
-  }
   const blob = join(dir, "blob.bin");
   await writeRandom(blob, MB * 1024 * 1024);
-  const copySeconds = await timed(() => pipeline(createReadStream(blob, { highWaterMark: 1 << 20 }), createWriteStream(join(dir, "copy.bin"))));
-  await rm(join(dir, "copy.bin"));
-  const size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
-  const name = `${host}/bench/big:latest`;
-  const pushSeconds = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
-  // The second daemon has no account: the model is made public for it.
-  if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
-  const pullSeconds = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
+  for (let round = 0; round < ROUNDS; round++) {
+    const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
+    const corral = target === "corral" ? await startRegistry() : undefined;
+    const host = (distribution ?? corral)!.host;
+    const b = await startDaemon();
+    try {
+      if (corral) {
+        const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
+        const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
+        if (added.code !== 0) throw new Error(added.stderr);
+      }
+      const c = await copy(blob, join(dir, "copy.bin"));
+      size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
+      const name = `${host}/bench/big:latest`;
+      const push = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
+      // The second daemon has no account: the model is made public for it.
+      if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
+      const pull = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
+      rounds.push({ copy: c.cached, durableCopy: c.durable, push, pull });
+      console.error(`round ${round + 1}: copy ${c.cached.toFixed(2)} s (on disk ${c.durable.toFixed(2)} s), push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
+    } finally {
+      await b.stop();
+      await distribution?.stop();
+      await corral?.stop();
+      await rm(join(a.modelsDir, "manifests"), { recursive: true, force: true });
+      await rm(join(a.modelsDir, "blobs"), { recursive: true, force: true });
+    }
+  }
   const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
+  const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
+  const m = { copy: median(rounds.map((r) => r.copy)), durableCopy: median(rounds.map((r) => r.durableCopy)), push: median(rounds.map((r) => r.push)), pull: median(rounds.map((r) => r.pull)) };
   const result = {
     blobMB: Number((size / 1e6).toFixed(1)),
-    registry: corral ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
-    diskCopyMBps: mbps(copySeconds),
-    pushMBps: mbps(pushSeconds),
-    pullMBps: mbps(pullSeconds),
-    pushRatio: Number((copySeconds / pushSeconds).toFixed(2)),
-    pullRatio: Number((copySeconds / pullSeconds).toFixed(2)),
+    registry: target === "corral" ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
+    rounds: rounds.length,
+    diskCopyMBps: mbps(m.copy),
+    diskCopyToDiskMBps: mbps(m.durableCopy),
+    pushMBps: mbps(m.push),
+    pullMBps: mbps(m.pull),
+    pushRatio: ratio(m.copy, m.push),
+    pullRatio: ratio(m.copy, m.pull),
+    pushRatioToDisk: ratio(m.durableCopy, m.push),
+    pullRatioToDisk: ratio(m.durableCopy, m.pull),
+    seconds: rounds.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
   };
   console.log(JSON.stringify(result, null, 2));
   await writeFile(new URL(`./results/transfer-${target}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
 } finally {
   await a.stop();
-  await b.stop();
-  await distribution?.stop();
-  await corral?.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,15 +1,19 @@
 // Downloading one blob in parallel ranged parts with resumable state on disk (§5.4):
 // data goes to blobs/sha256-<hex>-partial (pre-sized), each part's progress to
 // blobs/sha256-<hex>-partial-<N> as {"N","Offset","Size","Completed"}. A daemon killed mid-blob
-// resumes from those files. The blob becomes visible only after its sha256 matched.
+// resumes from those files. The blob becomes visible only after its sha256 matched and its bytes
+// reached the disk: a manifest (written durably) never names a blob that a power cut could empty.
 
 import { open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
 import { digestHex } from "@corral/shared/digest";
+import { prefixHasher } from "@corral/shared/prefix-hasher";
+import { BufferPool } from "@corral/shared/buffer-pool";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
-import { forEachLimit, planParts, transferConcurrency } from "./parts.ts";
+import { USER_AGENT } from "./session.ts";
+import { bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
+import { forEachLimit, planRanges, transferConcurrency } from "./parts.ts";
 
 interface PartState {
   N: number;
@@ -106,7 +110,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     }
     if (total !== o.size) throw new RegistryError(0, `the registry has ${total} bytes for ${digest}, the manifest says ${o.size}`);
     await rm(paths.data, { force: true });
-    parts = planParts(total).map((p) => ({ N: p.n, Offset: p.offset, Size: p.size, Completed: 0 }));
+    parts = planRanges(total).map((p) => ({ N: p.n, Offset: p.offset, Size: p.size, Completed: 0 }));
     const fh = await open(paths.data, "w");
     await fh.truncate(total);
     await fh.close();
@@ -118,9 +122,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
 
   const todo = parts.filter((p) => p.Completed < p.Size);
   const fh = await open(paths.data, "r+");
-  // The sha256 follows the downloaded prefix of the file while later parts are still arriving,
-  // so verifying costs little once the last byte is in.
-  const hasher = new PrefixHasher(fh);
+  const hasher = await prefixHasher(paths.data, total);
   const prefix = (): number => {
     let end = 0;
     for (const p of parts) {
@@ -129,6 +131,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     }
     return end;
   };
+  const flusher = new Flusher(fh);
   let got: string;
   try {
     if (todo.length > 0) {
@@ -136,9 +139,10 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
       await forEachLimit(todo, transferConcurrency(), async (p) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            await fetchPart(session, direct, p, fh, () => {
+            await fetchPart(session, direct, p, fh, (n) => {
               report();
               hasher.follow(prefix());
+              flusher.wrote(n);
             }, paths.part(p.N), signal);
             return;
           } catch (e) {
@@ -150,8 +154,10 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
         }
       });
     }
-    got = await hasher.finish(total);
+    [got] = await Promise.all([hasher.finish(total), flusher.finish()]);
   } finally {
+    await hasher.close();
+    await flusher.settle();
     await fh.close();
   }
   if (got !== digest) {
@@ -166,39 +172,125 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   }
 }
 
+/**
+ * Pushes written bytes to the disk while the download goes on, so the flush before the blob is
+ * committed finds little left to do and dirty pages do not pile up over a multi-gigabyte pull.
+ */
+class Flusher {
+  private pending = 0;
+  private running: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(private readonly fh: FileHandle, private readonly every = 64 << 20) {}
+
+  wrote(n: number): void {
+    this.pending += n;
+    if (this.pending < this.every || this.running) return;
+    this.pending = 0;
+    this.running = this.fh
+      .datasync()
+      .catch((e: unknown) => void (this.failure ??= e))
+      .finally(() => (this.running = undefined));
+  }
+
+  async finish(): Promise<void> {
+    await this.settle();
+    if (this.failure !== undefined) throw this.failure;
+    await this.fh.datasync();
+  }
+
+  async settle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+}
+
+/** A ranged GET of the direct URL: with the session's token when it is the registry's own host. */
+async function rangedGet(session: RegistrySession, direct: { url: string; auth: boolean }, headers: Record<string, string>, signal?: AbortSignal): Promise<BulkResponse> {
+  if (direct.auth) return session.stream("GET", direct.url, { headers, ...(signal ? { signal } : {}) });
+  try {
+    return await bulkRequest(direct.url, { method: "GET", headers: { "User-Agent": USER_AGENT, ...headers }, ...(signal ? { signal } : {}) });
+  } catch (e) {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new RegistryError(0, `GET ${direct.url}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
+  for (let done = 0; done < n; ) done += (await fh.write(buf, done, n - done, at + done)).bytesWritten;
+}
+
+/** Socket chunks are copied into pooled buffers of this size and written a buffer at a time. */
+const buffers = new BufferPool(512 << 10, 64);
+
 async function fetchPart(
   session: RegistrySession,
   direct: { url: string; auth: boolean },
   p: PartState,
   fh: FileHandle,
-  report: () => void,
+  onWritten: (n: number) => void,
   statePath: string,
   signal?: AbortSignal,
 ): Promise<void> {
   const start = p.Offset + p.Completed;
   const end = p.Offset + p.Size - 1;
-  const headers: Record<string, string> = { Range: `bytes=${start}-${end}` };
-  const res = direct.auth
-    ? await session.request("GET", direct.url, { headers, ...(signal ? { signal } : {}) })
-    : await fetch(direct.url, { headers, ...(signal ? { signal } : {}) });
-  if (res.status !== 206 && !(res.status === 200 && start === 0 && res.headers.get("content-length") === String(p.Size))) {
-    await res.body?.cancel();
+  const res = await rangedGet(session, direct, { Range: `bytes=${start}-${end}` }, signal);
+  if (res.status !== 206 && !(res.status === 200 && start === 0 && headerValue(res.headers, "content-length") === String(p.Size))) {
+    discard(res.body);
     throw new RegistryError(res.status, `ranged GET of ${direct.url} answered ${res.status}, expected 206 Partial Content`);
   }
   let lastSave = Date.now();
   let pos = start;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    const want = end + 1 - pos;
-    const buf = chunk.length > want ? chunk.subarray(0, want) : chunk;
-    await fh.write(buf, 0, buf.length, pos);
-    pos += buf.length;
-    p.Completed += buf.length;
-    report();
-    if (Date.now() - lastSave > 200) {
-      lastSave = Date.now();
-      await saveState(statePath, p);
+  let slab = buffers.take();
+  let filled = 0;
+  // One write in flight while the next buffer fills; `Completed` counts only written bytes.
+  let writing: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    if (writing) await writing;
+    writing = undefined;
+    if (filled === 0) return;
+    const full = slab;
+    const n = filled;
+    const at = pos - n;
+    slab = buffers.take();
+    filled = 0;
+    writing = writeAll(fh, full, n, at).then(
+      () => {
+        buffers.give(full);
+        p.Completed += n;
+        onWritten(n);
+      },
+      (e: unknown) => {
+        buffers.give(full);
+        throw e;
+      },
+    );
+    // Marked as handled now; the failure is raised where it is awaited.
+    writing.catch(() => undefined);
+  };
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      const want = end + 1 - pos;
+      const buf = chunk.length > want ? chunk.subarray(0, want) : chunk;
+      for (let off = 0; off < buf.length; ) {
+        const n = buf.copy(slab, filled, off);
+        filled += n;
+        off += n;
+        pos += n;
+        if (filled === slab.length) await flush();
+      }
+      if (Date.now() - lastSave > 200) {
+        lastSave = Date.now();
+        await saveState(statePath, p);
+      }
+      if (chunk.length > want) break;
     }
-    if (pos > end) break;
+    await flush();
+    await writing;
+  } finally {
+    // Whatever happened, a write still running finishes before the part is retried or abandoned.
+    await writing?.catch(() => undefined);
+    buffers.give(slab);
+    if (!res.body.complete) res.body.destroy();
   }
   if (pos <= end) throw new RegistryError(0, `connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`);
   await saveState(statePath, p);
@@ -209,36 +301,4 @@ export async function discardPartial(blobs: BlobStore, digest: string): Promise<
   const paths = partialPaths(blobs, digest);
   await rm(paths.data, { force: true });
   for (const p of await loadParts(blobs, digest)) await rm(paths.part(p.N), { force: true });
-}
-
-/** Hashes a file front to back as far as it has been written, one read at a time. */
-class PrefixHasher {
-  private readonly hash = createHash("sha256");
-  private pos = 0;
-  private target = 0;
-  private running: Promise<void> | undefined;
-  private readonly buf = Buffer.allocUnsafe(4 << 20);
-
-  constructor(private readonly fh: FileHandle) {}
-
-  follow(upTo: number): void {
-    this.target = Math.max(this.target, upTo);
-    this.running ??= this.run().finally(() => (this.running = undefined));
-  }
-
-  private async run(): Promise<void> {
-    while (this.pos < this.target) {
-      const { bytesRead } = await this.fh.read(this.buf, 0, Math.min(this.buf.length, this.target - this.pos), this.pos);
-      if (bytesRead === 0) break;
-      this.hash.update(this.buf.subarray(0, bytesRead));
-      this.pos += bytesRead;
-    }
-  }
-
-  async finish(total: number): Promise<string> {
-    while (this.running) await this.running;
-    this.target = total;
-    await this.run();
-    return `sha256:${this.hash.digest("hex")}`;
-  }
 }

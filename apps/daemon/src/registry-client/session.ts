@@ -7,6 +7,9 @@ import { newNonce, tokenRequestChallenge, tokenRequestURL } from "@corral/shared
 import { VERSION } from "../version.ts";
 import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
+import { bodyText, bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
+import type { Readable } from "node:stream";
+import type { ClientRequest } from "node:http";
 
 /** Signs token requests with the daemon's ed25519 key. */
 export interface Signer {
@@ -44,6 +47,15 @@ export interface RequestOptions {
   accept?: number[];
 }
 
+/** A response as the token dance needs to see it, whichever transport carried it. */
+interface Exchanged<T> {
+  value: T;
+  status: number;
+  header(name: string): string | null;
+  text(): Promise<string>;
+  discard(): Promise<void>;
+}
+
 export class RegistrySession {
   readonly base: string;
   readonly repository: string;
@@ -71,40 +83,71 @@ export class RegistrySession {
   }
 
   async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
+    return this.exchange(method, url, opts, async (headers) => {
+      const body = opts.body?.();
+      const res = await fetch(this.fix(url), {
+        method,
+        headers,
+        redirect: opts.redirect ?? "follow",
+        ...(body !== undefined ? { body, duplex: "half" } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      } as RequestInit);
+      return {
+        value: res,
+        status: res.status,
+        header: (n) => res.headers.get(n),
+        text: () => res.text().catch(() => ""),
+        discard: async () => void (await res.body?.cancel()),
+      };
+    });
+  }
+
+  /**
+   * The same exchange for blob bytes, over node:http (see bulk-http.ts): the body, when given, is
+   * made afresh for each attempt; redirects are never followed.
+   */
+  async stream(method: string, url: string, opts: { headers?: Record<string, string>; body?: () => Readable | ((req: ClientRequest) => Promise<void>); signal?: AbortSignal; accept?: number[] } = {}): Promise<BulkResponse> {
+    return this.exchange(method, url, opts, async (headers) => {
+      const res = await bulkRequest(this.fix(url), { method, headers, ...(opts.body ? { body: opts.body() } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+      return {
+        value: res,
+        status: res.status,
+        header: (n) => headerValue(res.headers, n),
+        text: () => bodyText(res.body).catch(() => ""),
+        discard: async () => discard(res.body),
+      };
+    });
+  }
+
+  /** Adds the token, answers a 401 with a token request and one retry, and turns errors into RegistryErrors. */
+  private async exchange<T>(method: string, url: string, opts: { headers?: Record<string, string>; signal?: AbortSignal; accept?: number[] }, send: (headers: Record<string, string>) => Promise<Exchanged<T>>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { "User-Agent": USER_AGENT, ...opts.headers };
       if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
-      let res: Response;
+      let res: Exchanged<T>;
       try {
-        const body = opts.body?.();
-        res = await fetch(this.fix(url), {
-          method,
-          headers,
-          redirect: opts.redirect ?? "follow",
-          ...(body !== undefined ? { body, duplex: "half" } : {}),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        } as RequestInit);
+        res = await send(headers);
       } catch (e) {
         if ((e as Error).name === "AbortError") throw e;
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new RegistryError(0, `${method} ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+        throw new RegistryError(0, `${method} ${url}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      if (opts.accept?.includes(res.status)) return res;
+      if (opts.accept?.includes(res.status)) return res.value;
       if (res.status === 401) {
-        await res.body?.cancel();
+        await res.discard();
         if (attempt > 0) throw new RegistryError(401, "unauthorized: access denied");
-        this.token = await this.fetchToken(parseChallenge(res.headers.get("www-authenticate") ?? ""), new URL(this.fix(url)).host, opts.signal);
+        this.token = await this.fetchToken(parseChallenge(res.header("www-authenticate") ?? ""), new URL(this.fix(url)).host, opts.signal);
         continue;
       }
       if (res.status === 404) {
-        await res.body?.cancel();
+        await res.discard();
         throw new NotFoundError();
       }
       if (res.status >= 400) {
-        const text = (await res.text().catch(() => "")).trim();
+        const text = (await res.text()).trim();
         throw new RegistryError(res.status, `${res.status}: ${text}`);
       }
-      return res;
+      return res.value;
     }
   }
 

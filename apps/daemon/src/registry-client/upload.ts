@@ -1,13 +1,16 @@
 // Uploading one blob (§5.6): mount from another repository when the layer says where it came
 // from, else a session with chunked PATCHes (Ollama's `Content-Range: a-b` form and
 // X-Redirect-Uploads, following a 307 to object storage with a PUT), then the finalising PUT with
-// digest and S3-style etag.
+// the digest, and the S3-style etag when object storage took parts.
 
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, open as openFd } from "node:fs";
+import type { ClientRequest } from "node:http";
+import { pumpFile } from "@corral/shared/file-pump";
 import { Readable } from "node:stream";
 import { ModelName } from "@corral/shared/name";
-import { RegistryError, type RegistrySession } from "./session.ts";
+import { RegistryError, USER_AGENT, type RegistrySession } from "./session.ts";
+import { bodyText, bulkRequest, discard, headerValue } from "./bulk-http.ts";
 import { planParts } from "./parts.ts";
 import { encodeQuery } from "@corral/shared/signing";
 
@@ -22,22 +25,37 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
-function nextURL(res: Response, current: string): string {
-  const loc = res.headers.get("docker-upload-location") ?? res.headers.get("location");
-  if (!loc) throw new RegistryError(res.status, "the registry answered an upload request without a Location");
+function nextURL(status: number, loc: string | null, current: string): string {
+  if (!loc) throw new RegistryError(status, "the registry answered an upload request without a Location");
   return new URL(loc, current).toString();
 }
 
-function fileBody(path: string, start: number, size: number, md5: ReturnType<typeof createHash> | undefined, onBytes: (n: number) => void): () => RequestInit["body"] {
-  return () => {
-    const stream = size === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 });
-    stream.on("data", (chunk: Buffer | string) => {
-      const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-      md5?.update(b);
-      onBytes(b.length);
-    });
-    return Readable.toWeb(stream) as unknown as RequestInit["body"];
-  };
+/** A part of the blob file as a stream, counting bytes as they are read. */
+function partStream(path: string, start: number, size: number, onBytes: (n: number) => void, md5?: ReturnType<typeof createHash>): Readable {
+  const stream = size === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 });
+  stream.on("data", (chunk: Buffer) => {
+    md5?.update(chunk);
+    onBytes(chunk.length);
+  });
+  return stream;
+}
+
+/** Writes a part of the blob file as a request body through pooled buffers (see file-pump.ts). */
+async function sendPart(path: string, start: number, size: number, req: ClientRequest, onBytes: (n: number) => void): Promise<void> {
+  if (size === 0) {
+    req.end();
+    return;
+  }
+  // A plain descriptor, which the pump closes (a FileHandle would also close itself when collected).
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, "r", (e, n) => (e ? reject(e) : resolve(n))));
+  await pumpFile({ fd, start, end: start + size - 1 }, req, onBytes);
+}
+
+/** MD5 of a part read back from the file: only needed for an etag when some parts went elsewhere. */
+async function partMD5(path: string, start: number, size: number): Promise<Buffer> {
+  const md5 = createHash("md5");
+  if (size > 0) for await (const chunk of createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
+  return md5.digest();
 }
 
 export async function uploadBlob(o: UploadOptions): Promise<void> {
@@ -54,56 +72,57 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
     o.onProgress(size, size);
     return;
   }
-  let url = nextURL(started, session.fix(startURL));
+  let url = nextURL(started.status, started.headers.get("docker-upload-location") ?? started.headers.get("location"), session.fix(startURL));
 
   const parts = planParts(size);
-  const md5s: Buffer[] = [];
+  // The S3-style etag only means something to object storage; MD5s are worked out for parts that
+  // went there (as they are sent) and, only then, for the others (read back at the end).
+  const md5s: Array<Buffer | undefined> = [];
   let done = 0;
   for (const p of parts) {
     for (let attempt = 0; ; attempt++) {
       let sent = 0;
-      const md5 = createHash("md5");
+      const onBytes = (n: number): void => {
+        sent += n;
+        o.onProgress(done + sent, size);
+      };
       try {
-        const res = await session.request("PATCH", url, {
+        const res = await session.stream("PATCH", url, {
           headers: {
             "Content-Type": "application/octet-stream",
             "Content-Length": String(p.size),
             "Content-Range": `${p.offset}-${p.offset + p.size - 1}`,
             "X-Redirect-Uploads": "1",
           },
-          body: fileBody(o.path, p.offset, p.size, md5, (n) => {
-            sent += n;
-            o.onProgress(done + sent, size);
-          }),
-          redirect: "manual",
+          body: () => (req) => sendPart(o.path, p.offset, p.size, req, onBytes),
           accept: [307],
           ...s,
         });
-        await res.body?.cancel();
+        discard(res.body);
         if (res.status === 307) {
           // The bytes go to object storage; the next session URL comes separately (§5.6).
-          const storage = res.headers.get("location");
-          const next = res.headers.get("docker-upload-location");
+          const storage = headerValue(res.headers, "location");
+          const next = headerValue(res.headers, "docker-upload-location");
           if (!storage || !next) throw new RegistryError(307, "the registry redirected an upload without Location and Docker-Upload-Location");
           sent = 0;
-          const md5b = createHash("md5");
-          const put = await fetch(new URL(storage, url), {
+          const md5 = createHash("md5");
+          const target = new URL(storage, url).toString();
+          const put = await bulkRequest(target, {
             method: "PUT",
-            headers: { "Content-Type": "application/octet-stream", "Content-Length": String(p.size) },
-            body: fileBody(o.path, p.offset, p.size, md5b, (n) => {
-              sent += n;
-              o.onProgress(done + sent, size);
-            })(),
-            duplex: "half",
+            headers: { "Content-Type": "application/octet-stream", "Content-Length": String(p.size), "User-Agent": USER_AGENT },
+            body: partStream(o.path, p.offset, p.size, onBytes, md5),
             ...s,
-          } as RequestInit);
-          await put.body?.cancel();
-          if (put.status >= 400) throw new RegistryError(put.status, `object storage refused a part: ${put.status}`);
-          md5s.push(md5b.digest());
+          }).catch((e: unknown) => {
+            if ((e as Error).name === "AbortError") throw e;
+            throw new RegistryError(0, `PUT to object storage: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          });
+          const text = put.status >= 400 ? await bodyText(put.body) : (discard(put.body), "");
+          if (put.status >= 400) throw new RegistryError(put.status, `object storage refused a part: ${put.status} ${text.trim()}`);
+          md5s.push(md5.digest());
           url = new URL(next, url).toString();
         } else {
-          md5s.push(md5.digest());
-          url = nextURL(res, url);
+          md5s.push(undefined);
+          url = nextURL(res.status, headerValue(res.headers, "docker-upload-location") ?? headerValue(res.headers, "location"), url);
         }
         done += p.size;
         break;
@@ -116,10 +135,15 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
     }
   }
 
-  const etag = `${createHash("md5").update(Buffer.concat(md5s)).digest("hex")}-${parts.length}`;
+  let etag: string | undefined;
+  if (md5s.some((m) => m !== undefined)) {
+    const all = await Promise.all(parts.map(async (p, i) => md5s[i] ?? (await partMD5(o.path, p.offset, p.size))));
+    etag = `${createHash("md5").update(Buffer.concat(all)).digest("hex")}-${parts.length}`;
+  }
   const final = new URL(url);
   const params: Array<[string, string]> = [...final.searchParams.entries()].filter(([k]) => k !== "digest" && k !== "etag");
-  params.push(["digest", digest], ["etag", etag]);
+  params.push(["digest", digest]);
+  if (etag) params.push(["etag", etag]);
   final.search = encodeQuery(params);
   const res = await session.request("PUT", final.toString(), { headers: { "Content-Type": "application/octet-stream", "Content-Length": "0" }, ...s });
   await res.body?.cancel();

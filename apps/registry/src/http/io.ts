@@ -1,13 +1,16 @@
 // Request bodies and response streams. On a real socket the Node request and response are used
 // directly (no web-stream copy per chunk); in-process `app.request()` calls fall back to web streams.
 
-import { close, createReadStream, open, read } from "node:fs";
+import { close, createReadStream, open } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Context } from "hono";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { RegistryError } from "../errors.ts";
+import { pumpFile, type FileSlice } from "@corral/shared/file-pump";
+
+export type { FileSlice };
 import type { AppEnv } from "./env.ts";
 
 /** The externally visible base URL: REGISTRY_URL, else the scheme and Host the request came with. */
@@ -78,13 +81,6 @@ export function sendStream(c: Context<AppEnv>, status: number, headers: Record<s
   return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status, headers });
 }
 
-/** An open file and the inclusive byte range of it to send. */
-export interface FileSlice {
-  fd: number;
-  start: number;
-  end: number;
-}
-
 /** Opens `path` for a response; undefined when it does not exist (the caller names what is missing). */
 export function openSlice(path: string, start: number, end: number): Promise<FileSlice | undefined> {
   // A plain descriptor rather than a FileHandle, which would close itself when collected.
@@ -106,90 +102,13 @@ export function sendFile(c: Context<AppEnv>, status: number, headers: Record<str
   }
   if (outgoing && "writeHead" in outgoing) {
     outgoing.writeHead(status, headers);
-    pumpFile(file, outgoing as ServerResponse);
+    pumpFile(file, outgoing as ServerResponse).catch(() => {
+      // The client went away or the read failed; the response is already destroyed.
+    });
     return RESPONSE_ALREADY_SENT;
   }
   const stream = createReadStream("", { fd: file.fd, start: file.start, end: file.end, autoClose: true, highWaterMark: 1 << 20 });
   return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status, headers });
-}
-
-/**
- * Reusable read buffers. A fresh multi-megabyte buffer per read made garbage collection and page
- * faults the main cost of a download; these cycle instead. Two per response: one is read into
- * while the other is being written.
- */
-const CHUNK = 1 << 20;
-const spare: Buffer[] = [];
-const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
-// Idle buffers beyond what eight concurrent downloads use go back to the allocator.
-const giveBuffer = (b: Buffer): void => {
-  if (spare.length < 16) spare.push(b);
-};
-
-/**
- * Copies the slice to the response, reading the next chunk while the previous one is written. A
- * buffer goes back to the pool only from `write`'s callback, when the socket has taken its bytes.
- */
-function pumpFile(file: FileSlice, res: ServerResponse): void {
-  let position = file.start;
-  let inFlight = 0;
-  let reading = false;
-  let stopped = false;
-  let closed = false;
-  const free = [takeBuffer(), takeBuffer()];
-  // The descriptor is closed only once no read uses it, so its number cannot be reused under one.
-  const closeFile = (): void => {
-    if (closed || reading) return;
-    closed = true;
-    close(file.fd, () => {});
-  };
-  const stop = (err?: Error | null): void => {
-    if (stopped) return;
-    stopped = true;
-    closeFile();
-    if (err) res.destroy(err);
-    else res.end();
-  };
-  const fill = (): void => {
-    if (stopped || reading || free.length === 0) return;
-    if (position > file.end) {
-      if (inFlight === 0) stop();
-      return;
-    }
-    const buf = free.pop()!;
-    reading = true;
-    read(file.fd, buf, 0, Math.min(CHUNK, file.end - position + 1), position, (err, n) => {
-      reading = false;
-      if (stopped) {
-        closeFile();
-        return giveBuffer(buf);
-      }
-      if (err || n === 0) {
-        giveBuffer(buf);
-        return stop(err ?? new Error("the blob file is shorter than its recorded size"));
-      }
-      position += n;
-      inFlight++;
-      res.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
-        inFlight--;
-        if (werr) {
-          giveBuffer(buf);
-          return stop(werr);
-        }
-        if (stopped) giveBuffer(buf);
-        else free.push(buf);
-        fill();
-      });
-      fill();
-    });
-  };
-  // A client that goes away stops the copy; buffers still being written come back through their callbacks.
-  res.once("close", () => {
-    stopped = true;
-    closeFile();
-    for (const b of free.splice(0)) giveBuffer(b);
-  });
-  fill();
 }
 
 export interface ParsedRange {

@@ -1,12 +1,11 @@
 // Blobs as files: <root>/blobs/sha256/<2 hex>/<64 hex>, uploads as <root>/uploads/<uuid>. A commit
 // is a rename, so a blob is either absent or complete.
 
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { BufferPool } from "@corral/shared/buffer-pool";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
 import {
   BlobNotFoundError,
   UploadNotFoundError,
@@ -18,6 +17,14 @@ import {
   type StoredBlob,
   type StoredUpload,
 } from "./blob-store.ts";
+
+/** Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time. */
+const chunkBuffers = new BufferPool(1 << 20, 16);
+const SYNC_EVERY = 64 << 20;
+
+async function writeAll(handle: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
+  for (let done = 0; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
+}
 
 export class FilesystemBlobStore implements BlobStore {
   readonly kind = "filesystem";
@@ -105,21 +112,52 @@ export class FilesystemBlobStore implements BlobStore {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
     let written = 0;
+    let slab = chunkBuffers.take();
+    let filled = 0;
+    // One write in flight while the next buffer fills; the bytes are pushed towards the disk as
+    // they come so that the flush before the final commit finds little left to do.
+    let writing: Promise<void> | undefined;
+    let syncing: Promise<void> | undefined;
+    let unsynced = 0;
+    const flush = async (): Promise<void> => {
+      await writing;
+      writing = undefined;
+      if (filled === 0) return;
+      const full = slab;
+      const n = filled;
+      const at = offset + written;
+      slab = chunkBuffers.take();
+      filled = 0;
+      written += n;
+      unsynced += n;
+      writing = writeAll(handle, full, n, at).finally(() => chunkBuffers.give(full));
+      // Marked as handled now; the failure is raised where it is awaited.
+      writing.catch(() => undefined);
+      if (unsynced >= SYNC_EVERY && !syncing) {
+        unsynced = 0;
+        syncing = writing.then(() => handle.datasync()).finally(() => (syncing = undefined));
+        syncing.catch(() => undefined);
+      }
+    };
     try {
       await handle.truncate(offset);
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          written += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      await pipeline(body, counter, createWriteStream("", { fd: handle.fd, start: offset, autoClose: false, emitClose: false, highWaterMark: 1 << 20 }));
-    } catch (e) {
-      // A failed write stream may already have closed the descriptor; the write's error is the one to report.
-      await handle.close().catch(() => undefined);
-      throw e;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        for (let off = 0; off < chunk.length; ) {
+          const n = chunk.copy(slab, filled, off);
+          filled += n;
+          off += n;
+          if (filled === slab.length) await flush();
+        }
+      }
+      await flush();
+      await writing;
+      await syncing;
+    } finally {
+      await writing?.catch(() => undefined);
+      await syncing?.catch(() => undefined);
+      chunkBuffers.give(slab);
+      await handle.close();
     }
-    await handle.close();
     return written;
   }
 
@@ -142,6 +180,8 @@ export class FilesystemBlobStore implements BlobStore {
     });
     try {
       await handle.truncate(size);
+      // On the disk before it has a name: a blob the registry acknowledged survives a power cut.
+      await handle.datasync();
     } finally {
       await handle.close();
     }

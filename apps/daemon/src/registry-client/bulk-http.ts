@@ -1,0 +1,65 @@
+// Blob bytes travel over node:http(s) rather than fetch. fetch wraps every socket chunk in a web
+// stream read and a promise; for a multi-gigabyte blob that per-chunk cost, not the network,
+// became the limit on loopback. Control requests (manifests, tokens, HEADs) stay on fetch.
+
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export interface BulkResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+export interface BulkOptions {
+  method: string;
+  headers: Record<string, string>;
+  /** Sent as the request body (a stream, or a function that writes and ends the request); Content-Length must be among the headers. */
+  body?: Readable | ((req: ClientRequest) => Promise<void>);
+  signal?: AbortSignal;
+}
+
+/** One request; resolves when the response head arrives, the body left to the caller. */
+export function bulkRequest(url: string, o: BulkOptions): Promise<BulkResponse> {
+  const u = new URL(url);
+  const send = u.protocol === "https:" ? httpsRequest : u.protocol === "http:" ? httpRequest : undefined;
+  if (!send) return Promise.reject(new Error(`unsupported URL scheme ${u.protocol} in ${url}`));
+  return new Promise((resolve, reject) => {
+    const req = send(u, { method: o.method, headers: o.headers, ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+    });
+    req.once("error", reject);
+    // A failed body read (the file vanished) aborts the request with that error.
+    const failed = (e: unknown): void => {
+      req.destroy(e as Error);
+      reject(e);
+    };
+    if (typeof o.body === "function") o.body(req).catch(failed);
+    else if (o.body) pipeline(o.body, req).catch(failed);
+    else req.end();
+  });
+}
+
+/** The first value of a response header, as fetch's Headers.get gives it. */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
+  const v = headers[name.toLowerCase()];
+  return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+/** Reads a (small, error) body as text, at most 64 KiB of it. */
+export async function bodyText(res: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res) {
+    if (n < 65536) parts.push(chunk as Buffer);
+    n += (chunk as Buffer).length;
+  }
+  return Buffer.concat(parts).subarray(0, 65536).toString("utf8");
+}
+
+/** Lets the socket go back to the pool without reading a body nobody wants. */
+export function discard(res: IncomingMessage): void {
+  res.resume();
+}

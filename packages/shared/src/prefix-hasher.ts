@@ -1,0 +1,120 @@
+// The sha256 of a file that is still being written front to back (or whose front is complete while
+// later parts arrive): the hash follows the finished prefix, so verifying costs little once the
+// last byte is in. Large files are hashed on a worker thread, which lets hashing use a core of its
+// own instead of competing with the network and disk work on the main thread; small ones are
+// hashed here, where starting a thread would cost more than the hash.
+
+import { open, type FileHandle } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
+
+const WORKER = new URL("./prefix-hash-worker.mjs", import.meta.url);
+
+/** Below this a worker thread is not worth starting. */
+const THREAD_MIN_BYTES = 64 << 20;
+/** The worker is told about progress in steps of at least this much. */
+const STEP = 8 << 20;
+
+export interface PrefixHasher {
+  /** The first `upTo` bytes of the file are final. */
+  follow(upTo: number): void;
+  /** Hashes the rest up to `total` and returns "sha256:<hex>". */
+  finish(total: number): Promise<string>;
+  /** Stops early (a failed download); safe to call after finish. */
+  close(): Promise<void>;
+}
+
+export async function prefixHasher(path: string, total: number): Promise<PrefixHasher> {
+  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path) : new LocalHasher(await open(path, "r"));
+}
+
+class ThreadHasher implements PrefixHasher {
+  private readonly worker: Worker;
+  private sent = 0;
+  private failure: Error | undefined;
+  private result: ((m: { digest?: string; error?: string }) => void) | undefined;
+
+  constructor(path: string) {
+    this.worker = new Worker(WORKER, { workerData: { path } });
+    this.worker.on("message", (m: { digest?: string; error?: string }) => {
+      if (this.result) this.result(m);
+      else if (m.error) this.failure = new Error(m.error);
+    });
+    this.worker.on("error", (e) => {
+      this.failure = e;
+      this.result?.({ error: e.message });
+    });
+  }
+
+  follow(upTo: number): void {
+    if (upTo - this.sent < STEP) return;
+    this.sent = upTo;
+    this.worker.postMessage({ upTo });
+  }
+
+  async finish(total: number): Promise<string> {
+    if (this.failure) {
+      await this.close();
+      throw this.failure;
+    }
+    const m = await new Promise<{ digest?: string; error?: string }>((resolve) => {
+      this.result = resolve;
+      this.worker.postMessage({ upTo: total, finish: true });
+    });
+    await this.close();
+    if (m.error !== undefined || m.digest === undefined) throw new Error(`hashing the download: ${m.error ?? "no digest"}`);
+    return m.digest;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Hashes on this thread, one read at a time, never two reads at once. */
+class LocalHasher implements PrefixHasher {
+  private readonly hash = createHash("sha256");
+  private pos = 0;
+  private target = 0;
+  private running: Promise<void> | undefined;
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private closed = false;
+  private failure: unknown;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  follow(upTo: number): void {
+    this.target = Math.max(this.target, upTo);
+    this.running ??= this.run()
+      .catch((e: unknown) => void (this.failure ??= e))
+      .finally(() => (this.running = undefined));
+  }
+
+  private async run(): Promise<void> {
+    while (this.pos < this.target && !this.closed) {
+      const { bytesRead } = await this.fh.read(this.buf, 0, Math.min(this.buf.length, this.target - this.pos), this.pos);
+      if (bytesRead === 0) throw new Error(`the file ends after ${this.pos} bytes, ${this.target} were expected`);
+      this.hash.update(this.buf.subarray(0, bytesRead));
+      this.pos += bytesRead;
+    }
+  }
+
+  async finish(total: number): Promise<string> {
+    while (this.running) await this.running;
+    try {
+      if (this.failure !== undefined) throw this.failure;
+      this.target = total;
+      await this.run();
+    } finally {
+      await this.close();
+    }
+    return `sha256:${this.hash.digest("hex")}`;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.running) await this.running;
+    await this.fh.close();
+  }
+}
