@@ -9,8 +9,10 @@
 // last write returns (the bytes are in the page cache) and until an fsync returns (the bytes are on
 // the disk). A Corral pull and a push to Corral's registry end on the disk too (both flush a blob
 // before they acknowledge it), so the second is the like-for-like figure; Distribution does not
-// flush uploads. Medians over the rounds are reported, with every round in `rounds`.
-import { createReadStream, createWriteStream } from "node:fs";
+// flush uploads. Medians over the rounds are reported, with every round in `seconds`, and the CPU
+// time the daemons (and Corral's registry) spent per GB, which varies far less than wall time on a
+// shared machine.
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,12 +88,30 @@ async function copy(from: string, to: string): Promise<{ cached: number; durable
   return { cached, durable };
 }
 
+/** CPU seconds (user + system, every thread, finished ones too) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
 const target = arg("registry") ?? "distribution";
 const a = await startDaemon();
-const rounds: Array<{ copy: number; durableCopy: number; push: number; pull: number }> = [];
+interface Round {
+  copy: number;
+  durableCopy: number;
+  push: number;
+  pull: number;
+  /** CPU seconds per GB: the pushing daemon, the pulling daemon, and Corral's registry in each. */
+  pushDaemonCPU: number;
+  pullDaemonCPU: number;
+  pushRegistryCPU: number;
+  pullRegistryCPU: number;
+}
+const rounds: Round[] = [];
 let size = 0;
 try {
   const blob = join(dir, "blob.bin");
@@ -110,11 +130,25 @@ try {
       const c = await copy(blob, join(dir, "copy.bin"));
       size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
       const name = `${host}/bench/big:latest`;
+      const gb = size / 1e9;
+      const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
       const push = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
+      const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
       // The second daemon has no account: the model is made public for it.
       if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
+      const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
       const pull = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
-      rounds.push({ copy: c.cached, durableCopy: c.durable, push, pull });
+      const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
+      rounds.push({
+        copy: c.cached,
+        durableCopy: c.durable,
+        push,
+        pull,
+        pushDaemonCPU: (cpu1[0]! - cpu0[0]!) / gb,
+        pushRegistryCPU: (cpu1[1]! - cpu0[1]!) / gb,
+        pullDaemonCPU: (cpu3[0]! - cpu2[0]!) / gb,
+        pullRegistryCPU: (cpu3[1]! - cpu2[1]!) / gb,
+      });
       console.error(`round ${round + 1}: copy ${c.cached.toFixed(2)} s (on disk ${c.durable.toFixed(2)} s), push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
     } finally {
       await b.stop();
@@ -126,7 +160,8 @@ try {
   }
   const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
-  const m = { copy: median(rounds.map((r) => r.copy)), durableCopy: median(rounds.map((r) => r.durableCopy)), push: median(rounds.map((r) => r.push)), pull: median(rounds.map((r) => r.pull)) };
+  const m = Object.fromEntries(Object.keys(rounds[0]!).map((k) => [k, median(rounds.map((r) => r[k as keyof Round]))])) as unknown as Round;
+  const cpu = (x: number): number => Number(x.toFixed(2));
   const result = {
     blobMB: Number((size / 1e6).toFixed(1)),
     registry: target === "corral" ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
@@ -139,6 +174,11 @@ try {
     pullRatio: ratio(m.copy, m.pull),
     pushRatioToDisk: ratio(m.durableCopy, m.push),
     pullRatioToDisk: ratio(m.durableCopy, m.pull),
+    cpuSecondsPerGB: {
+      pushDaemon: cpu(m.pushDaemonCPU),
+      pullDaemon: cpu(m.pullDaemonCPU),
+      ...(target === "corral" ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
+    },
     seconds: rounds.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
   };
   console.log(JSON.stringify(result, null, 2));
