@@ -1,6 +1,7 @@
-// Blob bytes travel over node:http(s) rather than fetch. fetch wraps every socket chunk in a web
-// stream read and a promise; for a multi-gigabyte blob that per-chunk cost, not the network,
-// became the limit on loopback. Control requests (manifests, tokens, HEADs) stay on fetch.
+// Blob uploads travel over node:http(s) rather than fetch (ranged downloads too, on their own
+// thread: range-worker.mjs). fetch wraps every socket chunk in a web stream read and a promise; for
+// a multi-gigabyte blob that per-chunk cost, not the network, became the limit on loopback.
+// Control requests (manifests, tokens, HEADs) stay on fetch.
 
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";

@@ -8,11 +8,10 @@ import { open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 
 import { join } from "node:path";
 import { digestHex } from "@corral/shared/digest";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
-import { BufferPool } from "@corral/shared/buffer-pool";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
 import { USER_AGENT } from "./session.ts";
-import { bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
+import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit, planRanges, transferConcurrency } from "./parts.ts";
 
 interface PartState {
@@ -135,11 +134,11 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   let got: string;
   try {
     if (todo.length > 0) {
-      const direct = await directURL(session, digest, signal);
+      const direct = { ...(await directURL(session, digest, signal)), session };
       await forEachLimit(todo, transferConcurrency(), async (p) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            await fetchPart(session, direct, p, fh, (n) => {
+            await fetchPart(direct, p, paths.data, total, (n) => {
               report();
               hasher.follow(prefix());
               flusher.wrote(n);
@@ -149,6 +148,11 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
             await saveState(paths.part(p.N), p).catch(() => undefined);
             if ((e as NodeJS.ErrnoException).code === "ENOSPC") throw noSpaceError(e, `blob ${digest} to ${paths.data}`);
             if (signal?.aborted || attempt >= 5 || e instanceof NotFoundError) throw e;
+            // An expired token: one request through the session fetches a new one.
+            if (e instanceof RegistryError && e.status === 401 && direct.auth) {
+              await session.request("HEAD", direct.url, signal ? { signal } : {});
+              continue;
+            }
             await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
           }
         }
@@ -204,95 +208,35 @@ class Flusher {
   }
 }
 
-/** A ranged GET of the direct URL: with the session's token when it is the registry's own host. */
-async function rangedGet(session: RegistrySession, direct: { url: string; auth: boolean }, headers: Record<string, string>, signal?: AbortSignal): Promise<BulkResponse> {
-  if (direct.auth) return session.stream("GET", direct.url, { headers, ...(signal ? { signal } : {}) });
-  try {
-    return await bulkRequest(direct.url, { method: "GET", headers: { "User-Agent": USER_AGENT, ...headers }, ...(signal ? { signal } : {}) });
-  } catch (e) {
-    if ((e as Error).name === "AbortError") throw e;
-    throw new RegistryError(0, `GET ${direct.url}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
-  for (let done = 0; done < n; ) done += (await fh.write(buf, done, n - done, at + done)).bytesWritten;
-}
-
-/** Socket chunks are copied into pooled buffers of this size and written a buffer at a time. */
-const buffers = new BufferPool(512 << 10, 64);
-
+/** Downloads what is missing of one part on the download thread, keeping its state file current. */
 async function fetchPart(
-  session: RegistrySession,
-  direct: { url: string; auth: boolean },
+  direct: { url: string; auth: boolean; session: RegistrySession },
   p: PartState,
-  fh: FileHandle,
+  dataPath: string,
+  total: number,
   onWritten: (n: number) => void,
   statePath: string,
   signal?: AbortSignal,
 ): Promise<void> {
   const start = p.Offset + p.Completed;
   const end = p.Offset + p.Size - 1;
-  const res = await rangedGet(session, direct, { Range: `bytes=${start}-${end}` }, signal);
-  if (res.status !== 206 && !(res.status === 200 && start === 0 && headerValue(res.headers, "content-length") === String(p.Size))) {
-    discard(res.body);
-    throw new RegistryError(res.status, `ranged GET of ${direct.url} answered ${res.status}, expected 206 Partial Content`);
-  }
+  const headers = { "User-Agent": USER_AGENT, ...(direct.auth ? direct.session.credentials() : {}), Range: `bytes=${start}-${end}` };
   let lastSave = Date.now();
-  let pos = start;
-  let slab = buffers.take();
-  let filled = 0;
-  // One write in flight while the next buffer fills; `Completed` counts only written bytes.
-  let writing: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    if (writing) await writing;
-    writing = undefined;
-    if (filled === 0) return;
-    const full = slab;
-    const n = filled;
-    const at = pos - n;
-    slab = buffers.take();
-    filled = 0;
-    writing = writeAll(fh, full, n, at).then(
-      () => {
-        buffers.give(full);
-        p.Completed += n;
-        onWritten(n);
-      },
-      (e: unknown) => {
-        buffers.give(full);
-        throw e;
-      },
-    );
-    // Marked as handled now; the failure is raised where it is awaited.
-    writing.catch(() => undefined);
-  };
+  let saving: Promise<void> | undefined;
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      const want = end + 1 - pos;
-      const buf = chunk.length > want ? chunk.subarray(0, want) : chunk;
-      for (let off = 0; off < buf.length; ) {
-        const n = buf.copy(slab, filled, off);
-        filled += n;
-        off += n;
-        pos += n;
-        if (filled === slab.length) await flush();
-      }
-      if (Date.now() - lastSave > 200) {
+    await rangeFetcher.fetch({ url: direct.url, headers, path: dataPath, start, end, wholeOK: start === 0 && p.Size === total }, (n) => {
+      p.Completed += n;
+      onWritten(n);
+      if (!saving && Date.now() - lastSave > 200) {
         lastSave = Date.now();
-        await saveState(statePath, p);
+        saving = saveState(statePath, p)
+          .catch(() => undefined)
+          .finally(() => (saving = undefined));
       }
-      if (chunk.length > want) break;
-    }
-    await flush();
-    await writing;
+    }, signal);
   } finally {
-    // Whatever happened, a write still running finishes before the part is retried or abandoned.
-    await writing?.catch(() => undefined);
-    buffers.give(slab);
-    if (!res.body.complete) res.body.destroy();
+    await saving;
   }
-  if (pos <= end) throw new RegistryError(0, `connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`);
   await saveState(statePath, p);
 }
 

@@ -71,6 +71,11 @@ export class RegistrySession {
     this.repository = name.repository();
   }
 
+  /** Headers that carry the current token, for requests made outside this session (range downloads). */
+  credentials(): Record<string, string> {
+    return this.token ? { Authorization: `Bearer ${this.token}` } : {};
+  }
+
   url(path: string): string {
     return `${this.base}/v2/${this.repository}${path}`;
   }
