@@ -21,6 +21,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The running server that holds an embedded registry's data directory, with the admin token to
+ * reach it: the embedded database admits one process, so commands go through that server.
+ * Undefined when the registry uses PostgreSQL or no live server is recorded.
+ */
+export function embeddedServer(config: Config): { url: string; token: string } | undefined {
+  if (config.databaseURL) return undefined;
+  const info = readServerInfo(config.dataDir);
+  if (!info || !alive(info.pid)) return undefined;
+  const token = adminToken(config, false);
+  if (!token) throw new Error(`a registry server (pid ${info.pid}) holds ${config.dataDir}, but its admin token is not readable; set REGISTRY_ADMIN_TOKEN`);
+  return { url: info.url, token };
+}
+
 /** One call of the running server's JSON admin API; errors carry the server's message. */
 export async function adminRequest<T>(url: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
   let res: Response;
@@ -67,14 +81,8 @@ export function httpAdmin(url: string, token: string): AdminOps {
 }
 
 export async function connectAdmin(config: Config): Promise<AdminConnection> {
-  if (!config.databaseURL) {
-    const info = readServerInfo(config.dataDir);
-    if (info && alive(info.pid)) {
-      const token = adminToken(config, false);
-      if (!token) throw new Error(`a registry server (pid ${info.pid}) holds ${config.dataDir}, but its admin token is not readable; set REGISTRY_ADMIN_TOKEN`);
-      return { ops: httpAdmin(info.url, token), via: info.url, close: async () => {} };
-    }
-  }
+  const server = embeddedServer(config);
+  if (server) return { ops: httpAdmin(server.url, server.token), via: server.url, close: async () => {} };
   const registry = await openRegistry(config);
   return { ops: directAdmin(registry), via: config.databaseURL ? "database" : config.dataDir, close: () => registry.close() };
 }
