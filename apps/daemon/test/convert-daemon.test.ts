@@ -18,6 +18,7 @@ import { parseManifest, MediaType, type Manifest } from "@corral/shared/manifest
 import { readGGUFHeader, ggufString } from "@corral/shared/gguf/index";
 import { readSafetensors } from "../src/create/convert/safetensors.ts";
 import { llamaEngine } from "../src/runner/llama.ts";
+import { stateDictPickle } from "./support/torch-pickle.ts";
 
 const CONVERT = join(fixturesDir, "convert");
 const STORIES_HF = join(CONVERT, "stories260K-hf");
@@ -68,35 +69,7 @@ async function greedy(model: string, prompt: string, n: number): Promise<string>
 
 /** A PyTorch zip checkpoint (torch.save layout, pickle protocol 2) of the given F32 tensors. */
 function torchCheckpoint(tensors: Array<{ name: string; shape: number[]; data: Uint8Array }>): Buffer {
-  const op = (...parts: Array<string | number[] | Buffer>): Buffer => Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p, "latin1") : Buffer.from(p))));
-  const uni = (s: string): Buffer => {
-    const b = Buffer.from(s, "utf8");
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(b.length);
-    return op("X", len, b);
-  };
-  const int = (n: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(n);
-    return op("J", b);
-  };
-  const tuple = (items: number[]): Buffer => op("(", ...items.map(int), "t");
-  const body: Buffer[] = [op([0x80, 2], "ccollections\nOrderedDict\nq\x00)Rq\x01(")];
-  tensors.forEach((t, i) => {
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    const stride = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    body.push(
-      uni(t.name),
-      op("ctorch._utils\n_rebuild_tensor_v2\n("),
-      op("(", uni("storage"), "ctorch\nFloatStorage\n", uni(String(i)), uni("cpu"), int(numel), "tQ"),
-      int(0),
-      tuple(t.shape),
-      tuple(stride),
-      op([0x89], "ccollections\nOrderedDict\n)R", "tR"),
-    );
-  });
-  body.push(op("u."));
-  const entries: Array<[string, Buffer]> = [["archive/data.pkl", Buffer.concat(body)], ["archive/byteorder", Buffer.from("little")]];
+  const entries: Array<[string, Buffer]> = [["archive/data.pkl", stateDictPickle(tensors)], ["archive/byteorder", Buffer.from("little")]];
   tensors.forEach((t, i) => entries.push([`archive/data/${i}`, Buffer.from(t.data)]));
   entries.push(["archive/version", Buffer.from("3\n")]);
 

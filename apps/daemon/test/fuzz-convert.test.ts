@@ -18,6 +18,7 @@ import { loadStateDict } from "../src/create/convert/pickle.ts";
 import { readSafetensors } from "../src/create/convert/safetensors.ts";
 import { readTorchCheckpoint } from "../src/create/convert/torch.ts";
 import { readZipDirectory } from "../src/create/convert/zip.ts";
+import { op, stateDictPickle, u32le, uni } from "./support/torch-pickle.ts";
 
 function runs(n: number): fc.Parameters<unknown> {
   const seed = process.env["FUZZ_SEED"];
@@ -75,40 +76,6 @@ function mutate(original: Buffer, ms: Array<Omit<Mutation, "at"> & { at: number 
 }
 
 // ---- pickles ----
-
-const op = (...parts: Array<string | number[] | Buffer>): Buffer =>
-  Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p, "latin1") : Buffer.from(p))));
-const u32le = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-};
-const uni = (s: string): Buffer => op("X", u32le(Buffer.byteLength(s)), Buffer.from(s, "utf8"));
-const int = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(n);
-  return op("J", b);
-};
-
-/** A valid state-dict pickle of F32 tensors, as torch.save writes it (protocol 2). */
-function stateDictPickle(tensors: Array<{ name: string; shape: number[] }>): Buffer {
-  const body: Buffer[] = [op([0x80, 2], "ccollections\nOrderedDict\nq\x00)Rq\x01(")];
-  tensors.forEach((t, i) => {
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    const stride = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    body.push(
-      uni(t.name),
-      op("ctorch._utils\n_rebuild_tensor_v2\n("),
-      op("(", uni("storage"), "ctorch\nFloatStorage\n", uni(String(i)), uni("cpu"), int(numel), "tQ"),
-      int(0),
-      op("(", ...t.shape.map(int), "t"),
-      op("(", ...stride.map(int), "t"),
-      op([0x89], "ccollections\nOrderedDict\n)R", "tR"),
-    );
-  });
-  body.push(op("u."));
-  return Buffer.concat(body);
-}
 
 const FOREIGN_GLOBALS = ["os\nsystem", "builtins\neval", "builtins\nexec", "subprocess\nPopen", "posix\nsystem", "torch\nload", "torch._utils\n_rebuild_device_tensor_from_numpy", "collections\ndefaultdict", "__builtin__\nopen", "numpy.core.multiarray\n_reconstruct", "torch\nFloatStorage\x00"];
 
