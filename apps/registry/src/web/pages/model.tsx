@@ -89,22 +89,10 @@ export function Layers(props: { tag: TagView; contents: TagContents }) {
           </tr>
         ) : null}
         {contents.projectors.map((p) => (
-          <tr>
-            <th scope="row">projector</th>
-            <td>
-              <ShortDigest digest={p.digest} />
-            </td>
-            <td class="size">{bytes(p.size)}</td>
-          </tr>
+          <BlobRow kind="projector" blob={p} />
         ))}
         {contents.adapters.map((p) => (
-          <tr>
-            <th scope="row">adapter</th>
-            <td>
-              <ShortDigest digest={p.digest} />
-            </td>
-            <td class="size">{bytes(p.size)}</td>
-          </tr>
+          <BlobRow kind="adapter" blob={p} />
         ))}
         <TextRow name="params" layer={contents.params} />
         <TextRow name="template" layer={contents.template} />
@@ -216,6 +204,19 @@ export function ModelPage(props: {
       </section>
       {canEdit ? <EditModel ctx={ctx} view={view} /> : null}
     </Layout>
+  );
+}
+
+/** A layer that is shown by its digest and size only. */
+function BlobRow(props: { kind: string; blob: { digest: string; size: number } }) {
+  return (
+    <tr>
+      <th scope="row">{props.kind}</th>
+      <td>
+        <ShortDigest digest={props.blob.digest} />
+      </td>
+      <td class="size">{bytes(props.blob.size)}</td>
+    </tr>
   );
 }
 
