@@ -4,10 +4,11 @@
 // resumes from those files. The blob becomes visible only after its sha256 matched and its bytes
 // reached the disk: a manifest (written durably) never names a blob that a power cut could empty.
 
-import { open, readdir, readFile, rename, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex } from "@corral/shared/digest";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
+import { BackgroundFlush } from "@corral/shared/background-flush";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
 import { USER_AGENT } from "./session.ts";
@@ -130,7 +131,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     }
     return end;
   };
-  const flusher = new Flusher(fh);
+  const flusher = new BackgroundFlush(fh);
   let got: string;
   try {
     if (todo.length > 0) {
@@ -173,38 +174,6 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   for (const p of parts) {
     await rm(paths.part(p.N), { force: true });
     await rm(`${paths.part(p.N)}.tmp`, { force: true });
-  }
-}
-
-/**
- * Pushes written bytes to the disk while the download goes on, so the flush before the blob is
- * committed finds little left to do and dirty pages do not pile up over a multi-gigabyte pull.
- */
-class Flusher {
-  private pending = 0;
-  private running: Promise<void> | undefined;
-  private failure: unknown;
-
-  constructor(private readonly fh: FileHandle, private readonly every = 64 << 20) {}
-
-  wrote(n: number): void {
-    this.pending += n;
-    if (this.pending < this.every || this.running) return;
-    this.pending = 0;
-    this.running = this.fh
-      .datasync()
-      .catch((e: unknown) => void (this.failure ??= e))
-      .finally(() => (this.running = undefined));
-  }
-
-  async finish(): Promise<void> {
-    await this.settle();
-    if (this.failure !== undefined) throw this.failure;
-    await this.fh.datasync();
-  }
-
-  async settle(): Promise<void> {
-    while (this.running) await this.running;
   }
 }
 

@@ -4,6 +4,7 @@
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { BufferPool } from "@corral/shared/buffer-pool";
+import { BackgroundFlush } from "@corral/shared/background-flush";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import {
@@ -20,7 +21,6 @@ import {
 
 /** Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time. */
 const chunkBuffers = new BufferPool(1 << 20, 16);
-const SYNC_EVERY = 64 << 20;
 
 async function writeAll(handle: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
   for (let done = 0; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
@@ -117,8 +117,7 @@ export class FilesystemBlobStore implements BlobStore {
     // One write in flight while the next buffer fills; the bytes are pushed towards the disk as
     // they come so that the flush before the final commit finds little left to do.
     let writing: Promise<void> | undefined;
-    let syncing: Promise<void> | undefined;
-    let unsynced = 0;
+    const flusher = new BackgroundFlush(handle);
     const flush = async (): Promise<void> => {
       await writing;
       writing = undefined;
@@ -129,15 +128,11 @@ export class FilesystemBlobStore implements BlobStore {
       slab = chunkBuffers.take();
       filled = 0;
       written += n;
-      unsynced += n;
-      writing = writeAll(handle, full, n, at).finally(() => chunkBuffers.give(full));
+      writing = writeAll(handle, full, n, at)
+        .finally(() => chunkBuffers.give(full))
+        .then(() => flusher.wrote(n));
       // Marked as handled now; the failure is raised where it is awaited.
       writing.catch(() => undefined);
-      if (unsynced >= SYNC_EVERY && !syncing) {
-        unsynced = 0;
-        syncing = writing.then(() => handle.datasync()).finally(() => (syncing = undefined));
-        syncing.catch(() => undefined);
-      }
     };
     try {
       await handle.truncate(offset);
@@ -151,10 +146,10 @@ export class FilesystemBlobStore implements BlobStore {
       }
       await flush();
       await writing;
-      await syncing;
+      await flusher.drain();
     } finally {
       await writing?.catch(() => undefined);
-      await syncing?.catch(() => undefined);
+      await flusher.settle();
       chunkBuffers.give(slab);
       await handle.close();
     }
