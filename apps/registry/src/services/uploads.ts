@@ -4,7 +4,7 @@
 // final PUT, otherwise (a restart, another instance) the bytes are read back and hashed.
 
 import { createHash, type Hash } from "node:crypto";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
 import { blobs, repositoryBlobs, uploads } from "../db/schema.ts";
@@ -78,20 +78,9 @@ export async function appendChunk(
   }
   const hash = hashes.get(row.id, offset);
   hashes.drop(row.id);
-  const source = hash
-    ? body.pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            hash.update(chunk);
-            cb(null, chunk);
-          },
-        }),
-      )
-    : body;
-  if (hash) body.once("error", (e) => source.destroy(e));
   let written: number;
   try {
-    written = await store.append(row.id, offset, source, length);
+    written = await store.append(row.id, offset, body, length, hash ? (bytes) => hash.update(bytes) : undefined);
   } catch (e) {
     if (e instanceof UploadNotFoundError) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload ${row.id} has no data`);
     throw e;

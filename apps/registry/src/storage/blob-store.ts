@@ -42,8 +42,9 @@ export interface BlobStore {
   /**
    * Writes `body` at `offset` of the upload (anything stored at or past `offset` is replaced) and
    * returns the number of bytes written. `length`, when known, lets drivers avoid buffering.
+   * `observe` sees every byte, in order, before it is written (the upload's running digest).
    */
-  append(id: string, offset: number, body: Readable, length?: number): Promise<number>;
+  append(id: string, offset: number, body: Readable, length?: number, observe?: (bytes: Buffer) => void): Promise<number>;
   /** The first `size` bytes of an upload, in order. */
   readUpload(id: string, size: number): Promise<Readable>;
   /** Makes the first `size` bytes of the upload the blob `digest`, atomically, then drops the upload area. */

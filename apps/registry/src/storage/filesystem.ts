@@ -21,6 +21,7 @@ import {
 
 /** Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time. */
 const chunkBuffers = new BufferPool(1 << 20, 16);
+const WRITES_IN_FLIGHT = 4;
 
 async function writeAll(handle: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
   for (let done = 0; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
@@ -30,6 +31,9 @@ export class FilesystemBlobStore implements BlobStore {
   readonly kind = "filesystem";
   private readonly blobsDir: string;
   private readonly uploadsDir: string;
+
+  /** Background flushes that failed after their chunk was acknowledged, by upload id. */
+  private readonly flushFailures = new Map<string, unknown>();
 
   constructor(readonly root: string) {
     this.blobsDir = join(root, "blobs", "sha256");
@@ -107,20 +111,24 @@ export class FilesystemBlobStore implements BlobStore {
     await h.close();
   }
 
-  async append(id: string, offset: number, body: Readable): Promise<number> {
+  async append(id: string, offset: number, body: Readable, _length?: number, observe?: (bytes: Buffer) => void): Promise<number> {
     const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
+    this.flushFailures.delete(id);
     let written = 0;
     let slab = chunkBuffers.take();
     let filled = 0;
-    // One write in flight while the next buffer fills; the bytes are pushed towards the disk as
-    // they come so that the flush before the final commit finds little left to do.
-    let writing: Promise<void> | undefined;
+    // Several positional writes in flight while the next buffer fills: a write into fresh page
+    // cache can take longer than receiving the next megabyte, and the thread pool runs them side
+    // by side. The bytes are pushed towards the disk as they come so that the flush before the
+    // final commit finds little left to do.
+    const writing = new Set<Promise<void>>();
+    let failure: unknown;
     const flusher = new BackgroundFlush(handle);
     const flush = async (): Promise<void> => {
-      await writing;
-      writing = undefined;
+      while (writing.size >= WRITES_IN_FLIGHT) await Promise.race(writing);
+      if (failure !== undefined) throw failure;
       if (filled === 0) return;
       const full = slab;
       const n = filled;
@@ -128,12 +136,16 @@ export class FilesystemBlobStore implements BlobStore {
       slab = chunkBuffers.take();
       filled = 0;
       written += n;
-      writing = writeAll(handle, full, n, at)
-        .finally(() => chunkBuffers.give(full))
-        .then(() => flusher.wrote(n));
-      // Marked as handled now; the failure is raised where it is awaited.
-      writing.catch(() => undefined);
+      observe?.(n === full.length ? full : full.subarray(0, n));
+      const w: Promise<void> = writeAll(handle, full, n, at)
+        .then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e))
+        .finally(() => {
+          chunkBuffers.give(full);
+          writing.delete(w);
+        });
+      writing.add(w);
     };
+    let ok = false;
     try {
       await handle.truncate(offset);
       for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -145,13 +157,19 @@ export class FilesystemBlobStore implements BlobStore {
         }
       }
       await flush();
-      await writing;
-      await flusher.drain();
+      await Promise.all(writing);
+      if (failure !== undefined) throw failure;
+      ok = true;
     } finally {
-      await writing?.catch(() => undefined);
-      await flusher.settle();
+      await Promise.all(writing);
       chunkBuffers.give(slab);
-      await handle.close();
+      // A background flush still running does not hold the response: the next chunk can arrive
+      // meanwhile. Its failure is kept for the commit, whose own flush could no longer see it.
+      const closing = flusher
+        .drain()
+        .catch((e: unknown) => void this.flushFailures.set(id, e))
+        .finally(() => handle.close());
+      if (!ok) await closing.catch(() => undefined);
     }
     return written;
   }
@@ -170,6 +188,11 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commit(id: string, size: number, digest: string): Promise<void> {
     const from = this.uploadPath(id);
+    const failed = this.flushFailures.get(id);
+    if (failed !== undefined) {
+      this.flushFailures.delete(id);
+      throw failed;
+    }
     const handle = await open(from, "r+").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
@@ -186,6 +209,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async discardUpload(id: string): Promise<void> {
+    this.flushFailures.delete(id);
     await rm(this.uploadPath(id), { force: true });
   }
 

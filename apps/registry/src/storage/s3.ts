@@ -21,7 +21,7 @@ import {
   type _Object,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import type { S3Config } from "../config.ts";
 import {
   BlobNotFoundError,
@@ -67,6 +67,18 @@ async function* rechunk(source: AsyncIterable<Buffer>, size: number): AsyncItera
     }
   }
   if (have > 0) yield Buffer.concat(parts);
+}
+
+/** `source` with every chunk shown to `observe` on its way through (the SDK takes a stream). */
+function observed(source: Readable, observe: (bytes: Buffer) => void): Readable {
+  const through = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      observe(chunk);
+      cb(null, chunk);
+    },
+  });
+  source.once("error", (e) => through.destroy(e));
+  return source.pipe(through);
 }
 
 export class S3BlobStore implements BlobStore {
@@ -169,7 +181,8 @@ export class S3BlobStore implements BlobStore {
     checkUploadId(id);
   }
 
-  async append(id: string, offset: number, body: Readable, length?: number): Promise<number> {
+  async append(id: string, offset: number, source: Readable, length?: number, observe?: (bytes: Buffer) => void): Promise<number> {
+    const body = observe ? observed(source, observe) : source;
     if (length !== undefined && length <= MAX_SINGLE_OBJECT) {
       if (length === 0) {
         body.resume();
