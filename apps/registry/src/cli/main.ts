@@ -6,6 +6,7 @@ import { loadConfig } from "../config.ts";
 import { startServer } from "../server.ts";
 import { connectAdmin } from "./admin-client.ts";
 import { onShutdownSignals } from "../ops/shutdown.ts";
+import { tuneHeapForUploads } from "../ops/heap.ts";
 import { describeDatabase, openDatabase } from "../ops/startup.ts";
 import { fsckCommand, type FsckFlags } from "./fsck.ts";
 import type { UserInfo } from "../services/accounts.ts";
@@ -33,6 +34,7 @@ program
   .command("serve")
   .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
   .action(async () => {
+    tuneHeapForUploads();
     const server = await startServer(loadConfig());
     onShutdownSignals(async (signal) => {
       server.logger.info(`received ${signal}`);
