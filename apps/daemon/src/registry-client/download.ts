@@ -13,7 +13,8 @@ import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
 import { USER_AGENT } from "./session.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
-import { forEachLimit, planRanges, transferConcurrency } from "./parts.ts";
+import { forEachLimit, planRanges } from "./parts.ts";
+import { streamRamp } from "./stream-ramp.ts";
 
 interface PartState {
   N: number;
@@ -136,13 +137,15 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   try {
     if (todo.length > 0) {
       const direct = { ...(await directURL(session, digest, signal)), session };
-      await forEachLimit(todo, transferConcurrency(), async (p) => {
+      const ramp = streamRamp();
+      await forEachLimit(todo, ramp, async (p) => {
         for (let attempt = 0; ; attempt++) {
           try {
             await fetchPart(direct, p, paths.data, total, (n) => {
               report();
               hasher.follow(prefix());
               flusher.wrote(n);
+              ramp.wrote(n);
             }, paths.part(p.N), signal);
             return;
           } catch (e) {

@@ -1,10 +1,10 @@
 // How a blob is cut into parts for chunked uploads (§5.6) and ranged downloads (§5.4).
 // Uploads follow Ollama: a sixteenth of the blob, at least 100 MB and at most 1000 MB, so small
 // blobs go in one chunk; the chunks travel one after another, so fewer is better. Downloads use
-// smaller parts, a sixty-fourth of the blob between 16 MB and 128 MB: sixteen of them are in
-// flight at once, and with small parts the finished front of the file grows steadily, so the
-// sha256 that follows it is nearly done when the last byte arrives (with sixteen equal parts
-// the whole blob would be hashed after the download). CORRAL_TRANSFER_PART_MIN lowers the floor
+// smaller parts, a sixty-fourth of the blob between 16 MB and 128 MB: up to sixteen of them are
+// in flight at once (stream-ramp.ts), and with small parts the finished front of the file grows
+// steadily, so the sha256 that follows it is nearly done when the last byte arrives (with sixteen
+// equal parts the whole blob would be hashed after the download). CORRAL_TRANSFER_PART_MIN lowers the floor
 // of both (tests use it to get several parts from small blobs).
 
 export interface Part {
@@ -34,26 +34,39 @@ function cut(total: number, size: number): Part[] {
   return parts;
 }
 
-/** Parts in flight at once (Ollama: 16). */
-export function transferConcurrency(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env["CORRAL_TRANSFER_CONCURRENCY"]);
-  return Number.isInteger(n) && n > 0 ? n : 16;
+/** A limit that can rise while items run: it calls `onRaise` when it does. */
+export interface RisingLimit {
+  readonly limit: number;
+  onRaise: () => void;
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; the first failure rejects. */
-export async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed ??= e;
+/**
+ * Runs `fn` over `items`, at most `limit` at once (a rising limit is read each time one may
+ * start). After the first failure nothing new starts; it is raised once those running finished.
+ */
+export function forEachLimit<T>(items: T[], limit: number | RisingLimit, fn: (item: T) => Promise<void>): Promise<void> {
+  const max = (): number => (typeof limit === "number" ? limit : limit.limit);
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let running = 0;
+    let failed: { error: unknown } | undefined;
+    const start = (): void => {
+      while (!failed && next < items.length && running < max()) {
+        const item = items[next++]!;
+        running++;
+        fn(item)
+          .catch((e: unknown) => void (failed ??= { error: e }))
+          .finally(() => {
+            running--;
+            start();
+            if (running > 0 || (!failed && next < items.length)) return;
+            if (failed) reject(failed.error);
+            else resolve();
+          });
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
+    };
+    if (typeof limit !== "number") limit.onRaise = start;
+    if (items.length === 0) resolve();
+    else start();
+  });
 }
