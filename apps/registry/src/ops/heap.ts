@@ -14,6 +14,6 @@ const FLAG = "--heap-growing-percent";
 
 /** Applies the growth unless the operator chose one (node --heap-growing-percent=N). */
 export function tuneHeapForUploads(): void {
-  const chosen = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)].some((a) => a.startsWith(FLAG));
-  if (!chosen) setFlagsFromString(`${FLAG}=300`);
+  // Node does not accept this flag in NODE_OPTIONS, so only the command line can carry a choice.
+  if (!process.execArgv.some((a) => a.startsWith(FLAG))) setFlagsFromString(`${FLAG}=300`);
 }
