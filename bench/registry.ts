@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { sha256Bytes } from "@corral/shared/digest";
 import { MediaType, encodeConfig } from "@corral/shared/manifest";
 import { freePort } from "../test/helpers/ports.ts";
+import { dockerRegistryBinary } from "../test/helpers/docker-registry.ts";
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -77,10 +78,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function startDistribution(dir: string): Promise<Target> {
-  if (spawnSync("sh", ["-c", "command -v docker-registry"]).status !== 0) {
-    const r = spawnSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry"], { stdio: "inherit" });
-    if (r.status !== 0) throw new Error("docker-registry is not installed and apt-get could not install it");
-  }
+  if (!dockerRegistryBinary()) throw new Error("docker-registry is not installed and apt-get could not install it");
   const port = await freePort();
   const config = join(dir, "config.yml");
   mkdirSync(join(dir, "data"), { recursive: true });

@@ -7,7 +7,6 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +15,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startDaemon, runCLI, repoRoot, type Daemon } from "./helpers/daemon.ts";
 import { startRegistry, registryCLI, type RegistryProcess } from "./helpers/registry.ts";
 import { fixtures } from "./fixtures.ts";
+import { aptInstall } from "./helpers/apt.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const artifacts = join(repoRoot, "test-artifacts");
@@ -23,8 +23,7 @@ const artifacts = join(repoRoot, "test-artifacts");
 /** Installs Debian's chromium when it is missing; returns why not when that is impossible. */
 function ensureChromium(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
-  const r = spawnSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"], { stdio: "ignore", timeout: 600_000 });
-  if (r.status !== 0 || !existsSync(CHROMIUM)) return "chromium is not installed and apt-get could not install it";
+  if (!aptInstall(["chromium"]) || !existsSync(CHROMIUM)) return "chromium is not installed and apt-get could not install it";
   return undefined;
 }
 

@@ -14,11 +14,12 @@ import * as batch from "kubernetes-models/batch/v1";
 import * as core from "kubernetes-models/v1";
 import * as policy from "kubernetes-models/policy/v1";
 import { repoRoot } from "./helpers/daemon.ts";
+import { aptInstall } from "./helpers/apt.ts";
 
 function composeBinary(): string | undefined {
   const which = () => spawnSync("sh", ["-c", "command -v docker-compose"], { encoding: "utf8" });
   if (which().status !== 0) {
-    spawnSync("sh", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 docker-compose || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)"], { stdio: "ignore" });
+    aptInstall(["docker-compose"]);
   }
   const r = which();
   return r.status === 0 ? r.stdout.trim() : undefined;

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
+import { aptInstall } from "./apt.ts";
 
 export interface DockerRegistry {
   url: string;
@@ -21,7 +22,7 @@ export function dockerRegistryBinary(): string | undefined {
   };
   const found = which();
   if (found) return found;
-  spawnSync("sh", ["-c", "apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 docker-registry"], { stdio: "ignore" });
+  aptInstall(["docker-registry"]);
   return which();
 }
 

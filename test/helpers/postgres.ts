@@ -2,9 +2,10 @@
 // OS user (initdb refuses root), trust auth, a free port on 127.0.0.1, fsync off. stop() removes it.
 // Suites that need PostgreSQL call startPostgres() once per file and createDatabase() per case.
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from "node:fs";
 import { freePort } from "./ports.ts";
+import { aptInstall } from "./apt.ts";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 
@@ -29,8 +30,7 @@ export function findPostgresBin(): string | undefined {
 export function ensurePostgres(): { bin: string } | { skip: string } {
   let bin = findPostgresBin();
   if (!bin) {
-    const r = spawnSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql"], { stdio: "ignore", timeout: 300_000 });
-    if (r.status !== 0) return { skip: "PostgreSQL is not installed and apt-get could not install it" };
+    if (!aptInstall(["--no-install-recommends", "postgresql"])) return { skip: "PostgreSQL is not installed and apt-get could not install it" };
     bin = findPostgresBin();
     if (!bin) return { skip: "PostgreSQL was installed but initdb was not found under /usr/lib/postgresql" };
   }

@@ -15,14 +15,14 @@ import { openPGlite } from "../src/db/open.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import { directAdmin } from "../src/services/admin.ts";
 import { testConfig } from "./support/fixtures.ts";
+import { aptInstall } from "../../../test/helpers/apt.ts";
 
 // The registry runs in this process, so skopeo must run without blocking the event loop.
 const run = promisify(execFile);
 
 function ensureSkopeo(): string | undefined {
   if (spawnSync("skopeo", ["--version"]).status === 0) return undefined;
-  const r = spawnSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo"], { stdio: "ignore", timeout: 300_000 });
-  if (r.status !== 0 || spawnSync("skopeo", ["--version"]).status !== 0) return "skopeo is not installed and apt-get could not install it";
+  if (!aptInstall(["--no-install-recommends", "skopeo"]) || spawnSync("skopeo", ["--version"]).status !== 0) return "skopeo is not installed and apt-get could not install it";
   return undefined;
 }
 const skip = ensureSkopeo();
