@@ -32,7 +32,10 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly uploadsDir: string;
 
-  /** Background flushes that failed after their chunk was acknowledged, by upload id. */
+  /**
+   * Background flushes that failed after their chunk was acknowledged, by upload id; kept until
+   * the commit raises it or the upload is discarded (a later chunk does not make earlier bytes safe).
+   */
   private readonly flushFailures = new Map<string, unknown>();
 
   constructor(readonly root: string) {
@@ -115,7 +118,6 @@ export class FilesystemBlobStore implements BlobStore {
     const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
-    this.flushFailures.delete(id);
     let written = 0;
     let slab = chunkBuffers.take();
     let filled = 0;
