@@ -1,18 +1,33 @@
 // Push and pull throughput of a ≥1 GB model over loopback, as a ratio to a plain disk copy of the
 // same blob measured in the same run.
-//   npx tsx bench/transfer.ts [--mb 1024] [--rounds 3] [--registry distribution|corral]
+//   npx tsx bench/transfer.ts [--mb 1024] [--rounds 3] [--registry distribution|corral] [--memory both|settled|warm]
 // distribution (the default) starts Debian's docker-registry; corral starts Corral's registry
 // (embedded database, filesystem blobs) and registers the pushing daemon's key.
 //
-// Each round starts a fresh registry and a fresh pulling daemon, and every phase starts after a
-// `sync`, so no phase pays for the previous one's writeback. The copy is reported twice: until the
-// last write returns (the bytes are in the page cache) and until an fsync returns (the bytes are on
-// the disk). A Corral pull and a push to Corral's registry end on the disk too (both flush a blob
-// before they acknowledge it), so the second is the like-for-like figure; Distribution does not
-// flush uploads. Medians over the rounds are reported, with every round in `seconds`, and the CPU
-// time the daemons (and Corral's registry) spent per GB, which varies far less than wall time on a
-// shared machine.
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+// Each round starts a fresh registry and a fresh pulling daemon, and every phase (the copy, the
+// push, the pull) starts after a `sync` and from the same state of memory, because on a virtual
+// machine that state decides the cost of writing a gigabyte into the page cache more than anything
+// the program does: memory the guest has freed is handed back to the host (free page reporting),
+// and touching it again costs a fault per page on the host (here 2-3.5 s of system time per GB,
+// against 0.3 s for memory freed a moment ago). Two states are measured, each for every phase:
+//   settled: the phase waits until the guest has stopped handing freed memory back (the kernel's
+//     page_reporting counter is still for 3 s; a fixed 15 s where the kernel has no such
+//     counter), so its writes land in memory the host has taken back, as most writes on this
+//     machine do;
+//   warm: the phase follows the write and removal of a scratch file the size of the blob, so its
+//     writes land in memory freed a moment ago, as on a machine whose memory is all its own.
+// (Before, the copy ran just after the previous round's files were removed and wrote into warm
+// memory while the push and the pull wrote into settled memory.)
+// The plain disk copy is coreutils' `cp` (which copies inside the kernel, copy_file_range), the
+// fastest way to copy a file here; a Node stream copy in 1 MiB pieces (the reference of earlier
+// versions of this benchmark, and much slower into settled memory) is reported beside it. Each copy
+// is reported twice: until it returns (the bytes are in the page cache) and until an fsync returns
+// (the bytes are on the disk). A Corral pull and a push to Corral's
+// registry end on the disk too (both flush a blob before they acknowledge it), so the second is
+// the like-for-like figure; Distribution does not flush uploads. Medians over the rounds are
+// reported, with every round in `seconds`, and the CPU time the daemons (and Corral's registry)
+// spent per GB, which varies far less than wall time on a shared machine.
+import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +46,8 @@ const arg = (name: string): string | undefined => {
 };
 const MB = Number(arg("mb") ?? 1024);
 const ROUNDS = Number(arg("rounds") ?? 3);
+type Memory = "settled" | "warm";
+const MEMORY: Memory[] = arg("memory") === "settled" ? ["settled"] : arg("memory") === "warm" ? ["warm"] : ["settled", "warm"];
 
 async function writeRandom(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -61,8 +78,33 @@ async function seedModel(d: Daemon, blobPath: string, name: [string, string, str
   return size;
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+const REPORTED = "/sys/module/page_reporting/parameters/reported_kib";
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Brings memory to the state a phase starts from (the comment at the top says why). */
+async function prepare(memory: Memory, scratch: string): Promise<void> {
   execFileSync("sync");
+  if (memory === "warm") {
+    const out = await open(scratch, "w");
+    const zeros = Buffer.alloc(8 << 20);
+    for (let done = 0; done < MB * 1024 * 1024 * 1.1; done += zeros.length) await out.write(zeros);
+    await out.close();
+    await rm(scratch);
+    execFileSync("sync");
+    return;
+  }
+  if (!existsSync(REPORTED)) return sleep(15_000);
+  let last = readFileSync(REPORTED, "utf8");
+  for (let still = 0, waited = 0; still < 3 && waited < 60; waited++) {
+    await sleep(1000);
+    const now = readFileSync(REPORTED, "utf8");
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+}
+
+async function timed(memory: Memory, scratch: string, fn: () => Promise<void>): Promise<number> {
+  await prepare(memory, scratch);
   const t = performance.now();
   await fn();
   return (performance.now() - t) / 1000;
@@ -74,11 +116,12 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
 }
 
-/** The stream copy, timed to its last write and to the fsync after it. */
-async function copy(from: string, to: string): Promise<{ cached: number; durable: number }> {
-  execFileSync("sync");
+/** A copy (`cp`, or a Node stream copy), timed to its end and to the fsync after it. */
+async function copy(memory: Memory, how: "cp" | "stream", from: string, to: string): Promise<{ cached: number; durable: number }> {
+  await prepare(memory, `${to}.scratch`);
   const t = performance.now();
-  await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createWriteStream(to));
+  if (how === "cp") execFileSync("cp", [from, to]);
+  else await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createWriteStream(to));
   const cached = (performance.now() - t) / 1000;
   const fh = await open(to, "r+");
   await fh.sync();
@@ -103,6 +146,8 @@ const a = await startDaemon();
 interface Round {
   copy: number;
   durableCopy: number;
+  streamCopy: number;
+  durableStreamCopy: number;
   push: number;
   pull: number;
   /** CPU seconds per GB: the pushing daemon, the pulling daemon, and Corral's registry in each. */
@@ -111,75 +156,93 @@ interface Round {
   pushRegistryCPU: number;
   pullRegistryCPU: number;
 }
-const rounds: Round[] = [];
+const rounds: Record<Memory, Round[]> = { settled: [], warm: [] };
 let size = 0;
 try {
   const blob = join(dir, "blob.bin");
+  const scratch = join(dir, "scratch.bin");
   await writeRandom(blob, MB * 1024 * 1024);
   for (let round = 0; round < ROUNDS; round++) {
-    const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
-    const corral = target === "corral" ? await startRegistry() : undefined;
-    const host = (distribution ?? corral)!.host;
-    const b = await startDaemon();
-    try {
-      if (corral) {
-        const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
-        const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
-        if (added.code !== 0) throw new Error(added.stderr);
+    // The states take turns going first, so neither always follows the other.
+    for (const memory of round % 2 === 0 ? MEMORY : [...MEMORY].reverse()) {
+      const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
+      const corral = target === "corral" ? await startRegistry() : undefined;
+      const host = (distribution ?? corral)!.host;
+      const b = await startDaemon();
+      try {
+        if (corral) {
+          const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
+          const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
+          if (added.code !== 0) throw new Error(added.stderr);
+        }
+        const c = await copy(memory, "cp", blob, join(dir, "copy.bin"));
+        const sc = await copy(memory, "stream", blob, join(dir, "copy.bin"));
+        size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
+        const name = `${host}/bench/big:latest`;
+        const gb = size / 1e9;
+        const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
+        const push = await timed(memory, scratch, () => api(a, "/api/push", { model: name, insecure: true }));
+        const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
+        // The second daemon has no account: the model is made public for it.
+        if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
+        const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
+        const pull = await timed(memory, scratch, () => api(b, "/api/pull", { model: name, insecure: true }));
+        const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
+        rounds[memory].push({
+          copy: c.cached,
+          durableCopy: c.durable,
+          streamCopy: sc.cached,
+          durableStreamCopy: sc.durable,
+          push,
+          pull,
+          pushDaemonCPU: (cpu1[0]! - cpu0[0]!) / gb,
+          pushRegistryCPU: (cpu1[1]! - cpu0[1]!) / gb,
+          pullDaemonCPU: (cpu3[0]! - cpu2[0]!) / gb,
+          pullRegistryCPU: (cpu3[1]! - cpu2[1]!) / gb,
+        });
+        console.error(
+          `round ${round + 1}, ${memory}: cp ${c.cached.toFixed(2)} s (on disk ${c.durable.toFixed(2)} s), stream copy ${sc.cached.toFixed(2)} s (on disk ${sc.durable.toFixed(2)} s), push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`,
+        );
+      } finally {
+        await b.stop();
+        await distribution?.stop();
+        await corral?.stop();
+        await rm(join(a.modelsDir, "manifests"), { recursive: true, force: true });
+        await rm(join(a.modelsDir, "blobs"), { recursive: true, force: true });
       }
-      const c = await copy(blob, join(dir, "copy.bin"));
-      size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
-      const name = `${host}/bench/big:latest`;
-      const gb = size / 1e9;
-      const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
-      const push = await timed(() => api(a, "/api/push", { model: name, insecure: true }));
-      const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
-      // The second daemon has no account: the model is made public for it.
-      if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
-      const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
-      const pull = await timed(() => api(b, "/api/pull", { model: name, insecure: true }));
-      const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
-      rounds.push({
-        copy: c.cached,
-        durableCopy: c.durable,
-        push,
-        pull,
-        pushDaemonCPU: (cpu1[0]! - cpu0[0]!) / gb,
-        pushRegistryCPU: (cpu1[1]! - cpu0[1]!) / gb,
-        pullDaemonCPU: (cpu3[0]! - cpu2[0]!) / gb,
-        pullRegistryCPU: (cpu3[1]! - cpu2[1]!) / gb,
-      });
-      console.error(`round ${round + 1}: copy ${c.cached.toFixed(2)} s (on disk ${c.durable.toFixed(2)} s), push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
-    } finally {
-      await b.stop();
-      await distribution?.stop();
-      await corral?.stop();
-      await rm(join(a.modelsDir, "manifests"), { recursive: true, force: true });
-      await rm(join(a.modelsDir, "blobs"), { recursive: true, force: true });
     }
   }
   const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
-  const m = Object.fromEntries(Object.keys(rounds[0]!).map((k) => [k, median(rounds.map((r) => r[k as keyof Round]))])) as unknown as Round;
   const cpu = (x: number): number => Number(x.toFixed(2));
+  const summary = (runs: Round[]): object => {
+    const m = Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k as keyof Round]))])) as unknown as Round;
+    return {
+      diskCopyMBps: mbps(m.copy),
+      diskCopyToDiskMBps: mbps(m.durableCopy),
+      pushMBps: mbps(m.push),
+      pullMBps: mbps(m.pull),
+      pushRatio: ratio(m.copy, m.push),
+      pullRatio: ratio(m.copy, m.pull),
+      pushRatioToDisk: ratio(m.durableCopy, m.push),
+      pullRatioToDisk: ratio(m.durableCopy, m.pull),
+      streamCopyMBps: mbps(m.streamCopy),
+      streamCopyToDiskMBps: mbps(m.durableStreamCopy),
+      pushRatioToStreamCopyOnDisk: ratio(m.durableStreamCopy, m.push),
+      pullRatioToStreamCopyOnDisk: ratio(m.durableStreamCopy, m.pull),
+      cpuSecondsPerGB: {
+        pushDaemon: cpu(m.pushDaemonCPU),
+        pullDaemon: cpu(m.pullDaemonCPU),
+        ...(target === "corral" ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
+      },
+      seconds: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
+    };
+  };
   const result = {
     blobMB: Number((size / 1e6).toFixed(1)),
     registry: target === "corral" ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
-    rounds: rounds.length,
-    diskCopyMBps: mbps(m.copy),
-    diskCopyToDiskMBps: mbps(m.durableCopy),
-    pushMBps: mbps(m.push),
-    pullMBps: mbps(m.pull),
-    pushRatio: ratio(m.copy, m.push),
-    pullRatio: ratio(m.copy, m.pull),
-    pushRatioToDisk: ratio(m.durableCopy, m.push),
-    pullRatioToDisk: ratio(m.durableCopy, m.pull),
-    cpuSecondsPerGB: {
-      pushDaemon: cpu(m.pushDaemonCPU),
-      pullDaemon: cpu(m.pullDaemonCPU),
-      ...(target === "corral" ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
-    },
-    seconds: rounds.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
+    rounds: ROUNDS,
+    memory: Object.fromEntries(MEMORY.map((memory) => [memory, summary(rounds[memory])])),
   };
   console.log(JSON.stringify(result, null, 2));
   await writeFile(new URL(`./results/transfer-${target}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
