@@ -11,22 +11,22 @@
 // and touching it again costs a fault per page on the host (here 2-3.5 s of system time per GB,
 // against 0.3 s for memory freed a moment ago). Two states are measured, each for every phase:
 //   settled: the phase waits until the guest has stopped handing freed memory back (the kernel's
-//     page_reporting counter is still for 3 s; a fixed 15 s where the kernel has no such
-//     counter), so its writes land in memory the host has taken back, as most writes on this
-//     machine do;
-//   warm: the phase follows the write and removal of a scratch file the size of the blob, so its
-//     writes land in memory freed a moment ago, as on a machine whose memory is all its own.
+//     page_reporting counter is still for 3 s, at most a minute; a fixed 15 s where the kernel
+//     has no such counter), so its writes land in memory the host has taken back, as most writes
+//     on this machine do;
+//   warm: the phase follows the write and removal of a scratch file a tenth larger than the blob,
+//     so its writes land in memory freed a moment ago, as on a machine whose memory is all its own.
 // (Before, the copy ran just after the previous round's files were removed and wrote into warm
 // memory while the push and the pull wrote into settled memory.)
 // The plain disk copy is coreutils' `cp` (which copies inside the kernel, copy_file_range), the
 // fastest way to copy a file here; a Node stream copy in 1 MiB pieces (the reference of earlier
 // versions of this benchmark, and much slower into settled memory) is reported beside it. Each copy
 // is reported twice: until it returns (the bytes are in the page cache) and until an fsync returns
-// (the bytes are on the disk). A Corral pull and a push to Corral's
-// registry end on the disk too (both flush a blob before they acknowledge it), so the second is
-// the like-for-like figure; Distribution does not flush uploads. Medians over the rounds are
-// reported, with every round in `seconds`, and the CPU time the daemons (and Corral's registry)
-// spent per GB, which varies far less than wall time on a shared machine.
+// (the bytes are on the disk). A Corral pull and a push to Corral's registry end on the disk too
+// (both flush a blob before they acknowledge it), so the second is the like-for-like figure;
+// Distribution does not flush uploads. Medians over the rounds are reported, with every round in
+// `seconds`, and the CPU time the daemons (and Corral's registry) spent per GB, which varies far
+// less than wall time on a shared machine.
 import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,7 +47,9 @@ const arg = (name: string): string | undefined => {
 const MB = Number(arg("mb") ?? 1024);
 const ROUNDS = Number(arg("rounds") ?? 3);
 type Memory = "settled" | "warm";
-const MEMORY: Memory[] = arg("memory") === "settled" ? ["settled"] : arg("memory") === "warm" ? ["warm"] : ["settled", "warm"];
+const memoryArg = arg("memory") ?? "both";
+if (!["both", "settled", "warm"].includes(memoryArg)) throw new Error(`--memory ${memoryArg}: expected both, settled or warm`);
+const MEMORY: Memory[] = memoryArg === "both" ? ["settled", "warm"] : [memoryArg as Memory];
 
 async function writeRandom(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -82,9 +84,10 @@ const REPORTED = "/sys/module/page_reporting/parameters/reported_kib";
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Brings memory to the state a phase starts from (the comment at the top says why). */
-async function prepare(memory: Memory, scratch: string): Promise<void> {
+async function prepare(memory: Memory): Promise<void> {
   execFileSync("sync");
   if (memory === "warm") {
+    const scratch = join(dir, "scratch.bin");
     const out = await open(scratch, "w");
     const zeros = Buffer.alloc(8 << 20);
     for (let done = 0; done < MB * 1024 * 1024 * 1.1; done += zeros.length) await out.write(zeros);
@@ -103,8 +106,8 @@ async function prepare(memory: Memory, scratch: string): Promise<void> {
   }
 }
 
-async function timed(memory: Memory, scratch: string, fn: () => Promise<void>): Promise<number> {
-  await prepare(memory, scratch);
+async function timed(memory: Memory, fn: () => Promise<void>): Promise<number> {
+  await prepare(memory);
   const t = performance.now();
   await fn();
   return (performance.now() - t) / 1000;
@@ -118,7 +121,7 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
 
 /** A copy (`cp`, or a Node stream copy), timed to its end and to the fsync after it. */
 async function copy(memory: Memory, how: "cp" | "stream", from: string, to: string): Promise<{ cached: number; durable: number }> {
-  await prepare(memory, `${to}.scratch`);
+  await prepare(memory);
   const t = performance.now();
   if (how === "cp") execFileSync("cp", [from, to]);
   else await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createWriteStream(to));
@@ -160,7 +163,6 @@ const rounds: Record<Memory, Round[]> = { settled: [], warm: [] };
 let size = 0;
 try {
   const blob = join(dir, "blob.bin");
-  const scratch = join(dir, "scratch.bin");
   await writeRandom(blob, MB * 1024 * 1024);
   for (let round = 0; round < ROUNDS; round++) {
     // The states take turns going first, so neither always follows the other.
@@ -181,12 +183,12 @@ try {
         const name = `${host}/bench/big:latest`;
         const gb = size / 1e9;
         const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
-        const push = await timed(memory, scratch, () => api(a, "/api/push", { model: name, insecure: true }));
+        const push = await timed(memory, () => api(a, "/api/push", { model: name, insecure: true }));
         const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
         // The second daemon has no account: the model is made public for it.
         if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
         const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
-        const pull = await timed(memory, scratch, () => api(b, "/api/pull", { model: name, insecure: true }));
+        const pull = await timed(memory, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
         rounds[memory].push({
           copy: c.cached,
