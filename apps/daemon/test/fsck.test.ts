@@ -78,7 +78,8 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
   await fh.write(Buffer.from("X"), 0, 1, 0);
   await fh.close();
   await truncate(store.blobs.path(truncatedDigest), 3);
-  // An unparsable manifest, a leftover temporary write, a partial download, an unused blob.
+  // An unparsable manifest, a leftover temporary write, a partial download (with a part state a
+  // kill left half replaced), an unused blob.
   const brokenPath = join(dir, "manifests", "registry.ollama.ai", "library", "broken", "latest");
   await writeFile(join(dir, "manifests", "registry.ollama.ai", "library", "good", ".tmp-0123456789abcdef"), "{");
   await mkdir(join(brokenPath, ".."), { recursive: true });
@@ -86,6 +87,7 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
   await writeFile(join(dir, "blobs", ".tmp-aaaaaaaaaaaaaaaaaaaaaaaa"), "half a blob");
   await writeFile(join(dir, "blobs", `sha256-${"e".repeat(64)}-partial`), "part");
   await writeFile(join(dir, "blobs", `sha256-${"e".repeat(64)}-partial-0`), '{"N":0,"Offset":0,"Size":4,"Completed":2}');
+  await writeFile(join(dir, "blobs", `sha256-${"e".repeat(64)}-partial-0.tmp`), '{"N":0,"Offset":0,"Size":4,"Completed":3}');
   const unused = await store.blobs.writeBytes("nobody uses me");
 
   const report = await fsckStore(dir, { graceMs: 0 });
@@ -94,6 +96,7 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
     "corrupt-blob",
     "invalid-manifest",
     "missing-blob",
+    "partial-download",
     "partial-download",
     "partial-download",
     "temp-file",
@@ -115,7 +118,7 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
   const before = await runCLI({ env: env(dir) }, ["fsck"]);
   assert.equal(before.code, 1, "problems make the exit status 1");
   assert.match(before.stdout, /missing-blob: manifests\/registry.ollama.ai\/library\/missing\/latest: missing:latest names blob/);
-  assert.match(before.stdout, /4 manifests, 6 blobs, \d+ bytes hashed: 9 problem\(s\); run with --repair to fix them/);
+  assert.match(before.stdout, /4 manifests, 6 blobs, \d+ bytes hashed: 10 problem\(s\); run with --repair to fix them/);
 
   // The partial download is young: kept for resuming even by a repair.
   const repaired = await runCLI({ env: env(dir) }, ["fsck", "--repair"]);
@@ -129,6 +132,7 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
       ...[g.config.digest, ...g.layers.map((l) => l.digest)].map((d) => `blobs/sha256-${d.slice(7)}`),
       `blobs/sha256-${"e".repeat(64)}-partial`,
       `blobs/sha256-${"e".repeat(64)}-partial-0`,
+      `blobs/sha256-${"e".repeat(64)}-partial-0.tmp`,
       "manifests/registry.ollama.ai/library/good/latest",
     ].sort(),
   );
@@ -139,7 +143,7 @@ test("damage of every kind is reported by name, and --repair leaves a clean stor
   const old = new Date(Date.now() - 2 * 3600_000);
   for (const f of files.filter((f) => f.includes("partial"))) await utimes(join(dir, f), old, old);
   const last = await fsckStore(dir, { repair: true });
-  assert.deepEqual(kinds(last), ["partial-download", "partial-download"]);
+  assert.deepEqual(kinds(last), ["partial-download", "partial-download", "partial-download"]);
   assert.equal(last.remaining, 0);
   assert.deepEqual((await fsckStore(dir)).problems, []);
   await rm(dir, { recursive: true, force: true });

@@ -170,10 +170,15 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   }
   if (got !== digest) {
     await rm(paths.data, { force: true });
-    for (const p of parts) await rm(paths.part(p.N), { force: true });
+    await removeStates(paths, parts);
     throw new DigestMismatchError(digest, got);
   }
   if (!(await blobs.commit(paths.data, digest))) await rm(paths.data, { force: true });
+  await removeStates(paths, parts);
+}
+
+/** Removes the parts' state files, and any a kill left half replaced (saveState's .tmp). */
+async function removeStates(paths: { part: (n: number) => string }, parts: PartState[]): Promise<void> {
   for (const p of parts) {
     await rm(paths.part(p.N), { force: true });
     await rm(`${paths.part(p.N)}.tmp`, { force: true });
@@ -216,5 +221,5 @@ async function fetchPart(
 export async function discardPartial(blobs: BlobStore, digest: string): Promise<void> {
   const paths = partialPaths(blobs, digest);
   await rm(paths.data, { force: true });
-  for (const p of await loadParts(blobs, digest)) await rm(paths.part(p.N), { force: true });
+  await removeStates(paths, await loadParts(blobs, digest));
 }

@@ -71,7 +71,9 @@ export const FSCK_ERRORS: ReadonlySet<FsckProblemKind> = new Set(["invalid-manif
 
 const HOUR = 60 * 60 * 1000;
 const BLOB_RE = /^sha256-([0-9a-f]{64})$/;
-const PARTIAL_RE = /^sha256-[0-9a-f]{64}-partial(-\d+)?$/;
+// A download's data, its part states, and a part state being replaced (written to .tmp, then
+// renamed over the old one: a daemon killed between the two leaves the .tmp).
+const PARTIAL_RE = /^sha256-[0-9a-f]{64}-partial(-\d+(\.tmp)?)?$/;
 
 interface ManifestEntry {
   path: string;
