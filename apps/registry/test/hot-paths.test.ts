@@ -130,10 +130,12 @@ describe("remembered bearer tokens", () => {
   };
 
   test("a token that verified once is refused after it expires", async () => {
-    const { token } = await issueToken(r.registry.secrets.tokenKey, "registry.test", { sub: "alice", access: ALL }, 1);
+    // Two seconds: `exp` counts from the start of the current second, so a one-second token issued
+    // late in a second could expire before its first use.
+    const { token } = await issueToken(r.registry.secrets.tokenKey, "registry.test", { sub: "alice", access: ALL }, 2);
     assert.equal((await pull(token)).status, 200);
     assert.equal((await pull(token)).status, 200);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 3100));
     const late = await pull(token);
     assert.equal(late.status, 401);
     assert.match(late.text, /token has expired/);
