@@ -71,6 +71,73 @@ export class ManifestError extends Error {
 
 /** The largest manifest accepted; real ones are a few kilobytes. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * The deepest nesting of arrays and objects accepted in a manifest or config blob. Real ones are
+ * 3 levels deep (the manifest, its layers, a descriptor); the rest is room for annotations.
+ */
+export const MAX_MANIFEST_DEPTH = 32;
+/**
+ * The most layers one manifest may name. GGUF models have a handful; safetensors models written
+ * one layer per tensor have hundreds to a few thousand. Each layer costs the registry a row and a
+ * lookup per push, so the count is bounded like the bytes are.
+ */
+export const MAX_MANIFEST_LAYERS = 4096;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * How deeply arrays and objects nest in JSON text, found in one pass that skips strings (and the
+ * escapes in them) without building anything. It stops at the first level past `limit` and
+ * answers limit + 1, so a hostile text costs at most one pass over its bytes. The text need not
+ * be valid JSON: JSON.parse, given only texts that pass, still judges the syntax.
+ */
+export function jsonNestingDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/** How deep a params or messages layer may nest: real ones are 2 or 3 levels deep. */
+export const MAX_LAYER_JSON_DEPTH = 8;
+
+/**
+ * JSON.parse, after refusing (ManifestError naming `what`) a text nested deeper than `maxDepth`:
+ * manifests and layers come from registries, so the depth scan bounds the work before JSON.parse
+ * sees the text.
+ */
+function parseShallowJSON(text: string, what: string, maxDepth = MAX_MANIFEST_DEPTH): unknown {
+  if (jsonNestingDepth(text, maxDepth) > maxDepth) {
+    throw new ManifestError(`${what} is nested more than ${maxDepth} levels deep; a model's ${what} needs only a few levels`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ManifestError(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The JSON of a params or messages layer, nested no deeper than real ones are. */
+export function parseLayerJSON(text: string, what: string): unknown {
+  return parseShallowJSON(text, what, MAX_LAYER_JSON_DEPTH);
+}
 
 function checkDescriptor(d: unknown, where: string): Descriptor {
   if (typeof d !== "object" || d === null) throw new ManifestError(`${where}: expected an object`);
@@ -90,24 +157,31 @@ function checkDescriptor(d: unknown, where: string): Descriptor {
 
 /** Parses and validates a manifest; unknown fields are dropped, as Go's decoder does. */
 export function parseManifest(bytes: Uint8Array | string): Manifest {
-  const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
-  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new ManifestError(`manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ManifestError(`manifest is not valid JSON: ${(e as Error).message}`);
-  }
+  return readManifest(bytes).manifest;
+}
+
+/**
+ * parseManifest, also telling whether the manifest names its own media type (`declaredMediaType`,
+ * undefined when it does not), which a registry otherwise takes from the request's Content-Type.
+ */
+export function readManifest(bytes: Uint8Array | string): { manifest: Manifest; declaredMediaType: string | undefined } {
+  const size = typeof bytes === "string" ? Buffer.byteLength(bytes) : bytes.length;
+  if (size > MAX_MANIFEST_BYTES) throw new ManifestError(`manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  const text = typeof bytes === "string" ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const raw = parseShallowJSON(text, "manifest");
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ManifestError("manifest: expected a JSON object");
   const o = raw as Record<string, unknown>;
   if (o["schemaVersion"] !== 2) throw new ManifestError(`manifest.schemaVersion: expected 2, got ${JSON.stringify(o["schemaVersion"])}`);
-  const mediaType = typeof o["mediaType"] === "string" ? o["mediaType"] : MediaType.manifestV2;
+  const declaredMediaType = typeof o["mediaType"] === "string" ? o["mediaType"] : undefined;
   if (!Array.isArray(o["layers"])) throw new ManifestError("manifest.layers: expected an array");
+  if (o["layers"].length > MAX_MANIFEST_LAYERS) {
+    throw new ManifestError(`manifest.layers: ${o["layers"].length} layers; at most ${MAX_MANIFEST_LAYERS} are accepted`);
+  }
   const layers = o["layers"].map((l, i) => checkDescriptor(l, `manifest.layers[${i}]`));
   const config = o["config"] === undefined || o["config"] === null
     ? { mediaType: MediaType.config, digest: "", size: 0 }
     : checkDescriptor(o["config"], "manifest.config");
-  return { schemaVersion: 2, mediaType, config, layers };
+  return { manifest: { schemaVersion: 2, mediaType: declaredMediaType ?? MediaType.manifestV2, config, layers }, declaredMediaType };
 }
 
 function orderedDescriptor(d: Descriptor): Descriptor {
@@ -162,12 +236,7 @@ export function encodeConfig(c: ModelConfig): Buffer {
 /** Reads a config blob, tolerating the legacy `rootfs` field and missing ones. */
 export function parseConfig(bytes: Uint8Array | string): ModelConfig {
   const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ManifestError(`config blob is not valid JSON: ${(e as Error).message}`);
-  }
+  const raw = parseShallowJSON(text, "config blob");
   if (typeof raw !== "object" || raw === null) throw new ManifestError("config blob: expected a JSON object");
   const o = raw as Record<string, unknown>;
   const str = (k: string): string => (typeof o[k] === "string" ? (o[k] as string) : "");

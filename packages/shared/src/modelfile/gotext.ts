@@ -11,18 +11,35 @@ export function isGoPrint(ch: string): boolean {
   return PRINTABLE_RE.test(ch);
 }
 
-// unicode.IsSpace: the Latin-1 spaces plus the Z category. Not U+FEFF, unlike JS's \s.
-const GO_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
-const LEADING_SPACE_RE = new RegExp(`^[${GO_SPACE}]+`);
-const TRAILING_SPACE_RE = new RegExp(`[${GO_SPACE}]+$`);
+/**
+ * unicode.IsSpace for one UTF-16 code unit (every such space is one): \t \n \v \f \r, the space,
+ * U+0085, U+00A0 and the Z category. Not U+FEFF, unlike JS's \s.
+ */
+function isGoSpaceCode(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0x85) return false;
+  return c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** Whether a one-character string is a Go space. */
+export function isGoSpace(ch: string): boolean {
+  return ch.length === 1 && isGoSpaceCode(ch.charCodeAt(0));
+}
+
+// Trimming walks in from the ends one character at a time. A `[…]+$` pattern would be retried
+// from every space of every inner run of spaces, quadratic in a long run.
 
 /** Go's strings.TrimSpace. */
 export function trimGoSpace(s: string): string {
-  return s.replace(LEADING_SPACE_RE, "").replace(TRAILING_SPACE_RE, "");
+  let start = 0;
+  while (start < s.length && isGoSpaceCode(s.charCodeAt(start))) start++;
+  return trimGoSpaceEnd(start === 0 ? s : s.slice(start));
 }
 
 export function trimGoSpaceEnd(s: string): string {
-  return s.replace(TRAILING_SPACE_RE, "");
+  let end = s.length;
+  while (end > 0 && isGoSpaceCode(s.charCodeAt(end - 1))) end--;
+  return end === s.length ? s : s.slice(0, end);
 }
 
 /**

@@ -2,18 +2,27 @@
 // `parameters` block (ollama-protocol.md §3.6, §7.9).
 
 import { compareByCodePoint } from "../gojson.ts";
-import { formatGoSyntax, formatGoValue, trimGoSpace, trimGoSpaceEnd } from "./gotext.ts";
+import { formatGoSyntax, formatGoValue, isGoSpace, trimGoSpace } from "./gotext.ts";
 import { parameterType } from "./params.ts";
 
 export { formatGoSyntax, formatGoValue } from "./gotext.ts";
 
-/** True when `"""` + s + `"""` parses back to exactly s: no line of s may close the quote early. */
+/**
+ * True when `"""` + s + `"""` parses back to exactly s: no line of s may close the quote early,
+ * i.e. at no line break may the text so far, trailing spaces trimmed, end in a second `"""`.
+ * One pass that remembers the last non-space character, so a long value costs linear time.
+ */
 function tripleQuoteHolds(s: string): boolean {
+  let lastNonSpace = -1;
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (ch !== "\n" && ch !== "\r") continue;
-    const soFar = trimGoSpaceEnd('"""' + s.slice(0, i));
-    if (soFar.length >= 6 && soFar.endsWith('"""')) return false;
+    const ch = s[i]!;
+    if (ch === "\n" || ch === "\r") {
+      // The text so far is `"""` + s[0..lastNonSpace]: at least 6 characters ending in `"""`.
+      const j = lastNonSpace;
+      if (j >= 2 && s[j] === '"' && s[j - 1] === '"' && s[j - 2] === '"') return false;
+    } else if (!isGoSpace(ch)) {
+      lastNonSpace = i;
+    }
   }
   return true;
 }
