@@ -2,7 +2,9 @@
 // registry: they start together (migrations take turns), a model pushed by a daemon through one is
 // pulled by another daemon through the other, an upload session moves between them chunk by chunk,
 // a token issued by one is accepted by the other, and a signed token request's nonce is spent for
-// both. At the end the database goes away and readiness says so.
+// both. They share REGISTRY_URL, the load balancer's name, and each also accepts its own address
+// (REGISTRY_EXTRA_URLS), which the daemons use. At the end the database goes away and readiness
+// says so.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
@@ -34,10 +36,11 @@ before(async () => {
   if (!pgAvailable) return;
   pg = await startPostgres();
   s3 = await startS3("corral-replicas");
-  // REGISTRY_URL unset: each process answers for the Host it is reached by.
-  const env = { DATABASE_URL: await pg.createDatabase("replicas"), ...s3.env, REGISTRY_URL: "", REGISTRY_ADMIN_TOKEN: "" };
+  // One registry, one URL (and so one token audience); each replica is also reached at its own address.
+  const env = { DATABASE_URL: await pg.createDatabase("replicas"), ...s3.env, REGISTRY_URL: `http://${SERVICE}`, REGISTRY_ADMIN_TOKEN: "" };
+  const replica = (host: string): NodeJS.ProcessEnv => ({ ...env, REGISTRY_EXTRA_URLS: `http://${host}` });
   // Started together on an empty database: one applies the migrations while the other waits.
-  [a, b] = await Promise.all([startRegistry(env), startRegistry(env)]);
+  [a, b] = await Promise.all([startRegistry(replica), startRegistry(replica)]);
   [pusher, puller] = await Promise.all([startDaemon(), startDaemon()]);
   const keyOf = async (d: Daemon): Promise<string> => (await readFile(join(d.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
   for (const args of [
@@ -164,8 +167,17 @@ test("an upload started on A continues on B and finishes on A; a token from A wo
     const bytes = Buffer.from(await (await fetch(String(got.headers["location"]))).arrayBuffer());
     assert.equal(sha256Bytes(bytes), digest);
   }
-  const wrongService = await call(b, "GET", `/v2/carol/raw/blobs/${digest}`, { ...auth, Host: b.host });
-  assert.equal(wrongService.status, 401, "a token is for the service it was issued for, not for any address");
+  // One audience per registry: the admin CLI's token (for the registry's own service by default) is
+  // good on either replica; a token for another service is good on neither.
+  const minted = await registryCLI(a, ["token", "carol", "--scope", "repository:carol/raw:pull"]);
+  assert.equal(minted.code, 0, minted.stderr);
+  assert.equal((await call(b, "GET", `/v2/carol/raw/blobs/${digest}`, { Authorization: `Bearer ${minted.stdout.trim()}` })).status, 307);
+  const elsewhere = await registryCLI(a, ["token", "carol", "--scope", "repository:carol/raw:pull", "--service", b.host]);
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  for (const r of [a, b]) {
+    const wrongService = await call(r, "GET", `/v2/carol/raw/blobs/${digest}`, { Authorization: `Bearer ${elsewhere.stdout.trim()}` });
+    assert.equal(wrongService.status, 401, "a token is for the service it was issued for, not for any address");
+  }
 });
 
 test("when the database goes away, readiness fails while liveness holds", { skip }, async () => {

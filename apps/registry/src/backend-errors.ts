@@ -4,6 +4,7 @@
 // the disk is full.
 
 import { RegistryError } from "./errors.ts";
+import { isBlobStoreError } from "./storage/blob-store.ts";
 
 /** Node's codes for a peer that is not there or went away. */
 const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND"]);
@@ -50,7 +51,7 @@ export function backendFailure(err: unknown, what: string): RegistryError | unde
 
   // The client hanging up mid-body surfaces through S3 and database calls too; that is not an outage.
   if (errs.some((e) => e.message === "aborted" || e.code === "ERR_STREAM_PREMATURE_CLOSE" || e.name === "AbortError")) return undefined;
-  const fromS3 = errs.some((e) => e.$metadata !== undefined || e.$fault !== undefined || /@smithy|@aws-sdk/.test(str(e.stack)));
+  const fromS3 = errs.some((e) => isBlobStoreError(e) || e.$metadata !== undefined || e.$fault !== undefined || /@smithy|@aws-sdk/.test(str(e.stack)));
   const fromDB =
     !fromS3 &&
     errs.some((e) => /^Failed query/.test(str(e.message)) || e.severity !== undefined || /node_modules\/pg(-pool)?\//.test(str(e.stack)) || PG_LOST.test(str(e.message)));

@@ -19,8 +19,13 @@ export interface Config {
   dataDir: string;
   databaseURL: string | undefined;
   s3: S3Config | undefined;
-  /** Externally visible base URL (no trailing slash); undefined means "from the request's Host". */
+  /**
+   * REGISTRY_URL: the registry's own URL (no trailing slash), the token audience and the only URL
+   * signed requests are accepted for besides `extraURLs`; undefined: derived from the listen address.
+   */
   publicURL: string | undefined;
+  /** REGISTRY_EXTRA_URLS: more URLs the registry is reached under (no trailing slashes). */
+  extraURLs: string[];
   /** Visibility of a repository created by its first push. */
   defaultVisibility: "public" | "private";
   tokenTTLSeconds: number;
@@ -32,8 +37,15 @@ export interface Config {
   blobURLTTLSeconds: number;
   /** Blobs younger than this, or touched more recently, survive garbage collection. */
   gcGraceSeconds: number;
-  /** Upload sessions idle for longer than this are removed by garbage collection. */
+  /**
+   * Upload sessions with no chunk arriving for longer than this are removed by serve's periodic
+   * sweep (and by garbage collection).
+   */
   uploadTTLSeconds: number;
+  /** Upload sessions one account may hold open at once; 0: unlimited. */
+  uploadLimit: number;
+  /** A connection on which no byte moves either way for this long is closed; 0: never. */
+  idleTimeoutSeconds: number;
   /**
    * Bearer token for /admin. When unset, an embedded-database registry generates one into the data
    * directory; a PostgreSQL-backed one (possibly one of several replicas) leaves /admin off.
@@ -46,6 +58,14 @@ export interface Config {
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A whole number of things (not seconds), or an error naming the variable. */
+function count(env: NodeJS.ProcessEnv, name: string, def: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return def;
+  if (!/^\d{1,9}$/.test(raw)) throw new Error(`${name}: expected a whole number (0 for no limit), got ${JSON.stringify(env[name])}`);
+  return Number(raw);
+}
 
 function num(env: NodeJS.ProcessEnv, name: string, def: number): number {
   const raw = env[name];
@@ -100,6 +120,17 @@ function logLevel(raw: string | undefined): LogLevel {
   return v as LogLevel;
 }
 
+/**
+ * An hour by default: a session is idle only while no chunk arrives (a chunk in progress keeps it
+ * alive however long it takes), and clients resume or restart an interrupted push within minutes;
+ * abandoned sessions hold disk and count against their account's limit until they expire.
+ */
+function uploadTTL(env: NodeJS.ProcessEnv): number {
+  const ttl = num(env, "REGISTRY_UPLOAD_TTL", 3600);
+  if (ttl === 0) throw new Error("REGISTRY_UPLOAD_TTL: must be more than 0 seconds (every upload session would expire at once)");
+  return ttl;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const bucket = env["S3_BUCKET"]?.trim();
   const visibility = env["REGISTRY_DEFAULT_VISIBILITY"]?.trim() || "private";
@@ -108,6 +139,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const publicURL = env["REGISTRY_URL"]?.trim().replace(/\/+$/, "");
   if (publicURL) httpURL("REGISTRY_URL", publicURL);
+  const extraURLs = (env["REGISTRY_EXTRA_URLS"] ?? "")
+    .split(",")
+    .map((u) => u.trim().replace(/\/+$/, ""))
+    .filter(Boolean);
+  for (const u of extraURLs) httpURL("REGISTRY_EXTRA_URLS", u);
   const endpoint = env["S3_ENDPOINT"]?.trim() || undefined;
   if (endpoint) httpURL("S3_ENDPOINT", endpoint);
   const addr = env["REGISTRY_ADDR"]?.trim() || "127.0.0.1:5005";
@@ -128,13 +164,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
     publicURL: publicURL || undefined,
+    extraURLs,
     defaultVisibility: visibility,
     tokenTTLSeconds: num(env, "REGISTRY_TOKEN_TTL", 300),
     signatureWindowSeconds: num(env, "REGISTRY_SIGNATURE_WINDOW", 300),
     tokenRatePerMinute: num(env, "REGISTRY_TOKEN_RATE", 600),
     blobURLTTLSeconds: num(env, "REGISTRY_BLOB_URL_TTL", 6 * 3600),
     gcGraceSeconds: num(env, "REGISTRY_GC_GRACE", 3600),
-    uploadTTLSeconds: num(env, "REGISTRY_UPLOAD_TTL", 24 * 3600),
+    uploadTTLSeconds: uploadTTL(env),
+    uploadLimit: count(env, "REGISTRY_UPLOAD_LIMIT", 100),
+    idleTimeoutSeconds: num(env, "REGISTRY_IDLE_TIMEOUT", 60),
     adminToken: env["REGISTRY_ADMIN_TOKEN"]?.trim() || undefined,
     shutdownTimeoutSeconds: num(env, "REGISTRY_SHUTDOWN_TIMEOUT", 30),
     logLevel: logLevel(env["REGISTRY_LOG_LEVEL"]),

@@ -7,6 +7,7 @@ import type { BlobStore } from "./storage/blob-store.ts";
 import { openBlobStore } from "./storage/open.ts";
 import { loadSecrets, type Secrets } from "./auth/secrets.ts";
 import { UploadHashes } from "./services/uploads.ts";
+import { publicURLs, type PublicURLs } from "./http/public-urls.ts";
 
 export interface Registry {
   config: Config;
@@ -15,6 +16,8 @@ export interface Registry {
   store: BlobStore;
   secrets: Secrets;
   hashes: UploadHashes;
+  /** The URLs the registry is reached under: from the configuration here, refined by the server once it listens. */
+  urls: PublicURLs;
   close(): Promise<void>;
 }
 
@@ -36,6 +39,7 @@ export async function openRegistry(config: Config, opts: OpenOptions = {}): Prom
       store,
       secrets,
       hashes: new UploadHashes(),
+      urls: publicURLs(config),
       async close() {
         await store.close();
         await database.close();

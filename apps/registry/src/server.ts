@@ -17,6 +17,9 @@ import { Metrics } from "./ops/metrics.ts";
 import { RequestTracker, type RequestListener } from "./ops/requests.ts";
 import { drain } from "./ops/shutdown.ts";
 import { openForServing } from "./ops/startup.ts";
+import { closeIdleConnections } from "./ops/idle-connections.ts";
+import { startUploadSweeper } from "./services/uploads.ts";
+import { describeURLs, isWildcardAddress, publicURLs } from "./http/public-urls.ts";
 
 export interface ServerInfo {
   url: string;
@@ -93,10 +96,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const listener = tracker.wrap(getRequestListener(app.fetch, { hostname: host }) as RequestListener);
   const server = createServer(listener);
   server.on("connection", tracker.trackConnection);
-  // Large uploads can take longer than Node's default request timeout.
+  // Large uploads can take longer than Node's default request timeout; a client that stops sending
+  // (or reading) is cut by the inactivity timeout instead, which a moving upload never reaches.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
+  closeIdleConnections(server, config.idleTimeoutSeconds * 1000);
   let address: AddressInfo;
   try {
     address = await new Promise<AddressInfo>((resolve, reject) => {
@@ -113,14 +118,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   server.on("error", (e) => logger.error("server error", errorFields(e)));
   const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostPart}:${address.port}`;
+  // Only now is the port known (REGISTRY_ADDR may say 0), and with it the names the server answers to.
+  registry.urls = publicURLs(config, address);
   if (embedded) writeFileSync(serverInfoFile(config.dataDir), JSON.stringify({ url, pid: process.pid }) + "\n");
+  const unnamed = !config.publicURL && isWildcardAddress(address.address)
+    ? "; REGISTRY_URL is unset, so signed requests are accepted only for this machine's addresses and name: set REGISTRY_URL to the URL clients use"
+    : "";
   // The URL is followed by a space: scripts find it with /listening on (http:\/\/\S+)/.
-  logger.info(`corral-registry listening on ${url} (database: ${registry.dbKind}, blobs: ${registry.store.kind}${config.publicURL ? `, public URL ${config.publicURL}` : ""})`, {
+  logger.info(`corral-registry listening on ${url} (database: ${registry.dbKind}, blobs: ${registry.store.kind}); ${describeURLs(registry.urls)}${unnamed}`, {
     url,
     database: registry.dbKind,
     blobs: registry.store.kind,
     admin: Boolean(embedded || config.adminToken),
+    public_url: registry.urls.primary,
+    accepted_urls: registry.urls.accepted,
   });
+  const sweeper = startUploadSweeper(registry, logger);
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -136,6 +149,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           logger.warn("shutdown timeout: requests still running were cut off (interrupted uploads resume from their last accepted chunk)", { abandoned: result.abandoned });
         }
         if (embedded && readServerInfo(config.dataDir)?.pid === process.pid) rmSync(serverInfoFile(config.dataDir), { force: true });
+        await sweeper.stop();
         await registry.close();
         logger.info("stopped", { drain_ms: result.ms });
         await logger.flush();

@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { sha256Bytes } from "@corral/shared/digest";
 import type { BlobStore } from "../src/storage/blob-store.ts";
-import { BlobNotFoundError } from "../src/storage/blob-store.ts";
+import { BlobNotFoundError, isBlobStoreError } from "../src/storage/blob-store.ts";
+import { backendFailure } from "../src/backend-errors.ts";
+import { freePort } from "../../../test/helpers/ports.ts";
 import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
 import { S3BlobStore } from "../src/storage/s3.ts";
 import { startS3, type S3Server } from "../../../test/helpers/s3.ts";
@@ -148,3 +150,19 @@ conformance(
   },
   async () => s3?.stop(),
 );
+
+test("an S3 store that cannot be reached fails with an error the registry answers as 503, whatever shape the SDK gives it", async () => {
+  const store = new S3BlobStore({ bucket: "absent", endpoint: `http://127.0.0.1:${await freePort()}`, region: "us-east-1", forcePathStyle: true, checksums: "WHEN_REQUIRED", accessKeyId: "k", secretAccessKey: "s" });
+  try {
+    const upload = randomUUID();
+    const failed = await store.append(upload, 0, Readable.from([randomBytes(1024)]), 1024).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(failed, "the append fails");
+    assert.ok(isBlobStoreError(failed), `the driver marks it as the blob store's: ${String(failed)}`);
+    assert.equal(backendFailure(failed, "PATCH /v2/a/b/blobs/uploads/x")?.code, "UNAVAILABLE");
+  } finally {
+    await store.close();
+  }
+});

@@ -23,7 +23,7 @@ let r: InProcess;
 before(async () => {
   if (!pgAvailable) return;
   pg = await startPostgres();
-  const t = testConfig();
+  const t = testConfig({ REGISTRY_URL: BASE });
   const registry = await openRegistry(t.config, { db: await openPostgres(await pg.createDatabase("web_catalog")) });
   const app = createApp(registry);
   const request = async (path: string, init?: RequestInit): Promise<Response> => app.request(path.startsWith("http") ? path : `${BASE}${path}`, init);

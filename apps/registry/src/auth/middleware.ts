@@ -5,7 +5,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { baseURL } from "../http/io.ts";
+import { publicURL, serviceHost } from "../http/public-urls.ts";
 import { findAccount, type Account } from "../services/accounts.ts";
 import { findNamespaceAndRepository } from "../services/repositories.ts";
 import { parseRepoName } from "../services/names.ts";
@@ -13,13 +13,14 @@ import { challengeScope, type Action } from "./scope.ts";
 import { ANONYMOUS, grantedActions, type TokenClaims } from "./tokens.ts";
 import { verifyTokenCached } from "./verified-tokens.ts";
 
+/** The token audience: one per registry, whichever of its names the client used. */
 export function serviceName(c: Context<AppEnv>): string {
-  return new URL(baseURL(c)).host;
+  return serviceHost(c.var.registry.urls);
 }
 
 export function challenge(c: Context<AppEnv>, scope: string | undefined, error?: string): Record<string, string> {
-  const base = baseURL(c);
-  let value = `Bearer realm="${base}/v2/token",service="${serviceName(c)}"`;
+  // The realm is on the host the client came to: clients refuse realms on any other.
+  let value = `Bearer realm="${publicURL(c)}/v2/token",service="${serviceName(c)}"`;
   if (scope) value += `,scope="${scope}"`;
   if (error) value += `,error="invalid_token"`;
   return { "WWW-Authenticate": value };

@@ -17,8 +17,10 @@ export interface SignedRequest {
 const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
 
 /**
- * Checks the Authorization value against every URL the client may have requested (the configured
- * public URL and the Host it actually used) and consumes the nonce. Throws UNAUTHORIZED otherwise.
+ * Checks the Authorization value against the URLs the client may have requested (this registry's
+ * own, from http/public-urls.ts: never one built from the request's Host, or a request signed for
+ * another server could be relayed here) and consumes the nonce, only once the signature and `ts`
+ * hold. Throws UNAUTHORIZED otherwise.
  * The signature covers `<method>,<URL>,<hash of the empty body>`: GET for token requests, POST for
  * the web catalog's login-link request, so one can never stand in for the other.
  */

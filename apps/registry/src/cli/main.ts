@@ -106,10 +106,11 @@ program
   .command("token <user>")
   .description("print a bearer token for a user, for clients that cannot sign requests (skopeo --registry-token)")
   .option("--scope <scope...>", "repository:<ns>/<model>:<actions>")
-  .option("--service <host>", "the registry's host:port as clients see it")
+  .option("--service <host>", "the token's audience (default: the host of REGISTRY_URL, or of the address the registry listens on)")
   .action((u: string, o: { scope?: string[]; service?: string }) =>
     withAdmin(
-      (ops) => ops.token(u, o.scope ?? [], o.service ?? new URL(loadConfig().publicURL ?? `http://${loadConfig().addr}`).host),
+      // Without --service the registry decides: the running server knows the port it listens on.
+      (ops) => ops.token(u, o.scope ?? [], o.service),
       (t) => console.log(t.token),
     ),
   );

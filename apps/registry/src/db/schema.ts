@@ -138,13 +138,20 @@ export const tags = pgTable(
 );
 
 /** Open upload sessions; the bytes are in the blob store's upload area. */
-export const uploads = pgTable("uploads", {
-  id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
-  repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
-  size: bigint("size", { mode: "number" }).notNull().default(0),
-  createdAt: createdAt(),
-  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
-});
+export const uploads = pgTable(
+  "uploads",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    /** Who opened the session: each account may hold REGISTRY_UPLOAD_LIMIT at once. Null for sessions older than the limit. */
+    accountId: integer("account_id").references(() => accounts.id, { onDelete: "cascade" }),
+    size: bigint("size", { mode: "number" }).notNull().default(0),
+    createdAt: createdAt(),
+    /** Last sign of life: the session's creation, a chunk arriving (refreshed while it arrives). */
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("uploads_account").on(t.accountId), index("uploads_updated").on(t.updatedAt)],
+);
 
 /** Nonces of accepted token requests, kept until their timestamp falls out of the accepted window. */
 export const nonces = pgTable("nonces", {

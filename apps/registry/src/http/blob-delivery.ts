@@ -6,7 +6,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { checkBlobURL, signBlobURL } from "../auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
-import { baseURL, openSlice, parseRange, sendFile, sendStream } from "./io.ts";
+import { openSlice, parseRange, sendFile, sendStream } from "./io.ts";
+import { publicURL } from "./public-urls.ts";
 import { RegistryError } from "../errors.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import { FilesystemBlobStore } from "../storage/filesystem.ts";
@@ -15,7 +16,7 @@ import { FilesystemBlobStore } from "../storage/filesystem.ts";
 export function ownBlobURL(c: Context<AppEnv>, digest: string): string {
   const reg = c.var.registry;
   const expires = Math.floor(Date.now() / 1000) + reg.config.blobURLTTLSeconds;
-  return `${baseURL(c)}/data/${digest}?expires=${expires}&sig=${signBlobURL(reg.secrets.urlKey, digest, expires)}`;
+  return `${publicURL(c)}/data/${digest}?expires=${expires}&sig=${signBlobURL(reg.secrets.urlKey, digest, expires)}`;
 }
 
 export function validBlobURL(c: Context<AppEnv>, digest: string): boolean {
@@ -31,7 +32,7 @@ export const redirectToStore: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { digest } = c.var.blob;
   const reg = c.var.registry;
   const presigned = await reg.store.presignedURL(digest, reg.config.blobURLTTLSeconds);
-  const ownHost = new URL(baseURL(c)).hostname;
+  const ownHost = new URL(publicURL(c)).hostname;
   if (presigned && new URL(presigned).hostname !== ownHost) {
     return c.body(null, 307, { Location: presigned, "Docker-Content-Digest": digest, "Content-Length": "0" });
   }

@@ -13,15 +13,6 @@ import { pumpFile, type FileSlice } from "@corral/shared/file-pump";
 export type { FileSlice };
 import type { AppEnv } from "./env.ts";
 
-/** The externally visible base URL: REGISTRY_URL, else the scheme and Host the request came with. */
-export function baseURL(c: Context<AppEnv>): string {
-  const configured = c.var.registry.config.publicURL;
-  if (configured) return configured;
-  const url = new URL(c.req.url);
-  const host = c.req.header("host") ?? url.host;
-  return `${url.protocol}//${host}`;
-}
-
 export function requestBody(c: Context<AppEnv>): Readable {
   const incoming = c.env?.incoming;
   if (incoming && "pipe" in incoming && !incoming.readableEnded) return incoming as unknown as Readable;

@@ -2,7 +2,8 @@
 import { Hono } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { baseURL, readLimited } from "../http/io.ts";
+import { readLimited } from "../http/io.ts";
+import { publicURL } from "../http/public-urls.ts";
 import { requireAction } from "../auth/middleware.ts";
 import { manifestDigests } from "@corral/shared/manifest";
 import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest, validateManifest } from "../services/manifests.ts";
@@ -31,18 +32,18 @@ export const manifestRoutes = new Hono<AppEnv>()
     const bytes = await readLimited(c, MAX_MANIFEST_BYTES, "the manifest");
     const namespace = c.var.access.namespace;
     if (!namespace) throw new RegistryError("NAME_UNKNOWN", `namespace ${c.var.repo.namespace} does not exist`);
+    const valid = validateManifest(bytes, c.req.header("content-type"));
     if (!c.var.access.repository) {
       // A manifest that cannot be stored must not leave an empty repository behind: a new
       // repository holds no blobs yet, so a manifest naming any is refused before creating it.
-      const { manifest, digest } = validateManifest(bytes, c.req.header("content-type"));
-      if (ref.kind === "digest" && ref.digest !== digest) throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${ref.digest}`);
-      const first = manifestDigests(manifest)[0];
+      if (ref.kind === "digest" && ref.digest !== valid.digest) throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${valid.digest}, not ${ref.digest}`);
+      const first = manifestDigests(valid.manifest)[0];
       if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names blob ${first}, which this repository does not have`, { digest: first });
     }
     const repo = c.var.access.repository ?? (await ensureRepository(reg.db, namespace, c.var.repo.model, reg.config.defaultVisibility));
-    const digest = await putManifest(reg.db, repo.id, ref, bytes, c.req.header("content-type"));
+    const digest = await putManifest(reg.db, repo.id, ref, bytes, valid);
     return c.body(null, 201, {
-      Location: `${baseURL(c)}/v2/${c.var.repo.path}/manifests/${digest}`,
+      Location: `${publicURL(c)}/v2/${c.var.repo.path}/manifests/${digest}`,
       "Docker-Content-Digest": digest,
       "Content-Length": "0",
     });

@@ -5,7 +5,7 @@
 import { Hono } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { baseURL } from "../http/io.ts";
+import { signedRequestURLs } from "../http/public-urls.ts";
 import { serviceName } from "../auth/middleware.ts";
 import { parseScope } from "../auth/scope.ts";
 import { verifySignedRequest } from "../auth/token-request.ts";
@@ -30,8 +30,7 @@ export const token = new Hono<AppEnv>().get("/", limitByAddress, async (c) => {
     if (/^(Bearer|Basic)\s/i.test(authorization)) {
       throw new RegistryError("UNAUTHORIZED", "this registry accepts only requests signed with an ed25519 key (Ollama's token request)");
     }
-    const candidates = [...new Set([`${baseURL(c)}${raw}`, `${url.protocol}//${c.req.header("host") ?? url.host}${raw}`])];
-    const signed = await verifySignedRequest(reg.db, authorization, candidates, query, reg.config.signatureWindowSeconds);
+    const signed = await verifySignedRequest(reg.db, authorization, signedRequestURLs(c, raw), query, reg.config.signatureWindowSeconds);
     limitByKey(c, signed.fingerprint);
     account = await accountForKey(reg.db, signed.publicKey);
     if (account) keyFingerprint = signed.fingerprint;

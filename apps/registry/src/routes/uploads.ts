@@ -4,7 +4,8 @@
 import { Hono, type Context } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { baseURL, contentLength, discardBody, requestBody } from "../http/io.ts";
+import { contentLength, discardBody, requestBody } from "../http/io.ts";
+import { publicURL } from "../http/public-urls.ts";
 import { requireAction } from "../auth/middleware.ts";
 import { findLinkedBlob } from "../services/blobs.ts";
 import { findAccount } from "../services/accounts.ts";
@@ -14,20 +15,22 @@ import { accessTo, ensureRepository, type Repository } from "../services/reposit
 import {
   appendChunk,
   cancelUpload,
+  ensureUploadRoom,
   findUpload,
   finishUpload,
   rangeHeaders,
   recordBlob,
   startUpload,
+  type UploadOpener,
   type UploadRow,
 } from "../services/uploads.ts";
 
 function uploadURL(c: Context<AppEnv>, id: string): string {
-  return `${baseURL(c)}/v2/${c.var.repo.path}/blobs/uploads/${id}`;
+  return `${publicURL(c)}/v2/${c.var.repo.path}/blobs/uploads/${id}`;
 }
 
 function blobURL(c: Context<AppEnv>, digest: string): string {
-  return `${baseURL(c)}/v2/${c.var.repo.path}/blobs/${digest}`;
+  return `${publicURL(c)}/v2/${c.var.repo.path}/blobs/${digest}`;
 }
 
 function sessionHeaders(c: Context<AppEnv>, row: UploadRow): Record<string, string> {
@@ -95,6 +98,18 @@ function hasBody(c: Context<AppEnv>): boolean {
   return (len !== undefined && len > 0) || c.req.header("transfer-encoding") !== undefined;
 }
 
+/** The account opening a session, and the limits that apply to it. */
+async function uploadOpener(c: Context<AppEnv>): Promise<UploadOpener> {
+  const reg = c.var.registry;
+  const sub = c.var.subject;
+  // requireAction("push") already refuses anonymous callers (they are never granted push); a
+  // session always belongs to an account, since the limit is counted per account.
+  if (!sub || sub === ANONYMOUS) throw new RegistryError("UNAUTHORIZED", "authentication required to upload");
+  const account = await findAccount(reg.db, sub);
+  if (!account) throw new RegistryError("DENIED", `account ${sub} no longer exists`);
+  return { accountId: account.id, accountName: account.name, limit: reg.config.uploadLimit, ttlSeconds: reg.config.uploadTTLSeconds };
+}
+
 export const uploadRoutes = new Hono<AppEnv>();
 
 const start = async (c: Context<AppEnv>): Promise<Response> => {
@@ -105,6 +120,9 @@ const start = async (c: Context<AppEnv>): Promise<Response> => {
   const mount = c.req.query("mount");
   const from = c.req.query("from");
   if (mount && from) parseDigestParam(mount);
+  const opener = await uploadOpener(c);
+  // A mount needs no session; one that falls back to an upload is held to the limit by startUpload.
+  if (!(mount && from)) await ensureUploadRoom(reg.db, reg.store, reg.hashes, opener);
   const repo = await targetRepository(c);
   if (mount && from) {
     const mounted = await tryMount(c, repo, mount, from);
@@ -113,11 +131,11 @@ const start = async (c: Context<AppEnv>): Promise<Response> => {
       return created(c, mounted);
     }
   }
-  const row = await startUpload(reg.db, reg.store, reg.hashes, repo.id);
+  const row = await startUpload(reg.db, reg.store, reg.hashes, repo.id, opener);
   if (digest) {
     // Monolithic upload: the whole blob is the body of the POST.
     try {
-      await appendChunk(reg.db, reg.store, reg.hashes, row, 0, requestBody(c), contentLength(c));
+      await appendChunk(reg.db, reg.store, reg.hashes, row, 0, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
       await finishUpload(reg.db, reg.store, reg.hashes, row, digest);
     } catch (e) {
       await cancelUpload(reg.db, reg.store, reg.hashes, row).catch(() => {});
@@ -151,7 +169,7 @@ uploadRoutes.patch("/:id", requireAction("push"), async (c) => {
     }
     length = rangeLength;
   }
-  await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), length);
+  await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), length, reg.config.uploadTTLSeconds);
   return c.body(null, 202, sessionHeaders(c, row));
 });
 
@@ -161,7 +179,7 @@ uploadRoutes.put("/:id", requireAction("push"), async (c) => {
   const digestParam = c.req.query("digest");
   if (!digestParam) throw new RegistryError("DIGEST_INVALID", "the final PUT needs ?digest=sha256:<hex>");
   const digest = parseDigestParam(digestParam);
-  if (hasBody(c)) await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), contentLength(c));
+  if (hasBody(c)) await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
   await finishUpload(reg.db, reg.store, reg.hashes, row, digest);
   return created(c, digest);
 });

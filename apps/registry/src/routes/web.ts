@@ -6,10 +6,13 @@
 
 import { Hono, type Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { humanBytes } from "@corral/shared/format";
+import { parseLayerJSON } from "@corral/shared/manifest";
 import { renderModelfile } from "@corral/shared/modelfile/render";
 import { RegistryError, errorResponse } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { baseURL, readLimited } from "../http/io.ts";
+import { readLimited } from "../http/io.ts";
+import { publicURL, signedRequestURLs } from "../http/public-urls.ts";
 import { limitByAddress, limitByKey } from "../auth/rate-limit.ts";
 import { verifySignedRequest } from "../auth/token-request.ts";
 import { AdminError, accountForKey, type Account } from "../services/accounts.ts";
@@ -22,6 +25,7 @@ import {
   setMemberRole,
   tagContents,
   updateModelSettings,
+  type LayerText,
   type TagContents,
   type TagView,
 } from "../services/catalog.ts";
@@ -57,7 +61,7 @@ const CSP = [
 ].join("; ");
 
 function pageContext(c: WebContext): PageContext {
-  const base = baseURL(c as unknown as Context<AppEnv>);
+  const base = publicURL(c as unknown as Context<AppEnv>);
   const v = c.var.viewer;
   return {
     host: new URL(base).host,
@@ -98,9 +102,8 @@ function sameOrigin(c: WebContext): boolean {
   if (site) return site === "same-origin";
   const origin = c.req.header("origin");
   if (!origin) return true;
-  const url = new URL(c.req.url);
-  const allowed = new Set([new URL(baseURL(c as unknown as Context<AppEnv>)).origin, `${url.protocol}//${c.req.header("host") ?? url.host}`]);
-  return allowed.has(origin);
+  // The page was served under the registry URL this request names (or the primary URL).
+  return origin === new URL(publicURL(c as unknown as Context<AppEnv>)).origin;
 }
 
 async function readForm(c: WebContext): Promise<URLSearchParams> {
@@ -120,7 +123,7 @@ async function formOf(c: WebContext): Promise<{ form: URLSearchParams; viewer: A
 }
 
 function isSecure(c: WebContext): boolean {
-  return baseURL(c as unknown as Context<AppEnv>).startsWith("https:");
+  return publicURL(c as unknown as Context<AppEnv>).startsWith("https:");
 }
 
 export const web = new Hono<WebEnv>({ strict: false });
@@ -173,9 +176,9 @@ web.post("/-/login/links", limitByAddress, async (c) => {
   const query = new URLSearchParams(raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "");
   const authorization = c.req.header("authorization");
   if (!authorization) throw new RegistryError("UNAUTHORIZED", "a login link must be requested with a signed request (corral login)");
-  const base = baseURL(c as unknown as Context<AppEnv>);
-  const candidates = [...new Set([`${base}${raw}`, `${url.protocol}//${c.req.header("host") ?? url.host}${raw}`])];
+  const candidates = signedRequestURLs(c as unknown as Context<AppEnv>, raw);
   const signed = await verifySignedRequest(reg.db, authorization, candidates, query, reg.config.signatureWindowSeconds, Date.now(), "POST");
+  const base = publicURL(c as unknown as Context<AppEnv>);
   limitByKey(c as unknown as Context<AppEnv>, signed.fingerprint);
   const account = await accountForKey(reg.db, signed.publicKey);
   if (!account) {
@@ -269,25 +272,53 @@ web.get("/:ns/:model", async (c) => {
   return html(c, ModelPage({ ctx: pageContext(c), view, tag, contents: await contentsOf(c, tag), notice }));
 });
 
+/** Layers left out of the Modelfile view that are named one by one. */
+const MAX_NAMED_OMISSIONS = 8;
+
 function modelfileOf(ctx: PageContext, ns: string, model: string, tag: TagView, contents: TagContents): string {
-  const parameters = parseJSON<Record<string, unknown>>(contents.params?.text);
-  const messages = parseJSON<Array<{ role: string; content: string }>>(contents.messages?.text);
+  // A layer the page shows only the start of (or none of) is named in a comment, never cut short
+  // inside a command: a copied Modelfile must not silently lose text.
+  const notShown: LayerText[] = [];
+  const notShownKeywords: string[] = [];
+  const whole = (keyword: string, l: LayerText | null): string | undefined => {
+    if (!l) return undefined;
+    if (l.withheld || l.truncated) {
+      notShown.push(l);
+      notShownKeywords.push(keyword);
+      return undefined;
+    }
+    return l.text ?? undefined;
+  };
+  const template = whole("TEMPLATE", contents.template);
+  const system = whole("SYSTEM", contents.system);
+  const parameters = parseJSON<Record<string, unknown>>(whole("PARAMETER", contents.params));
+  const messages = parseJSON<Array<{ role: string; content: string }>>(whole("MESSAGE", contents.messages));
+  const licenses = contents.licenses.flatMap((l) => whole("LICENSE", l) ?? []);
+  // Each layer left out is named, up to a few; a manifest with thousands gets one line for the rest.
+  const named = notShown.slice(0, MAX_NAMED_OMISSIONS).map((l, i) => `${notShownKeywords[i]} ${l.digest} (${humanBytes(l.size)}) is too long to show here; corral show --modelfile prints it after a pull`);
+  const rest = notShown.slice(MAX_NAMED_OMISSIONS);
+  if (rest.length) named.push(`${rest.length} more layers (${humanBytes(rest.reduce((n, l) => n + l.size, 0))}) are left out too; the blobs above list them`);
   return renderModelfile({
-    header: [`Modelfile of ${ctx.host}/${ns}/${model}:${tag.name}`, `Pull it first: ${`corral pull ${ctx.host}/${ns}/${model}:${tag.name}`}${ctx.insecure ? " --insecure" : ""}`],
+    header: [
+      `Modelfile of ${ctx.host}/${ns}/${model}:${tag.name}`,
+      `Pull it first: ${`corral pull ${ctx.host}/${ns}/${model}:${tag.name}`}${ctx.insecure ? " --insecure" : ""}`,
+      ...named,
+    ],
     from: [`${ctx.host}/${ns}/${model}:${tag.name}`],
     adapters: contents.adapters.map((a) => a.digest),
-    ...(contents.template?.text != null ? { template: contents.template.text } : {}),
-    ...(contents.system?.text != null ? { system: contents.system.text } : {}),
+    ...(template !== undefined ? { template } : {}),
+    ...(system !== undefined ? { system } : {}),
     ...(parameters && typeof parameters === "object" && !Array.isArray(parameters) ? { parameters } : {}),
-    licenses: contents.licenses.flatMap((l) => (l.text === null ? [] : [l.text])),
+    licenses,
     ...(Array.isArray(messages) ? { messages: messages.filter((m) => typeof m?.role === "string" && typeof m?.content === "string") } : {}),
   });
 }
 
-function parseJSON<T>(text: string | null | undefined): T | undefined {
+/** A layer's JSON, if it is JSON nested no deeper than real ones are; else the page leaves it out. */
+function parseJSON<T>(text: string | undefined): T | undefined {
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as T;
+    return parseLayerJSON(text, "layer") as T;
   } catch {
     return undefined;
   }

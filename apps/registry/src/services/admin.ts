@@ -8,6 +8,7 @@ import { issueToken, type Grant } from "../auth/tokens.ts";
 import { parseScope } from "../auth/scope.ts";
 import { parseRepoPath } from "./names.ts";
 import { accessTo } from "./repositories.ts";
+import { serviceHost } from "../http/public-urls.ts";
 
 export interface AdminOps {
   addUser(name: string, keys: string[]): Promise<accounts.UserInfo>;
@@ -19,8 +20,11 @@ export interface AdminOps {
   grant(namespace: string, user: string, role: string): Promise<accounts.UserInfo>;
   setVisibility(repository: string, visibility: string): Promise<{ repository: string; visibility: string }>;
   gc(dryRun: boolean): Promise<GCReport>;
-  /** A bearer token for a user, for clients that cannot sign (skopeo, CI): `--registry-token`. */
-  token(user: string, scopes: string[], service: string): Promise<{ token: string; expires_in: number }>;
+  /**
+   * A bearer token for a user, for clients that cannot sign (skopeo, CI): `--registry-token`. Its
+   * audience is `service`, by default the registry's own (the host of its primary URL).
+   */
+  token(user: string, scopes: string[], service?: string): Promise<{ token: string; expires_in: number }>;
 }
 
 export function directAdmin(reg: Registry): AdminOps {
@@ -56,7 +60,7 @@ export function directAdmin(reg: Registry): AdminOps {
         const actions = scope.actions.filter((a) => allowed.has(a));
         if (actions.length) access.push({ type: "repository", name: name.path, actions });
       }
-      const t = await issueToken(reg.secrets.tokenKey, service, { sub: account.name, access }, reg.config.tokenTTLSeconds);
+      const t = await issueToken(reg.secrets.tokenKey, service ?? serviceHost(reg.urls), { sub: account.name, access }, reg.config.tokenTTLSeconds);
       return { token: t.token, expires_in: t.expiresIn };
     },
   };

@@ -145,11 +145,29 @@ export async function listMembers(db: Database, namespace: Account): Promise<Arr
 
 // ---- one model ----------------------------------------------------------------------------------
 
+/**
+ * Text of one layer shown inline; longer layers show their start and link to the whole blob.
+ * A manifest may name big text layers, many of them, or one of them many times: a page shows
+ * each distinct layer once and at most PAGE_TEXT_BYTES of text, so its size follows what is
+ * distinct, not what the manifest repeats.
+ */
+export const INLINE_TEXT_BYTES = 64 * 1024;
+/** Text one page shows inline, all layers together (the tag page shows it twice: rows and Modelfile). */
+export const PAGE_TEXT_BYTES = 256 * 1024;
+/** Text layers one page shows inline; the rest are named by digest on the tag page. */
+export const MAX_TEXT_LAYERS_SHOWN = 32;
+
 export interface LayerText {
   digest: string;
   size: number;
+  /** What is shown: the start of the layer, at most INLINE_TEXT_BYTES; null when unread or unreadable. */
   text: string | null;
+  /** `text` is only the start of the layer. */
   truncated: boolean;
+  /** UTF-8 bytes of `text`. */
+  shownBytes: number;
+  /** Not read at all: the page already shows as much text as a page may. */
+  withheld: boolean;
 }
 
 export interface TagView {
@@ -203,17 +221,30 @@ export async function modelView(db: Database, store: BlobStore, viewer: Account 
   const role = await roleOn(db, viewer, namespace);
   if (repo.visibility !== "public" && !role) return undefined;
   const rows = await db
-    .select({ name: tags.name, digest: tags.manifestDigest, updatedAt: tags.updatedAt, content: manifests.content })
+    .select({ name: tags.name, digest: tags.manifestDigest, updatedAt: tags.updatedAt })
     .from(tags)
     .innerJoin(manifests, and(eq(manifests.repositoryId, tags.repositoryId), eq(manifests.digest, tags.manifestDigest)))
     .where(eq(tags.repositoryId, repo.id))
     .orderBy(desc(tags.updatedAt), asc(tags.name));
-  const parsed = rows.map((r) => {
+  // Many tags may name one manifest: each distinct manifest is read and parsed once.
+  const digests = [...new Set(rows.map((r) => r.digest))];
+  const contents = digests.length
+    ? await db
+        .select({ digest: manifests.digest, content: manifests.content })
+        .from(manifests)
+        .where(and(eq(manifests.repositoryId, repo.id), inArray(manifests.digest, digests)))
+    : [];
+  const byDigest = new Map<string, { length: number; manifest: Manifest | null; manifestError: string | null }>();
+  for (const m of contents) {
     try {
-      return { ...r, manifest: parseManifest(r.content), manifestError: null };
+      byDigest.set(m.digest, { length: m.content.length, manifest: parseManifest(m.content), manifestError: null });
     } catch (e) {
-      return { ...r, manifest: null, manifestError: (e as Error).message };
+      byDigest.set(m.digest, { length: m.content.length, manifest: null, manifestError: (e as Error).message });
     }
+  }
+  const parsed = rows.flatMap((r) => {
+    const m = byDigest.get(r.digest);
+    return m ? [{ ...r, ...m }] : [];
   });
   const modelLayers = parsed.flatMap((r) => (r.manifest ? r.manifest.layers.filter((l) => l.mediaType === MediaType.model).slice(0, 1) : []));
   const facts = await blobFactsFor(db, store, modelLayers.map((l): BlobRef => ({ digest: l.digest, size: l.size, kind: "gguf" })));
@@ -224,7 +255,7 @@ export async function modelView(db: Database, store: BlobStore, viewer: Account 
       name: r.name,
       digest: r.digest,
       updatedAt: new Date(r.updatedAt),
-      size: r.manifest ? manifestSize(r.manifest) : r.content.length,
+      size: r.manifest ? manifestSize(r.manifest) : r.length,
       manifest: r.manifest,
       manifestError: r.manifestError,
       model: layer ? { digest: layer.digest, size: layer.size, facts: f?.kind === "gguf" ? f.facts : null, error: f?.error ?? null } : null,
@@ -244,28 +275,66 @@ export function defaultTag(view: ModelView): TagView | undefined {
   return view.tags.find((t) => t.name === "latest") ?? view.tags[0];
 }
 
-/** Reads (through the facts cache) the text layers of a tag. */
+/** Each digest once, in the order of first appearance. */
+function distinct(layers: Descriptor[]): Descriptor[] {
+  return [...new Map(layers.map((l) => [l.digest, l])).values()];
+}
+
+/** The first `max` bytes of `text` in UTF-8, cut at a character boundary. */
+function utf8Prefix(text: string, max: number): string {
+  if (text.length <= max / 3) return text;
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= max) return text;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString("utf8");
+}
+
+/**
+ * Reads (through the facts cache) the text layers of a tag: each distinct layer once, in the
+ * order the page shows them, while the page's text budget lasts. The budget is spent by the
+ * sizes the manifest declares (checked against the blobs at push), so layers past it are
+ * not even read.
+ */
 export async function tagContents(db: Database, store: BlobStore, manifest: Manifest): Promise<TagContents> {
-  const textTypes = new Set<string>([MediaType.template, MediaType.prompt, MediaType.system, MediaType.params, MediaType.license, MediaType.messages]);
-  const textLayers = manifest.layers.filter((l) => textTypes.has(l.mediaType));
-  const facts = await blobFactsFor(db, store, textLayers.map((l): BlobRef => ({ digest: l.digest, size: l.size, kind: "text" })));
-  const text = (l: Descriptor): LayerText => {
-    const f = facts.get(l.digest);
-    const t = f?.kind === "text" ? (f.facts as TextFacts | null) : null;
-    return { digest: l.digest, size: l.size, text: t?.text ?? null, truncated: t?.truncated ?? false };
-  };
-  const last = (...types: string[]): LayerText | null => {
-    const found = manifest.layers.filter((l) => types.includes(l.mediaType)).at(-1);
-    return found ? text(found) : null;
-  };
-  return {
+  const last = (...types: string[]): Descriptor | undefined => manifest.layers.filter((l) => types.includes(l.mediaType)).at(-1);
+  const single = {
+    params: last(MediaType.params),
     template: last(MediaType.template, MediaType.prompt),
     system: last(MediaType.system),
-    params: last(MediaType.params),
-    licenses: manifest.layers.filter((l) => l.mediaType === MediaType.license).map(text),
     messages: last(MediaType.messages),
-    adapters: manifest.layers.filter((l) => l.mediaType === MediaType.adapter),
-    projectors: manifest.layers.filter((l) => l.mediaType === MediaType.projector),
+  };
+  const licenses = distinct(manifest.layers.filter((l) => l.mediaType === MediaType.license));
+  let budget = PAGE_TEXT_BYTES;
+  let layersShown = 0;
+  const inline = new Set<string>();
+  for (const l of [single.params, single.template, single.system, single.messages, ...licenses]) {
+    if (!l || inline.has(l.digest)) continue;
+    const cost = Math.min(l.size, INLINE_TEXT_BYTES);
+    if (cost > budget || layersShown >= MAX_TEXT_LAYERS_SHOWN) continue;
+    budget -= cost;
+    layersShown++;
+    inline.add(l.digest);
+  }
+  const read = distinct(manifest.layers.filter((l) => inline.has(l.digest)));
+  const facts = await blobFactsFor(db, store, read.map((l): BlobRef => ({ digest: l.digest, size: l.size, kind: "text" })));
+  const text = (l: Descriptor): LayerText => {
+    if (!inline.has(l.digest)) return { digest: l.digest, size: l.size, text: null, truncated: false, shownBytes: 0, withheld: true };
+    const f = facts.get(l.digest);
+    const t = f?.kind === "text" ? (f.facts as TextFacts | null) : null;
+    if (!t) return { digest: l.digest, size: l.size, text: null, truncated: false, shownBytes: 0, withheld: false };
+    const shown = utf8Prefix(t.text, INLINE_TEXT_BYTES);
+    return { digest: l.digest, size: l.size, text: shown, truncated: t.truncated || shown.length < t.text.length, shownBytes: Buffer.byteLength(shown), withheld: false };
+  };
+  const maybe = (l: Descriptor | undefined): LayerText | null => (l ? text(l) : null);
+  return {
+    template: maybe(single.template),
+    system: maybe(single.system),
+    params: maybe(single.params),
+    licenses: licenses.map(text),
+    messages: maybe(single.messages),
+    adapters: distinct(manifest.layers.filter((l) => l.mediaType === MediaType.adapter)),
+    projectors: distinct(manifest.layers.filter((l) => l.mediaType === MediaType.projector)),
   };
 }
 
@@ -285,17 +354,18 @@ export async function recordPush(db: Database, push: { repositoryId: number; tag
 
 // ---- changes made from the web ------------------------------------------------------------------
 
-async function requireOwner(db: Database, viewer: Account | undefined, namespace: Account, what: string): Promise<void> {
-  if ((await roleOn(db, viewer, namespace)) !== "owner") throw new AdminError(404, `only owners of ${namespace.name} can ${what}`);
-}
-
 async function ownedRepository(db: Database, viewer: Account | undefined, ns: string, model: string): Promise<{ namespace: Account; id: number }> {
   const namespace = await findAccount(db, ns);
   const [repo] = namespace
-    ? await db.select({ id: repositories.id }).from(repositories).where(and(eq(repositories.namespaceId, namespace.id), eq(repositories.name, model.toLowerCase())))
+    ? await db
+        .select({ id: repositories.id, visibility: repositories.visibility })
+        .from(repositories)
+        .where(and(eq(repositories.namespaceId, namespace.id), eq(repositories.name, model.toLowerCase())))
     : [];
-  if (!namespace || !repo) throw new AdminError(404, `model ${ns}/${model} does not exist`);
-  await requireOwner(db, viewer, namespace, "change this model");
+  const role = namespace && repo ? await roleOn(db, viewer, namespace) : undefined;
+  // A model the viewer cannot see answers exactly as a missing one does, as its pages do.
+  if (!namespace || !repo || (repo.visibility !== "public" && !role)) throw new AdminError(404, `there is no model ${ns}/${model} here that you can see`);
+  if (role !== "owner") throw new AdminError(404, `only owners of ${namespace.name} can change this model`);
   return { namespace, id: repo.id };
 }
 
@@ -322,8 +392,10 @@ export async function updateModelSettings(
 
 async function orgFor(db: Database, viewer: Account | undefined, org: string): Promise<Account> {
   const namespace = await findAccount(db, org);
-  if (!namespace || namespace.kind !== "org") throw new AdminError(404, `organisation ${org} does not exist`);
-  await requireOwner(db, viewer, namespace, "manage its members");
+  const role = namespace?.kind === "org" ? await roleOn(db, viewer, namespace) : undefined;
+  // Only members see an organisation's members: to anyone else it answers as a missing one does.
+  if (!namespace || namespace.kind !== "org" || !role) throw new AdminError(404, `there is no organisation ${org} here whose members you can see`);
+  if (role !== "owner") throw new AdminError(404, `only owners of ${namespace.name} can manage its members`);
   return namespace;
 }
 

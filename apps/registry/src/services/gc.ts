@@ -7,6 +7,7 @@ import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
 import { blobs, manifestBlobs, repositoryBlobs, uploads } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { expireUploads, UploadHashes } from "./uploads.ts";
 
 export interface GCOptions {
   graceSeconds: number;
@@ -29,15 +30,10 @@ export async function collectGarbage(db: Database, store: BlobStore, opts: GCOpt
   const grace = sql`now() - make_interval(secs => ${opts.graceSeconds})`;
   const uploadCutoff = sql`now() - make_interval(secs => ${opts.uploadTTLSeconds})`;
 
-  // 1. Upload sessions nobody has touched for their lifetime.
-  const stale = await db.select({ id: uploads.id }).from(uploads).where(lt(uploads.updatedAt, uploadCutoff));
-  for (const { id } of stale) {
-    if (!dryRun) {
-      await db.delete(uploads).where(eq(uploads.id, id));
-      await store.discardUpload(id);
-    }
-    report.uploadsRemoved++;
-  }
+  // 1. Upload sessions nobody has touched for their lifetime (serve's sweep removes them too, the
+  // same way, so both may run at once).
+  if (dryRun) report.uploadsRemoved = (await db.select({ id: uploads.id }).from(uploads).where(lt(uploads.updatedAt, uploadCutoff))).length;
+  else report.uploadsRemoved = await expireUploads(db, store, new UploadHashes(), opts.uploadTTLSeconds);
   const openUploads = new Set((await db.select({ id: uploads.id }).from(uploads)).map((u) => u.id));
   const graceCutoffMs = Date.now() - opts.graceSeconds * 1000;
   for await (const u of store.listUploads()) {

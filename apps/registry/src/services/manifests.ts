@@ -2,7 +2,7 @@
 // module; every blob they name must already be in the repository.
 
 import { and, eq, getTableName, inArray, asc, gt } from "drizzle-orm";
-import { MAX_MANIFEST_BYTES, ManifestError, MediaType, manifestDigests, parseManifest, type Manifest } from "@corral/shared/manifest";
+import { MAX_MANIFEST_BYTES, ManifestError, MediaType, manifestDigests, readManifest, type Manifest } from "@corral/shared/manifest";
 import { sha256Bytes } from "@corral/shared/digest";
 import type { Database } from "../db/open.ts";
 import { blobs, manifestBlobs, manifests, repositoryBlobs, tags } from "../db/schema.ts";
@@ -22,15 +22,9 @@ export interface StoredManifest {
 }
 
 /** The manifest's media type: its own `mediaType` field, else the request's Content-Type. */
-function mediaTypeOf(bytes: Buffer, contentType: string | undefined): string {
-  let declared: unknown;
-  try {
-    declared = (JSON.parse(bytes.toString("utf8")) as { mediaType?: unknown }).mediaType;
-  } catch {
-    declared = undefined;
-  }
+function mediaTypeOf(declared: string | undefined, contentType: string | undefined): string {
   const header = contentType?.split(";")[0]?.trim();
-  const type = typeof declared === "string" && declared ? declared : header || MediaType.manifestV2;
+  const type = declared || header || MediaType.manifestV2;
   if (INDEX_TYPES.has(type)) throw new RegistryError("MANIFEST_INVALID", `manifest lists and indexes (${type}) are not supported; push an image manifest`);
   if (!MANIFEST_TYPES.has(type)) {
     throw new RegistryError("MANIFEST_INVALID", `unsupported manifest media type ${JSON.stringify(type.slice(0, 100))}; expected ${MediaType.manifestV2} or ${MediaType.ociManifest}`);
@@ -38,24 +32,32 @@ function mediaTypeOf(bytes: Buffer, contentType: string | undefined): string {
   return type;
 }
 
-export function validateManifest(bytes: Buffer, contentType: string | undefined): { manifest: Manifest; mediaType: string; digest: string } {
+export interface ValidManifest {
+  manifest: Manifest;
+  mediaType: string;
+  digest: string;
+}
+
+export function validateManifest(bytes: Buffer, contentType: string | undefined): ValidManifest {
   if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError("SIZE_INVALID", `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, {}, 413);
   if (bytes.length === 0) throw new RegistryError("MANIFEST_INVALID", "manifest body is empty");
-  let manifest: Manifest;
+  // The shared parser bounds the nesting and the layer count before building anything.
+  let read: ReturnType<typeof readManifest>;
   try {
-    manifest = parseManifest(bytes);
+    read = readManifest(bytes);
   } catch (e) {
     if (e instanceof ManifestError) throw new RegistryError("MANIFEST_INVALID", e.message);
     throw e;
   }
-  const mediaType = mediaTypeOf(bytes, contentType);
+  const { manifest } = read;
+  const mediaType = mediaTypeOf(read.declaredMediaType, contentType);
   if (mediaType === MediaType.ociManifest && !manifest.config.digest) throw new RegistryError("MANIFEST_INVALID", "manifest.config: an OCI image manifest needs a config descriptor");
   return { manifest, mediaType, digest: sha256Bytes(bytes) };
 }
 
-/** Stores a manifest and points the tag (if the reference is one) at it; returns its digest. */
-export async function putManifest(db: Database, repositoryId: number, ref: Reference, bytes: Buffer, contentType: string | undefined): Promise<string> {
-  const { manifest, mediaType, digest } = validateManifest(bytes, contentType);
+/** Stores a manifest (the bytes validateManifest passed) and points the tag (if the reference is one) at it; returns its digest. */
+export async function putManifest(db: Database, repositoryId: number, ref: Reference, bytes: Buffer, valid: ValidManifest): Promise<string> {
+  const { manifest, mediaType, digest } = valid;
   if (ref.kind === "digest" && ref.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${ref.digest}`);
   }

@@ -54,6 +54,22 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+const FROM_BLOB_STORE = Symbol("from the blob store");
+
+/**
+ * Marks an error as raised by a blob store driver's backend (S3's SDK, its sockets), so that the
+ * application can tell an outage of the blob store from its own failures, whatever shape the error
+ * arrives in (the SDK sometimes rethrows a bare socket error).
+ */
+export function markBlobStoreError(e: unknown): unknown {
+  if (e && typeof e === "object" && !(FROM_BLOB_STORE in e)) Object.defineProperty(e, FROM_BLOB_STORE, { value: true });
+  return e;
+}
+
+export function isBlobStoreError(e: unknown): boolean {
+  return Boolean(e && typeof e === "object" && FROM_BLOB_STORE in e);
+}
+
 export class BlobNotFoundError extends Error {
   constructor(readonly digest: string) {
     super(`blob ${digest} is not in the store`);

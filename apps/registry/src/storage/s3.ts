@@ -29,6 +29,7 @@ import {
   checkDigest,
   checkUploadId,
   isUploadId,
+  markBlobStoreError,
   type BlobStore,
   type ByteRange,
   type StoredBlob,
@@ -96,6 +97,17 @@ export class S3BlobStore implements BlobStore {
       ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
       ...(cfg.accessKeyId && cfg.secretAccessKey ? { credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } } : {}),
     });
+    // Every failure of a call to S3, wrapped by the SDK or not, is marked as the blob store's.
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (e) {
+          throw markBlobStoreError(e);
+        }
+      },
+      { step: "initialize", name: "markBlobStoreErrors" },
+    );
   }
 
   /** Creates the bucket when it does not exist; an existing one is fine whoever reports it how. */

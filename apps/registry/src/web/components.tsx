@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // Pieces several catalog pages share: model lists, the pull command with its copy button, times.
 

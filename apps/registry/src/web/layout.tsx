@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // The page frame every catalog page shares: header with search and the signed-in account, footer.
 

@@ -19,7 +19,8 @@ export interface InProcess {
 }
 
 export async function startInProcess(env: Record<string, string> = {}): Promise<InProcess> {
-  const t = testConfig(env);
+  // The registry's URL is configured, as in any deployment: signed requests count only for it.
+  const t = testConfig({ REGISTRY_URL: BASE, ...env });
   const registry = await openRegistry(t.config, { db: await openPGlite(undefined) });
   const app = createApp(registry, { adminToken: "admin-secret" });
   const request = async (path: string, init?: RequestInit): Promise<Response> => app.request(path.startsWith("http") ? path : `${BASE}${path}`, init);

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // The front page: a search box and the recently updated models; with ?q= the search results.
 

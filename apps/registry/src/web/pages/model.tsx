@@ -1,8 +1,9 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // A model: what it is (from its GGUF header), how to pull it, its tags, its layers and its readme;
 // owners edit the description and visibility here.
 
-import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
+import type { LayerText, ModelView, TagContents, TagView } from "../../services/catalog.ts";
 import { bytes, CommandBox, params, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
 import { ClockIcon, KeyIcon, Layout, TagIcon, type PageContext } from "../layout.tsx";
 import { renderMarkdown, summary } from "../markdown.ts";
@@ -44,28 +45,67 @@ export function Facts(props: { tag: TagView }) {
   );
 }
 
-function TextRow(props: { name: string; layer: { text: string | null; size: number; truncated: boolean } | null }) {
-  if (!props.layer) return null;
+/** Where a layer's whole blob can be read: the registry API serves it to anyone who may pull a public model. */
+function WholeLayer(props: { view: ModelView; digest: string }) {
+  const { view } = props;
+  if (view.repository.visibility !== "public") return <>Pull the model to read all of it.</>;
+  return <a href={`/v2/${view.namespace.name}/${view.repository.name}/blobs/${props.digest}`}>Download the whole layer.</a>;
+}
+
+function TextRow(props: { view: ModelView; name: string; layer: LayerText | null }) {
+  const layer = props.layer;
+  if (!layer) return null;
   return (
     <tr>
       <th scope="row">{props.name}</th>
       <td>
-        {props.layer.text === null ? (
+        {layer.withheld ? (
+          <span class="sub">
+            not shown here: this page already shows all the text it can. <WholeLayer view={props.view} digest={layer.digest} />
+          </span>
+        ) : layer.text === null ? (
           <span class="sub">could not be read</span>
-        ) : props.layer.text.trim() === "" ? (
+        ) : layer.text.trim() === "" && !layer.truncated ? (
           <span class="sub">empty</span>
         ) : (
-          <pre class="block">{props.layer.text + (props.layer.truncated ? "\n…" : "")}</pre>
+          <>
+            <pre class="block">{layer.text + (layer.truncated ? "\n…" : "")}</pre>
+            {layer.truncated ? (
+              <p class="sub">
+                Showing the first {bytes(layer.shownBytes)} of {bytes(layer.size)}. <WholeLayer view={props.view} digest={layer.digest} />
+              </p>
+            ) : null}
+          </>
         )}
       </td>
-      <td class="size">{bytes(props.layer.size)}</td>
+      <td class="size">{bytes(layer.size)}</td>
+    </tr>
+  );
+}
+
+/** Licences past the page's text budget, in one row: the tag page lists each by digest. */
+function WithheldLicenses(props: { view: ModelView; tag: TagView; layers: LayerText[] }) {
+  const { view, tag, layers } = props;
+  if (layers.length === 0) return null;
+  if (layers.length === 1) return <TextRow view={view} name="license" layer={layers[0]!} />;
+  const total = layers.reduce((n, l) => n + l.size, 0);
+  return (
+    <tr>
+      <th scope="row">license</th>
+      <td>
+        <span class="sub">
+          {layers.length} more licences ({bytes(total)}) not shown here: this page already shows all the text it can.{" "}
+          <a href={`/${view.namespace.name}/${view.repository.name}/tags/${tag.name}#digests-title`}>Their digests</a>
+        </span>
+      </td>
+      <td class="size">{bytes(total)}</td>
     </tr>
   );
 }
 
 /** The layers of one tag, like ollama.com's model box. */
-export function Layers(props: { tag: TagView; contents: TagContents }) {
-  const { tag, contents } = props;
+export function Layers(props: { view: ModelView; tag: TagView; contents: TagContents }) {
+  const { view, tag, contents } = props;
   const f = tag.model?.facts;
   return (
     <table class="layers">
@@ -94,13 +134,16 @@ export function Layers(props: { tag: TagView; contents: TagContents }) {
         {contents.adapters.map((p) => (
           <BlobRow kind="adapter" blob={p} />
         ))}
-        <TextRow name="params" layer={contents.params} />
-        <TextRow name="template" layer={contents.template} />
-        <TextRow name="system" layer={contents.system} />
-        {contents.messages ? <TextRow name="messages" layer={contents.messages} /> : null}
-        {contents.licenses.map((l) => (
-          <TextRow name="license" layer={l} />
-        ))}
+        <TextRow view={view} name="params" layer={contents.params} />
+        <TextRow view={view} name="template" layer={contents.template} />
+        <TextRow view={view} name="system" layer={contents.system} />
+        {contents.messages ? <TextRow view={view} name="messages" layer={contents.messages} /> : null}
+        {contents.licenses
+          .filter((l) => !l.withheld)
+          .map((l) => (
+            <TextRow view={view} name="license" layer={l} />
+          ))}
+        <WithheldLicenses view={view} tag={tag} layers={contents.licenses.filter((l) => l.withheld)} />
       </tbody>
     </table>
   );
@@ -187,7 +230,7 @@ export function ModelPage(props: {
                 <ShortDigest digest={tag.digest} /> · {bytes(tag.size)}
               </span>
             </header>
-            {contents ? <Layers tag={tag} contents={contents} /> : <div class="body">{tag.manifestError ?? ""}</div>}
+            {contents ? <Layers view={view} tag={tag} contents={contents} /> : <div class="body">{tag.manifestError ?? ""}</div>}
           </section>
           <TagTable ctx={ctx} view={view} />
         </>

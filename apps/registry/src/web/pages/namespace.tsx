@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // A user's or organisation's models; members see who else belongs, owners of organisations manage them.
 

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // Signing in without a password: how to get a link, and the confirmation a link leads to.
 

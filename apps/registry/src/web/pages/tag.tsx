@@ -1,10 +1,23 @@
+/** @jsxRuntime automatic */
 /** @jsxImportSource hono/jsx */
 // One tag: its pull command, facts, layers with digests, and the full Modelfile.
 
+import type { Descriptor } from "@corral/shared/manifest";
 import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
 import { bytes, CommandBox, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
 import { Layout, type PageContext } from "../layout.tsx";
 import { Facts, Layers, LastPush } from "./model.tsx";
+
+/** The manifest's blobs, each digest once with how often the manifest names it. */
+function blobList(tag: TagView): Array<{ layer: Descriptor; count: number }> {
+  const byDigest = new Map<string, { layer: Descriptor; count: number }>();
+  for (const l of tag.manifest ? [...tag.manifest.layers, ...(tag.manifest.config.digest ? [tag.manifest.config] : [])] : []) {
+    const seen = byDigest.get(l.digest);
+    if (seen) seen.count++;
+    else byDigest.set(l.digest, { layer: l, count: 1 });
+  }
+  return [...byDigest.values()];
+}
 
 export function TagPage(props: { ctx: PageContext; view: ModelView; tag: TagView; contents: TagContents | undefined; modelfile: string | undefined }) {
   const { ctx, view, tag } = props;
@@ -40,7 +53,7 @@ export function TagPage(props: { ctx: PageContext; view: ModelView; tag: TagView
             <h2 id="layers-title">Layers</h2>
             <span class="digest">{bytes(tag.size)}</span>
           </header>
-          <Layers tag={tag} contents={props.contents} />
+          <Layers view={view} tag={tag} contents={props.contents} />
         </section>
       ) : null}
       {tag.manifest ? (
@@ -56,9 +69,12 @@ export function TagPage(props: { ctx: PageContext; view: ModelView; tag: TagView
                 </tr>
               </thead>
               <tbody>
-                {[...tag.manifest.layers, ...(tag.manifest.config.digest ? [tag.manifest.config] : [])].map((l) => (
+                {blobList(tag).map(({ layer: l, count }) => (
                   <tr>
-                    <td>{l.mediaType.replace(/^application\/vnd\.(ollama\.image\.|docker\.container\.image\.v1\+json$)/, (m, p) => (p === "ollama.image." ? "" : "config "))}</td>
+                    <td>
+                      {l.mediaType.replace(/^application\/vnd\.(ollama\.image\.|docker\.container\.image\.v1\+json$)/, (m, p) => (p === "ollama.image." ? "" : "config "))}
+                      {count > 1 ? <span class="sub"> ×{count}</span> : null}
+                    </td>
                     <td>
                       <code>{l.digest}</code>
                     </td>
