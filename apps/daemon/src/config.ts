@@ -78,6 +78,8 @@ export interface DaemonConfig {
   host: HostAddress;
   /** Keep unused blobs at start-up and after create/delete. */
   noPrune: boolean;
+  /** Origin patterns of the web pages allowed to call the API (see api/origin-check.ts). */
+  origins: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -89,7 +91,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     homeDir,
     host: parseHost(envValue(env, "CORRAL_HOST", "OLLAMA_HOST")),
     noPrune: parseBool(envValue(env, "CORRAL_NOPRUNE", "OLLAMA_NOPRUNE")),
+    origins: allowedOrigins(envValue(env, "CORRAL_ORIGINS", "OLLAMA_ORIGINS")),
   };
+}
+
+/** Local pages and desktop-app webviews, on any port: what Ollama allows without configuration. */
+const DEFAULT_ORIGINS = [
+  ...["localhost", "127.0.0.1", "0.0.0.0", "[::1]"].flatMap((host) => [`http://${host}`, `https://${host}`, `http://${host}:*`, `https://${host}:*`]),
+  "app://*",
+  "file://*",
+  "tauri://*",
+  "vscode-webview://*",
+  "vscode-file://*",
+];
+
+/** The comma-separated patterns of a CORRAL_ORIGINS value (`*` is a wildcard), then the defaults. */
+export function allowedOrigins(value: string | undefined): string[] {
+  const configured = (value ?? "").split(",").map((o) => o.trim().toLowerCase()).filter((o) => o !== "");
+  return [...configured, ...DEFAULT_ORIGINS];
 }
 
 /** Go's ParseBool, where an unparsable non-empty value counts as true (as Ollama reads its flags). */

@@ -13,6 +13,8 @@ import type { Signer } from "../registry-client/session.ts";
 import { inProcess, openaiRoutes } from "./openai/index.ts";
 import type { Scheduler } from "../runner/scheduler.ts";
 import { hostCheck } from "./host-check.ts";
+import { originCheck } from "./origin-check.ts";
+import { allowedOrigins } from "../config.ts";
 import { errorMessage } from "./respond.ts";
 
 export interface AppOptions {
@@ -23,10 +25,14 @@ export interface AppOptions {
   noPrune: boolean;
   /** Whether the server listens on loopback only; then DNS-rebinding protection applies. */
   loopbackOnly: boolean;
+  /** Origin patterns of the web pages allowed to call the API; the local defaults when absent. */
+  origins?: readonly string[];
 }
 
 export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
+  // First, wherever the daemon listens: a page's request is refused before anything reads it.
+  app.use("*", originCheck(opts.origins ?? allowedOrigins(undefined)));
   if (opts.loopbackOnly) app.use("*", hostCheck());
   app.route("/", rootRoutes());
   app.route("/", blobRoutes(opts.store));

@@ -1,8 +1,9 @@
 // `corral serve`: opens the store, prunes what no model needs, and listens.
-import { serve } from "@hono/node-server";
 import type { DaemonConfig } from "../config.ts";
 import { Store } from "../store/store.ts";
 import { createApp } from "./app.ts";
+import { createHTTPServer } from "./http-server.ts";
+import { unusableOrigins } from "./origin-check.ts";
 import { VERSION } from "../version.ts";
 import { Scheduler, schedulerOptionsFromEnv } from "../runner/scheduler.ts";
 import { loadOrCreateIdentity, signerFor } from "../identity.ts";
@@ -25,9 +26,19 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
   }
   const identity = signerFor(await loadOrCreateIdentity(config.homeDir));
   const scheduler = new Scheduler(schedulerOptionsFromEnv());
-  const app = createApp({ store, scheduler, signer: async () => identity, noPrune: config.noPrune, loopbackOnly: isLoopback(config.host.host) });
+  for (const o of unusableOrigins(config.origins)) {
+    console.error(`origin ${JSON.stringify(o)} in CORRAL_ORIGINS (or OLLAMA_ORIGINS) can never match: an origin begins with its scheme, as in http://${o}`);
+  }
+  const app = createApp({
+    store,
+    scheduler,
+    signer: async () => identity,
+    noPrune: config.noPrune,
+    loopbackOnly: isLoopback(config.host.host),
+    origins: config.origins,
+  });
   const { host, port } = config.host;
-  const server = serve({ fetch: app.fetch, hostname: host, port });
+  const server = createHTTPServer(app.fetch, { hostname: host, port });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", () => resolve());
     server.once("error", (e: NodeJS.ErrnoException) =>

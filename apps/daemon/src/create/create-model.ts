@@ -4,17 +4,17 @@
 // uploads that no model references, so a failed create leaves the store as it was.
 
 import { ModelName } from "@corral/shared/name";
-import { MediaType, encodeConfig, encodeManifest, manifestDigests, parseConfig, type Descriptor, type Manifest, type ModelConfig } from "@corral/shared/manifest";
+import { MediaType, encodeConfig, encodeManifest, manifestDigests, parseConfig, parseLayerJSON, type Descriptor, type Manifest, type ModelConfig } from "@corral/shared/manifest";
 import { goJSON } from "@corral/shared/gojson";
 import { humanNumber } from "@corral/shared/format";
 import { readGGUFHeader, architecture, parameterCount, ggufNumber, ggufString } from "@corral/shared/gguf/index";
 import { fileTypeName } from "@corral/shared/gguf/types";
 import { badRequest, notFound, StatusError, type Progress } from "../errors.ts";
 import type { Store } from "../store/store.ts";
-import { parseTemplate, TemplateError } from "../template/index.ts";
 import { detectTemplate } from "./template-detect.ts";
 import { inspectGGUF, joinSplitSets, looksLikeGGUF, type GGUFFile } from "./gguf-files.ts";
 import { checkParameters } from "./parameters.ts";
+import { checkTemplate } from "./template-check.ts";
 import { importAdapter, importCheckpoint, isAdapterUpload, isCheckpointUpload } from "./convert/import.ts";
 import type { CreateRequest } from "./request.ts";
 import { parseQuantType } from "./quantize/types.ts";
@@ -32,6 +32,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
   const uploads = [...Object.values(req.files ?? {}), ...Object.values(req.adapters ?? {})];
   try {
     const parameters = req.parameters ? checkParameters(req.parameters) : undefined;
+    if (req.template) checkTemplate(req.template);
     const messages = req.messages?.map((m, i) => {
       if (!MESSAGE_ROLES.has(m.role)) throw badRequest(`messages[${i}].role must be one of "system", "user", "assistant" or "tool", got "${m.role}"`);
       return { role: m.role, content: m.content };
@@ -68,12 +69,6 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
     }
 
     if (req.template) {
-      try {
-        parseTemplate(req.template);
-      } catch (e) {
-        if (e instanceof TemplateError) throw badRequest(`template error: ${e.message}`);
-        throw e;
-      }
       replace([MediaType.template, MediaType.prompt], await addBlob(MediaType.template, req.template));
     }
     if (req.system) replace([MediaType.system], await addBlob(MediaType.system, req.system));
@@ -84,7 +79,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
     const merged: Record<string, unknown> = { ...(parameters ?? {}) };
     const oldParams = layers.find((l) => l.mediaType === MediaType.params);
     if (oldParams) {
-      const old = JSON.parse(await store.readBlobText(oldParams.digest)) as Record<string, unknown>;
+      const old = parseLayerJSON(await store.readBlobText(oldParams.digest), "parameters layer") as Record<string, unknown>;
       for (const [k, v] of Object.entries(old)) if (!(k in merged)) merged[k] = v;
     }
     if (Object.keys(merged).length > 0) {

@@ -7,6 +7,7 @@ import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, t
 import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { MAX_ERROR_BODY_BYTES, readPrefix } from "./bounded-read.ts";
 
 export interface BulkResponse {
   status: number;
@@ -49,18 +50,21 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
-/** Reads a (small, error) body as text, at most 64 KiB of it. */
-export async function bodyText(res: IncomingMessage): Promise<string> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of res) {
-    if (n < 65536) parts.push(chunk as Buffer);
-    n += (chunk as Buffer).length;
-  }
-  return Buffer.concat(parts).subarray(0, 65536).toString("utf8");
+/** Reads a (small, error) body as text: its first 64 KiB, the rest left unread. */
+export function bodyText(res: IncomingMessage): Promise<string> {
+  return readPrefix(res, MAX_ERROR_BODY_BYTES);
 }
 
-/** Lets the socket go back to the pool without reading a body nobody wants. */
+/**
+ * Lets the socket go back to the pool without keeping a body nobody wants; a body that goes on
+ * past what an empty or error answer holds closes the connection instead of being read forever.
+ */
 export function discard(res: IncomingMessage): void {
+  let n = 0;
+  res.on("data", (chunk: Buffer) => {
+    n += chunk.length;
+    if (n > MAX_ERROR_BODY_BYTES) res.destroy();
+  });
+  res.on("error", () => undefined);
   res.resume();
 }

@@ -3,15 +3,17 @@
 // blobs/sha256-<hex>-partial-<N> as {"N","Offset","Size","Completed"}. A daemon killed mid-blob
 // resumes from those files. The blob becomes visible only after its sha256 matched and its bytes
 // reached the disk: a manifest (written durably) never names a blob that a power cut could empty.
+// A download that fails for good (the registry answered with an error, broke the protocol or sent
+// other bytes) removes its files; one that was interrupted keeps them for the next pull.
 
-import { open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex } from "@corral/shared/digest";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
 import { BackgroundFlush } from "@corral/shared/background-flush";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
-import { NotFoundError, RegistryError, type RegistrySession } from "./session.ts";
-import { USER_AGENT } from "./session.ts";
+import { USER_AGENT, type RegistrySession } from "./session.ts";
+import { NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit, planRanges } from "./parts.ts";
 import { streamRamp } from "./stream-ramp.ts";
@@ -42,6 +44,12 @@ function partialPaths(blobs: BlobStore, digest: string): { data: string; part: (
   return { data: join(blobs.dir, base), part: (n) => join(blobs.dir, `${base}-${n}`), prefix: `${base}-` };
 }
 
+/** Bytes an unfinished download of `digest` already holds on disk (its data file is sparse). */
+export async function partialBytes(blobs: BlobStore, digest: string): Promise<number> {
+  const st = await stat(partialPaths(blobs, digest).data).catch(() => undefined);
+  return st ? Math.min(st.size, st.blocks * 512) : 0;
+}
+
 async function loadParts(blobs: BlobStore, digest: string): Promise<PartState[]> {
   const { prefix } = partialPaths(blobs, digest);
   const names = (await readdir(blobs.dir)).filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
@@ -62,7 +70,7 @@ async function loadParts(blobs: BlobStore, digest: string): Promise<PartState[]>
 }
 
 /** Where the bytes are: a 307's Location, a 200's Location, or (plain registries) the blob URL. */
-async function directURL(session: RegistrySession, digest: string, signal?: AbortSignal): Promise<{ url: string; auth: boolean }> {
+async function directURL(session: RegistrySession, digest: string, signal?: AbortSignal): Promise<string> {
   const blobURL = session.url(`/blobs/${digest}`);
   let url = blobURL;
   for (let hops = 0; hops < 10; hops++) {
@@ -72,17 +80,17 @@ async function directURL(session: RegistrySession, digest: string, signal?: Abor
     if (res.status >= 300 && res.status < 400) {
       if (!location) throw new RegistryError(res.status, `registry answered ${res.status} without a Location for ${digest}`);
       const next = new URL(location, url);
-      if (next.host === new URL(session.fix(blobURL)).host) {
+      if (session.isRegistry(next)) {
         url = next.toString();
         continue;
       }
-      return { url: next.toString(), auth: false };
+      return next.toString();
     }
-    if (location) return { url: new URL(location, session.fix(url)).toString(), auth: new URL(location, session.fix(url)).host === new URL(session.fix(blobURL)).host };
+    if (location) return new URL(location, session.fix(url)).toString();
     // Distribution serves the bytes itself and honours Range there.
-    return { url, auth: true };
+    return url;
   }
-  throw new RegistryError(0, `too many redirects fetching ${digest}`);
+  throw new RegistryError(502, `too many redirects fetching ${digest}`);
 }
 
 export interface DownloadOptions {
@@ -109,14 +117,52 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
       if (e instanceof NotFoundError) throw new RegistryError(404, `blob ${digest} not found on the registry`);
       throw e;
     }
-    if (total !== o.size) throw new RegistryError(0, `the registry has ${total} bytes for ${digest}, the manifest says ${o.size}`);
-    await rm(paths.data, { force: true });
+    if (total !== o.size) throw new RegistryError(502, `the registry has ${total} bytes for ${digest}, the manifest says ${o.size}`);
     parts = planRanges(total).map((p) => ({ N: p.n, Offset: p.offset, Size: p.size, Completed: 0 }));
-    const fh = await open(paths.data, "w");
-    await fh.truncate(total);
-    await fh.close();
-    for (const p of parts) await saveState(paths.part(p.N), p);
+    try {
+      await rm(paths.data, { force: true });
+      const fh = await open(paths.data, "w");
+      try {
+        await fh.truncate(total);
+      } finally {
+        await fh.close();
+      }
+      for (const p of parts) await saveState(paths.part(p.N), p);
+    } catch (e) {
+      // Half a plan resumes nothing.
+      await removePartial(paths, parts);
+      throw noSpaceError(e, `the parts of blob ${digest} to ${blobs.dir}`);
+    }
   }
+  try {
+    await fetchParts(o, paths, parts);
+  } catch (e) {
+    if (!worthResuming(e, signal)) await removePartial(paths, parts);
+    throw e;
+  }
+}
+
+/**
+ * Whether the files of a failed download are worth keeping for the next pull: yes when it was
+ * interrupted (cancelled, a connection lost, the disk full, a local file error), no when the
+ * registry answered with an error, broke the protocol or sent other bytes, which the next pull
+ * would only meet again (and which would leave a pre-sized data file of any size the registry
+ * declared, with a state file per part, until the start-up prune an hour later).
+ */
+function worthResuming(e: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return true;
+  if (e instanceof DigestMismatchError) return false;
+  return !(e instanceof RegistryError) || e instanceof TransportError;
+}
+
+/** Statuses that another attempt at the same range may not meet: the server's trouble, a timeout, a rate limit. */
+function retryable(e: unknown): boolean {
+  if (!(e instanceof RegistryError) || e instanceof TransportError) return true;
+  return e.status >= 500 || e.status === 408 || e.status === 429;
+}
+
+async function fetchParts(o: DownloadOptions, paths: ReturnType<typeof partialPaths>, parts: PartState[]): Promise<void> {
+  const { session, blobs, digest, signal } = o;
   const total = parts.reduce((n, p) => n + p.Size, 0);
   const report = (): void => o.onProgress(parts.reduce((n, p) => n + p.Completed, 0), total);
   report();
@@ -136,12 +182,12 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
   let got: string;
   try {
     if (todo.length > 0) {
-      const direct = { ...(await directURL(session, digest, signal)), session };
+      const url = await directURL(session, digest, signal);
       const ramp = streamRamp();
       await forEachLimit(todo, ramp, async (p) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            await fetchPart(direct, p, paths.data, total, (n) => {
+            await fetchPart(session, url, p, paths.data, total, (n) => {
               report();
               hasher.follow(prefix());
               flusher.wrote(n);
@@ -151,12 +197,16 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
           } catch (e) {
             await saveState(paths.part(p.N), p).catch(() => undefined);
             if ((e as NodeJS.ErrnoException).code === "ENOSPC") throw noSpaceError(e, `blob ${digest} to ${paths.data}`);
-            if (signal?.aborted || attempt >= 5 || e instanceof NotFoundError) throw e;
-            // An expired token: one request through the session fetches a new one.
-            if (e instanceof RegistryError && e.status === 401 && direct.auth) {
-              await session.request("HEAD", direct.url, signal ? { signal } : {});
-              continue;
+            if (e instanceof RegistryError && e.status === 401) {
+              // Bytes elsewhere (object storage) come without asking for credentials.
+              if (!session.isRegistry(url)) throw session.foreignChallenge(url);
+              // An expired token: one request through the session fetches a new one.
+              if (!signal?.aborted && attempt < 5) {
+                await session.request("HEAD", url, signal ? { signal } : {});
+                continue;
+              }
             }
+            if (signal?.aborted || attempt >= 5 || !retryable(e)) throw e;
             await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
           }
         }
@@ -168,12 +218,14 @@ export async function downloadBlob(o: DownloadOptions): Promise<void> {
     await flusher.settle();
     await fh.close();
   }
-  if (got !== digest) {
-    await rm(paths.data, { force: true });
-    await removeStates(paths, parts);
-    throw new DigestMismatchError(digest, got);
-  }
+  if (got !== digest) throw new DigestMismatchError(digest, got);
   if (!(await blobs.commit(paths.data, digest))) await rm(paths.data, { force: true });
+  await removeStates(paths, parts);
+}
+
+/** Removes a download's data file and its parts' states. */
+async function removePartial(paths: ReturnType<typeof partialPaths>, parts: PartState[]): Promise<void> {
+  await rm(paths.data, { force: true });
   await removeStates(paths, parts);
 }
 
@@ -187,7 +239,8 @@ async function removeStates(paths: { part: (n: number) => string }, parts: PartS
 
 /** Downloads what is missing of one part on the download thread, keeping its state file current. */
 async function fetchPart(
-  direct: { url: string; auth: boolean; session: RegistrySession },
+  session: RegistrySession,
+  url: string,
   p: PartState,
   dataPath: string,
   total: number,
@@ -197,11 +250,11 @@ async function fetchPart(
 ): Promise<void> {
   const start = p.Offset + p.Completed;
   const end = p.Offset + p.Size - 1;
-  const headers = { "User-Agent": USER_AGENT, ...(direct.auth ? direct.session.credentials() : {}), Range: `bytes=${start}-${end}` };
+  const headers = { "User-Agent": USER_AGENT, ...session.credentials(url), Range: `bytes=${start}-${end}` };
   let lastSave = Date.now();
   let saving: Promise<void> | undefined;
   try {
-    await rangeFetcher.fetch({ url: direct.url, headers, path: dataPath, start, end, wholeOK: start === 0 && p.Size === total }, (n) => {
+    await rangeFetcher.fetch({ url, headers, path: dataPath, start, end, wholeOK: start === 0 && p.Size === total }, (n) => {
       p.Completed += n;
       onWritten(n);
       if (!saving && Date.now() - lastSave > 200) {
@@ -220,6 +273,5 @@ async function fetchPart(
 /** Removes what an abandoned download left (the prune at start-up does the same after an hour). */
 export async function discardPartial(blobs: BlobStore, digest: string): Promise<void> {
   const paths = partialPaths(blobs, digest);
-  await rm(paths.data, { force: true });
-  await removeStates(paths, await loadParts(blobs, digest));
+  await removePartial(paths, await loadParts(blobs, digest));
 }

@@ -5,7 +5,8 @@
 // in flight at once (stream-ramp.ts), and with small parts the finished front of the file grows
 // steadily, so the sha256 that follows it is nearly done when the last byte arrives (with sixteen
 // equal parts the whole blob would be hashed after the download). CORRAL_TRANSFER_PART_MIN lowers the floor
-// of both (tests use it to get several parts from small blobs).
+// of both (tests use it to get several parts from small blobs). A download is never cut into more
+// than MAX_RANGES parts, whatever size the registry declares: each part has a state file on disk.
 
 export interface Part {
   n: number;
@@ -23,9 +24,13 @@ export function planParts(total: number, env: NodeJS.ProcessEnv = process.env): 
   return cut(total, Math.min(Math.max(Math.ceil(total / 16), floor(env, 100_000_000)), 1_000_000_000));
 }
 
+/** The most parts a download is cut into: beyond that (past 128 GiB with the default sizes) the parts grow. */
+export const MAX_RANGES = 1024;
+
 /** Ranges of a download. */
 export function planRanges(total: number, env: NodeJS.ProcessEnv = process.env): Part[] {
-  return cut(total, Math.max(Math.min(Math.ceil(total / 64), 128 << 20), floor(env, 16 << 20)));
+  const size = Math.max(Math.min(Math.ceil(total / 64), 128 << 20), floor(env, 16 << 20));
+  return cut(total, Math.max(size, Math.ceil(total / MAX_RANGES)));
 }
 
 function cut(total: number, size: number): Part[] {

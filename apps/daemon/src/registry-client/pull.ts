@@ -1,6 +1,8 @@
 // `corral pull` / POST /api/pull (§5.3): manifest first, then every missing blob (in parallel,
 // each in ranged parts), each verified before it becomes visible, and the manifest written last
 // with the exact bytes the registry sent. Concurrent pulls of one blob share one download.
+// Before any blob, the manifest is read within its size limit and the missing blobs are checked
+// against the free space.
 
 import { parseManifest, manifestDigests, MAX_MANIFEST_BYTES, MediaType } from "@corral/shared/manifest";
 import { shortDigest } from "@corral/shared/digest";
@@ -10,6 +12,8 @@ import type { Store } from "../store/store.ts";
 import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./session.ts";
 import { downloadBlob } from "./download.ts";
 import { forEachLimit } from "./parts.ts";
+import { readAtMost } from "./bounded-read.ts";
+import { checkFreeSpace } from "./disk-space.ts";
 
 interface SharedDownload {
   promise: Promise<void>;
@@ -52,8 +56,12 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
       ...s,
     });
     const declared = Number(res.headers.get("content-length"));
-    if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(0, `manifest is ${declared} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
-    bytes = Buffer.from(await res.arrayBuffer());
+    if (declared > MAX_MANIFEST_BYTES) {
+      await res.body?.cancel();
+      throw new RegistryError(502, `manifest is ${declared} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
+    }
+    // Content-Length may be missing or false: the limit holds while the body streams.
+    bytes = await readAtMost(res.body, MAX_MANIFEST_BYTES, "a manifest");
   } catch (e) {
     if (e instanceof NotFoundError) throw new StatusError(404, "pull model manifest: file does not exist");
     throw new StatusError(e instanceof RegistryError && e.status === 401 ? 401 : 500, `pull model manifest: ${(e as Error).message}`);
@@ -67,6 +75,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
   })();
 
   const blobs = [...manifest.layers, ...(manifest.config.digest ? [manifest.config] : [])];
+  await checkFreeSpace(store, name, blobs);
   const fetched: string[] = [];
   try {
     await fetchBlobs();

@@ -3,7 +3,7 @@
 // the errors the pull understands.
 
 import { Worker } from "node:worker_threads";
-import { NotFoundError, RegistryError } from "./session.ts";
+import { NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 
 const WORKER = new URL("./range-worker.mjs", import.meta.url);
 
@@ -62,7 +62,9 @@ class RangeFetcher {
       return job.reject(e);
     }
     if (m.status === 404) return job.reject(new NotFoundError());
-    const e: Error & { code?: string } = new RegistryError(m.status ?? 0, m.error ?? "download failed");
+    // Status 0: no complete answer (refused, reset, cut short), which the next attempt may get.
+    const message = m.error ?? "download failed";
+    const e: Error & { code?: string } = m.status ? new RegistryError(m.status, message) : new TransportError(message);
     if (m.code) e.code = m.code;
     job.reject(e);
   }

@@ -47,7 +47,8 @@ async function fetchRange(job, signal) {
   }
   const status = res.statusCode ?? 0;
   if (status !== 206 && !(status === 200 && wholeOK && res.headers["content-length"] === String(end - start + 1))) {
-    res.resume();
+    // Not read: an error body can be as long as the registry likes.
+    res.destroy();
     throw Object.assign(new Error(`ranged GET of ${url} answered ${status}, expected 206 Partial Content`), { status });
   }
   const fh = await open(path, "r+");

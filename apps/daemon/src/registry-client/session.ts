@@ -1,6 +1,15 @@
 // One pull or push against one registry (§5.1, §5.2): base URL from the name's host, plain HTTP
 // only with --insecure, and the 401 → signed token request → retry-once dance. The token lives
 // as long as the operation.
+//
+// The registry decides where the daemon goes next (upload Locations, redirects), so it can send
+// the daemon to another registry, say the team's own. Ollama's client signs a token request for
+// whichever host answered 401 as long as the realm is on that host, and then sends the one token
+// it keeps to every later request, the first registry's included: a hostile registry that points
+// an upload at the team's registry receives the team registry's token for the user's private
+// repository. Here only the registry the model names (scheme, host and port of the session's
+// base) is ever asked for a token, a 401 from anywhere else is an error, and the token goes only
+// to that registry; redirects are followed by hand so that each hop is judged on its own host.
 
 import type { ModelName } from "@corral/shared/name";
 import { newNonce, tokenRequestChallenge, tokenRequestURL } from "@corral/shared/signing";
@@ -8,8 +17,12 @@ import { VERSION } from "../version.ts";
 import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
 import { bodyText, bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
+import { MAX_TOKEN_RESPONSE_BYTES, readAtMost, readPrefix } from "./bounded-read.ts";
+import { ForeignCredentialsError, NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 import type { Readable } from "node:stream";
 import type { ClientRequest } from "node:http";
+
+export { ForeignCredentialsError, NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 
 /** Signs token requests with the daemon's ed25519 key. */
 export interface Signer {
@@ -20,22 +33,6 @@ export interface Signer {
 }
 
 export const USER_AGENT = `corral/${VERSION} (${process.arch} ${process.platform}) Node/${process.version}`;
-
-export class RegistryError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "RegistryError";
-  }
-}
-
-export class NotFoundError extends RegistryError {
-  constructor() {
-    super(404, "file does not exist");
-  }
-}
 
 export interface RequestOptions {
   headers?: Record<string, string>;
@@ -51,14 +48,26 @@ export interface RequestOptions {
 interface Exchanged<T> {
   value: T;
   status: number;
+  /** The URL that gave this answer (after any redirects). */
+  url: string;
   header(name: string): string | null;
   text(): Promise<string>;
   discard(): Promise<void>;
 }
 
+/** Redirect statuses that carry a Location to follow. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  const { Authorization: _, ...rest } = headers;
+  return rest;
+}
+
 export class RegistrySession {
   readonly base: string;
   readonly repository: string;
+  private readonly origin: URL;
   private token: string | undefined;
 
   constructor(
@@ -68,12 +77,34 @@ export class RegistrySession {
   ) {
     if (name.scheme === "http" && !insecure) throw new StatusError(400, "insecure protocol http");
     this.base = `${insecure ? "http" : "https"}://${name.host}`;
+    this.origin = new URL(this.base);
     this.repository = name.repository();
   }
 
-  /** Headers that carry the current token, for requests made outside this session (range downloads). */
-  credentials(): Record<string, string> {
-    return this.token ? { Authorization: `Bearer ${this.token}` } : {};
+  /**
+   * Whether a URL is on the registry the model names: same scheme, host and port (after --insecure
+   * made it http). Only there does the token go, and only a 401 from there is answered with a
+   * signed token request.
+   */
+  isRegistry(url: string | URL): boolean {
+    try {
+      return new URL(this.fix(url.toString())).origin === this.origin.origin;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Headers that carry the current token to `url`, for requests made outside this session (range downloads); none for other hosts. */
+  credentials(url: string): Record<string, string> {
+    return this.token && this.isRegistry(url) ? { Authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /** The error for a 401 from `url`, a host other than the registry's. */
+  foreignChallenge(url: string): ForeignCredentialsError {
+    const there = new URL(url);
+    // Same host, other scheme or port: name the origins, or the message would name one host twice.
+    const [mine, theirs] = there.host === this.origin.host ? [this.origin.origin, there.origin] : [this.origin.host, there.host];
+    return new ForeignCredentialsError(`registry ${mine} sent this request to ${theirs}, which asks for credentials; Corral signs token requests only for ${mine}`);
   }
 
   url(path: string): string {
@@ -87,23 +118,47 @@ export class RegistrySession {
     return u.toString();
   }
 
+  /**
+   * A control request over fetch. Redirects are followed here rather than by fetch, so that the
+   * token goes only to hops on the registry and a 401 is judged by the host that sent it.
+   */
   async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
     return this.exchange(method, url, opts, async (headers) => {
-      const body = opts.body?.();
-      const res = await fetch(this.fix(url), {
-        method,
-        headers,
-        redirect: opts.redirect ?? "follow",
-        ...(body !== undefined ? { body, duplex: "half" } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      } as RequestInit);
-      return {
-        value: res,
-        status: res.status,
-        header: (n) => res.headers.get(n),
-        text: () => res.text().catch(() => ""),
-        discard: async () => void (await res.body?.cancel()),
-      };
+      let target = this.fix(url);
+      let verb = method;
+      let body = opts.body?.();
+      for (let hops = 0; ; hops++) {
+        const res = await fetch(target, {
+          method: verb,
+          headers: this.isRegistry(target) ? headers : withoutAuthorization(headers),
+          redirect: "manual",
+          ...(body !== undefined ? { body, duplex: "half" } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        } as RequestInit);
+        const location = res.headers.get("location");
+        if (opts.redirect !== "manual" && REDIRECTS.has(res.status) && location) {
+          await res.body?.cancel();
+          if (hops >= MAX_REDIRECTS) throw new RegistryError(502, `${method} ${url}: more than ${MAX_REDIRECTS} redirects`);
+          // Not rewritten to http: --insecure is about the registry, not where it sends the daemon.
+          target = new URL(location, target).toString();
+          // As fetch does: a 303, or a 301/302 answering a POST, turns into a GET without a body.
+          if (res.status === 303 || ((res.status === 301 || res.status === 302) && verb === "POST")) {
+            if (verb !== "HEAD") verb = "GET";
+            body = undefined;
+          } else {
+            body = opts.body?.();
+          }
+          continue;
+        }
+        return {
+          value: res,
+          status: res.status,
+          url: target,
+          header: (n) => res.headers.get(n),
+          text: () => readPrefix(res.body).catch(() => ""),
+          discard: async () => void (await res.body?.cancel()),
+        };
+      }
     });
   }
 
@@ -113,10 +168,17 @@ export class RegistrySession {
    */
   async stream(method: string, url: string, opts: { headers?: Record<string, string>; body?: () => Readable | ((req: ClientRequest) => Promise<void>); signal?: AbortSignal; accept?: number[] } = {}): Promise<BulkResponse> {
     return this.exchange(method, url, opts, async (headers) => {
-      const res = await bulkRequest(this.fix(url), { method, headers, ...(opts.body ? { body: opts.body() } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+      const target = this.fix(url);
+      const res = await bulkRequest(target, {
+        method,
+        headers: this.isRegistry(target) ? headers : withoutAuthorization(headers),
+        ...(opts.body ? { body: opts.body() } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
       return {
         value: res,
         status: res.status,
+        url: target,
         header: (n) => headerValue(res.headers, n),
         text: () => bodyText(res.body).catch(() => ""),
         discard: async () => discard(res.body),
@@ -133,15 +195,16 @@ export class RegistrySession {
       try {
         res = await send(headers);
       } catch (e) {
-        if ((e as Error).name === "AbortError") throw e;
+        if ((e as Error).name === "AbortError" || e instanceof RegistryError) throw e;
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new RegistryError(0, `${method} ${url}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new TransportError(`${method} ${url}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
       if (opts.accept?.includes(res.status)) return res.value;
       if (res.status === 401) {
         await res.discard();
+        if (!this.isRegistry(res.url)) throw this.foreignChallenge(res.url);
         if (attempt > 0) throw new RegistryError(401, "unauthorized: access denied");
-        this.token = await this.fetchToken(parseChallenge(res.header("www-authenticate") ?? ""), new URL(this.fix(url)).host, opts.signal);
+        this.token = await this.fetchToken(parseChallenge(res.header("www-authenticate") ?? ""), opts.signal);
         continue;
       }
       if (res.status === 404) {
@@ -156,11 +219,19 @@ export class RegistrySession {
     }
   }
 
-  /** §6.3: the realm must be on the host that challenged us; the request is signed, not sent bare. */
-  private async fetchToken(c: Challenge, host: string, signal?: AbortSignal): Promise<string> {
+  /** §6.3: the realm must be on the registry itself; the request is signed, not sent bare. */
+  private async fetchToken(c: Challenge, signal?: AbortSignal): Promise<string> {
     if (!c.realm) throw new RegistryError(401, "unauthorized: the registry sent no token realm");
-    const realm = new URL(c.realm);
-    if (realm.host !== host) throw new RegistryError(401, `realm host "${realm.host}" does not match original host "${host}"`);
+    let realm: URL;
+    try {
+      realm = new URL(c.realm);
+    } catch {
+      throw new RegistryError(502, `the registry sent a token realm that is not a URL: ${JSON.stringify(c.realm.slice(0, 200))}`);
+    }
+    if (!this.isRegistry(realm)) {
+      const [mine, theirs] = realm.host === this.origin.host ? [this.origin.origin, realm.origin] : [this.origin.host, realm.host];
+      throw new ForeignCredentialsError(`registry ${mine} asks for a token from ${theirs}; Corral signs token requests only for ${mine}`);
+    }
     const url = tokenRequestURL({ ...c, ts: Math.floor(Date.now() / 1000), nonce: newNonce() });
     const headers: Record<string, string> = { "User-Agent": USER_AGENT };
     if (this.signer) headers["Authorization"] = this.signer.authorization(tokenRequestChallenge(url));
@@ -168,10 +239,14 @@ export class RegistrySession {
     try {
       res = await fetch(url, { headers, ...(signal ? { signal } : {}) });
     } catch (e) {
-      throw new RegistryError(0, `token request to ${realm.origin}: ${(e as Error).message}`);
+      if ((e as Error).name === "AbortError") throw e;
+      throw new TransportError(`token request to ${realm.origin}: ${(e as Error).message}`);
     }
-    const text = await res.text();
-    if (res.status >= 400) throw new RegistryError(res.status, text.trim() ? `${res.status}: ${text.trim()}` : String(res.status));
+    if (res.status >= 400) {
+      const text = (await readPrefix(res.body).catch(() => "")).trim();
+      throw new RegistryError(res.status, text ? `${res.status}: ${text}` : String(res.status));
+    }
+    const text = (await readAtMost(res.body, MAX_TOKEN_RESPONSE_BYTES, "a token response")).toString("utf8");
     try {
       const token = (JSON.parse(text) as { token?: unknown }).token;
       if (typeof token === "string" && token) return token;

@@ -9,7 +9,8 @@ import type { ClientRequest } from "node:http";
 import { pumpFile } from "@corral/shared/file-pump";
 import { Readable } from "node:stream";
 import { ModelName } from "@corral/shared/name";
-import { RegistryError, USER_AGENT, type RegistrySession } from "./session.ts";
+import { USER_AGENT, type RegistrySession } from "./session.ts";
+import { ForeignCredentialsError, RegistryError, TransportError } from "./registry-errors.ts";
 import { bodyText, bulkRequest, discard, headerValue } from "./bulk-http.ts";
 import { planParts } from "./parts.ts";
 import { encodeQuery } from "@corral/shared/signing";
@@ -114,7 +115,7 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
             ...s,
           }).catch((e: unknown) => {
             if ((e as Error).name === "AbortError") throw e;
-            throw new RegistryError(0, `PUT to object storage: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            throw new TransportError(`PUT to object storage: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
           });
           const text = put.status >= 400 ? await bodyText(put.body) : (discard(put.body), "");
           if (put.status >= 400) throw new RegistryError(put.status, `object storage refused a part: ${put.status} ${text.trim()}`);
@@ -127,8 +128,9 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
         done += p.size;
         break;
       } catch (e) {
-        // 507: the registry's storage is full; retrying cannot help.
-        if (signal?.aborted || attempt >= 5 || (e instanceof RegistryError && (e.status === 401 || e.status === 507))) throw e;
+        // 507: the registry's storage is full; a demand for credentials from another host is
+        // refused the same way every time: retrying cannot help.
+        if (signal?.aborted || attempt >= 5 || e instanceof ForeignCredentialsError || (e instanceof RegistryError && (e.status === 401 || e.status === 507))) throw e;
         o.onProgress(done, size);
         await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
       }

@@ -1,10 +1,13 @@
 // Turning a conversation into the prompt text a model sees (§8.4, §8.5): the model's TEMPLATE
 // (Go text/template, or a Hugging Face Jinja chat template), its SYSTEM and MESSAGE history,
 // and truncation to the context window keeping the system messages and the last message.
+// A TEMPLATE is whatever the model's creator wrote and runs on the daemon's main thread, so every
+// render runs within the limits of template/limits.ts.
 
 import { Template as JinjaTemplate } from "@huggingface/jinja";
-import { parseModelTemplate, renderModelTemplate, TemplateError, type Template, type TemplateValues } from "../template/index.ts";
+import { limitsFor, parseModelTemplate, RenderBudget, renderModelTemplate, TemplateError, type InputSize, type RenderLimits, type Template, type TemplateValues } from "../template/index.ts";
 import { StatusError } from "../errors.ts";
+import { renderJinja } from "./jinja-render.ts";
 
 export type PromptTemplate = { kind: "go"; template: Template } | { kind: "jinja"; template: JinjaTemplate; source: string };
 
@@ -35,16 +38,45 @@ export interface RenderInput extends TemplateValues {
   eosToken?: string;
 }
 
-export function render(t: PromptTemplate, input: RenderInput): string {
-  try {
-    if (t.kind === "go") return renderModelTemplate(t.template, input);
-    return t.template.render({
+/** What a render's input holds, which its limits grow with (limitsFor). */
+export function inputSize(input: RenderInput): InputSize {
+  let chars = (input.prompt?.length ?? 0) + (input.suffix?.length ?? 0);
+  for (const m of input.messages) {
+    chars += m.role.length + m.content.length + (m.thinking?.length ?? 0) + (m.tool_name?.length ?? 0);
+    if (m.tool_calls) chars += JSON.stringify(m.tool_calls).length;
+  }
+  if (input.tools) chars += JSON.stringify(input.tools).length;
+  return { chars, items: input.messages.length + (input.tools?.length ?? 0) };
+}
+
+/** Renders within `budget`; throws the engine's own errors (TemplateLimitError when a limit is reached). */
+export function renderWithin(t: PromptTemplate, input: RenderInput, budget: RenderBudget): string {
+  if (t.kind === "go") return renderModelTemplate(t.template, input, budget);
+  return renderJinja(
+    t.template,
+    {
       messages: input.messages.map((m) => ({ role: m.role, content: m.content, ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}) })),
       ...(input.tools ? { tools: input.tools } : {}),
       add_generation_prompt: true,
       bos_token: input.bosToken ?? "",
       eos_token: input.eosToken ?? "",
-    });
+    },
+    budget,
+  );
+}
+
+export interface RenderOptions {
+  /** The limits (default: limitsFor the input). */
+  limits?: RenderLimits;
+  /** When the work these renders belong to began; the wall-clock limit counts from it. */
+  started?: number;
+}
+
+/** Renders the prompt; any template error, a reached limit included, is a 500 `template error: …`. */
+export function render(t: PromptTemplate, input: RenderInput, opts: RenderOptions = {}): string {
+  try {
+    const budget = new RenderBudget(opts.limits ?? limitsFor(inputSize(input)), opts.started === undefined ? {} : { started: opts.started });
+    return renderWithin(t, input, budget);
   } catch (e) {
     throw new StatusError(500, `template error: ${(e as Error).message}`);
   }
@@ -52,15 +84,18 @@ export function render(t: PromptTemplate, input: RenderInput): string {
 
 /**
  * §8.5 step 3: drops the oldest non-system messages until the rendered prompt fits in
- * `numCtx` tokens. System messages and the last message are always kept.
+ * `numCtx` tokens. System messages and the last message are always kept. Each render has the
+ * limits of the whole conversation, and all of them share one wall clock: a long conversation
+ * that must lose many messages is rendered many times over.
  */
 export function renderTruncated(t: PromptTemplate, input: RenderInput, numCtx: number, countTokens: (text: string) => number, truncate = true): string {
+  const opts: RenderOptions = { limits: limitsFor(inputSize(input)), started: performance.now() };
   const msgs = input.messages;
-  if (!truncate || msgs.length <= 1) return render(t, input);
+  if (!truncate || msgs.length <= 1) return render(t, input, opts);
   for (let i = 0; i < msgs.length; i++) {
     const kept = [...msgs.slice(0, i).filter((m) => m.role === "system"), ...msgs.slice(i)];
-    const text = render(t, { ...input, messages: kept });
+    const text = render(t, { ...input, messages: kept }, opts);
     if (i === msgs.length - 1 || countTokens(text) <= numCtx) return text;
   }
-  return render(t, input);
+  return render(t, input, opts);
 }

@@ -1,7 +1,7 @@
 // What the API says about a stored model: the `details` of /api/tags and everything /api/show
 // returns, read from the config blob, the text layers and the GGUF header of the model layer.
 
-import { MediaType, parseConfig, type ModelConfig } from "@corral/shared/manifest";
+import { MediaType, parseConfig, parseLayerJSON, type ModelConfig } from "@corral/shared/manifest";
 import { readGGUFHeader, architecture, kvToJSON, ggufNumber, type GGUFHeader } from "@corral/shared/gguf/index";
 import { fileTypeName, ggmlTypeName } from "@corral/shared/gguf/types";
 import type { Store } from "./store.ts";
@@ -57,13 +57,13 @@ export async function readModel(store: Store, m: StoredManifest): Promise<ModelC
         out.system = await store.readBlobText(l.digest);
         break;
       case MediaType.params:
-        out.parameters = JSON.parse(await store.readBlobText(l.digest)) as Record<string, unknown>;
+        out.parameters = parseLayerJSON(await store.readBlobText(l.digest), "parameters layer") as Record<string, unknown>;
         break;
       case MediaType.license:
         out.licenses.push(await store.readBlobText(l.digest));
         break;
       case MediaType.messages:
-        out.messages = JSON.parse(await store.readBlobText(l.digest)) as Array<{ role: string; content: string }>;
+        out.messages = parseLayerJSON(await store.readBlobText(l.digest), "messages layer") as Array<{ role: string; content: string }>;
         break;
       default:
         // Unknown media types are ignored, as Ollama's reader does.

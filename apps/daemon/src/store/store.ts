@@ -10,6 +10,9 @@ import { manifestDigests, type Manifest } from "@corral/shared/manifest";
 import { BlobStore } from "./blobs.ts";
 import { ManifestStore, type StoredManifest } from "./manifests.ts";
 
+/** The largest text layer the daemon reads into memory; real templates and licences are kilobytes. */
+export const MAX_TEXT_LAYER_BYTES = 8 << 20;
+
 /** Unreferenced blobs and stray temporary files younger than this survive a prune (Ollama: 1 hour). */
 const PRUNE_GRACE_MS = 60 * 60 * 1000;
 
@@ -54,8 +57,15 @@ export class Store {
     return m;
   }
 
+  /**
+   * A text layer (template, system, parameters, licence, messages, config) read whole. Pulled
+   * models come from registries, so the size is checked before the bytes are read.
+   */
   async readBlobText(digest: string): Promise<string> {
-    return (await readFile(this.blobs.path(digest))).toString("utf8");
+    const path = this.blobs.path(digest);
+    const { size } = await stat(path);
+    if (size > MAX_TEXT_LAYER_BYTES) throw new Error(`blob ${digest} is ${size} bytes; a model's text layers are limited to ${MAX_TEXT_LAYER_BYTES} bytes`);
+    return (await readFile(path)).toString("utf8");
   }
 
   /** Digests named by any manifest, optionally ignoring one model. */

@@ -8,10 +8,16 @@ import { nodeString } from "./ast.ts";
 import { FuncError, TemplateError } from "./errors.ts";
 import { formatValue, goQuote } from "./format.ts";
 import type { TemplateFunc } from "./funcs.ts";
+import { DEFAULT_LIMITS, RenderBudget } from "./limits.ts";
 import { goTypeName, hasField, isGoInt, isNil, isRecord, mapEntries, truth } from "./values.ts";
 
 export interface ExecOptions {
-  /** Upper bound on the rendered length (UTF-16 units); a template that loops without bound fails instead of exhausting memory. */
+  /**
+   * The render's budget (limits.ts); several executions of one render share it. Without one, the
+   * execution gets its own with the default limits.
+   */
+  budget?: RenderBudget;
+  /** Upper bound on the rendered length (UTF-16 units), for an execution without a budget of its own. */
   maxOutputLength?: number;
 }
 
@@ -21,10 +27,6 @@ export interface ExecContext {
   defined: ReadonlyMap<string, ListNode>;
   funcs: ReadonlyMap<string, TemplateFunc>;
 }
-
-const DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024;
-/** Nested {{template}} calls; deep enough for any real template, shallow enough for the JS stack. */
-const MAX_DEPTH = 1000;
 
 const enum Flow {
   Normal,
@@ -41,10 +43,17 @@ interface Variable {
   value: unknown;
 }
 
+/**
+ * How much a value counts as work when a function takes or returns it: a string's length, since
+ * comparing, measuring, escaping or slicing a string takes time in proportion to it. Lists count
+ * nothing: len and index take constant time, and `slice $.Messages $i` on every message is how
+ * Ollama's own templates find the last one.
+ */
+const size = (v: unknown): number => (typeof v === "string" ? v.length : 0);
+
 class Exec {
   private readonly out: string[] = [];
-  private outLength = 0;
-  private readonly maxOutput: number;
+  private readonly budget: RenderBudget;
   private vars: Variable[] = [];
   private node: AnyNode | null = null;
   private name = "";
@@ -54,7 +63,7 @@ class Exec {
     private readonly ctx: ExecContext,
     opts: ExecOptions,
   ) {
-    this.maxOutput = opts.maxOutputLength ?? DEFAULT_MAX_OUTPUT;
+    this.budget = opts.budget ?? new RenderBudget(opts.maxOutputLength === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, maxOutput: opts.maxOutputLength });
   }
 
   run(data: unknown): string {
@@ -102,12 +111,12 @@ class Exec {
   // ---- walking ----
 
   private write(s: string): void {
-    this.outLength += s.length;
-    if (this.outLength > this.maxOutput) this.errorf(`output exceeds ${this.maxOutput} characters`);
+    this.budget.write(s.length);
     this.out.push(s);
   }
 
   private walk(dot: unknown, node: Node): Flow {
+    this.budget.step();
     this.node = node;
     switch (node.type) {
       case "text":
@@ -197,6 +206,8 @@ class Exec {
       } else if (!isNil(val)) {
         const entries = mapEntries(val);
         if (entries === null) this.errorf(`range can't iterate over ${formatValue(val)}`);
+        // Sorting the keys is work each time the range starts.
+        this.budget.charge(entries.length);
         iterate(entries);
       }
       if (!ran && node.elseList) return this.walk(dot, node.elseList);
@@ -209,7 +220,7 @@ class Exec {
   private walkTemplate(dot: unknown, node: TemplateNode): void {
     const tmpl = this.ctx.defined.get(node.name);
     if (tmpl === undefined) this.errorf(`template ${goQuote(node.name)} not defined`);
-    if (this.depth >= MAX_DEPTH) this.errorf(`exceeded maximum template depth (${MAX_DEPTH})`);
+    this.budget.checkDepth(this.depth + 1);
     const newDot = node.pipe ? this.evalPipeline(dot, node.pipe) : undefined;
     const saved = { vars: this.vars, name: this.name };
     this.vars = [{ name: "$", value: newDot }];
@@ -371,14 +382,21 @@ class Exec {
       return v;
     });
     if (final !== MISSING) values.push(final);
+    // A call costs a step, and its string arguments and result count as work.
+    this.budget.step();
+    for (const v of values) this.budget.charge(size(v));
+    let result: unknown;
     try {
-      return call(values);
+      result = call(values);
     } catch (err) {
       if (err instanceof TemplateError) throw err;
       this.node = node;
       const msg = err instanceof FuncError || err instanceof Error ? err.message : String(err);
       this.errorf(`error calling ${name}: ${msg}`);
     }
+    if (typeof result === "string") this.budget.checkValue(result.length);
+    this.budget.charge(size(result));
+    return result;
   }
 
   private evalArg(dot: unknown, n: ArgNode): unknown {

@@ -295,13 +295,31 @@ function formatArg(arg: unknown, verb: string, f: Spec): string {
   return out ?? badVerb(verb, arg);
 }
 
+/** Go's fmt refuses widths and precisions beyond a million, so one verb cannot pad without bound. */
+const tooLarge = (n: number): boolean => n > 1e6 || n < -1e6;
+
+/** fmt's parsenum: digits at `i`; a number that grows too large consumes the rest of the format. */
+function parseNum(format: string, i: number): { num: number; present: boolean; next: number } {
+  let num = 0;
+  let present = false;
+  for (; i < format.length && format[i]! >= "0" && format[i]! <= "9"; i++) {
+    if (tooLarge(num)) return { num: 0, present: false, next: format.length };
+    num = num * 10 + Number(format[i]);
+    present = true;
+  }
+  return { num, present, next: i };
+}
+
 /** fmt.Sprintf with the common verbs (%v %s %d %q %t %f %e %g %x %X %o %b %c %U %T), flags, width and precision. */
 export function sprintf(format: string, args: readonly unknown[]): string {
   let out = "";
   let argi = 0;
-  const takeInt = (): number => {
+  /** fmt's intFromArg: a `*` width or precision; not an int, or too large, is not present. */
+  const takeInt = (): { num: number; present: boolean } => {
+    if (argi >= args.length) return { num: 0, present: false };
     const a = args[argi++];
-    return typeof a === "number" && Number.isInteger(a) ? a : -1;
+    if (typeof a !== "number" || !isGoInt(a) || tooLarge(a)) return { num: 0, present: false };
+    return { num: a, present: true };
   };
   for (let i = 0; i < format.length; ) {
     if (format[i] !== "%") {
@@ -337,27 +355,30 @@ export function sprintf(format: string, args: readonly unknown[]): string {
     }
     if (format[i] === "*") {
       i++;
-      f.width = takeInt();
+      const w = takeInt();
+      if (!w.present) out += "%!(BADWIDTH)";
+      else f.width = w.num;
       if (f.width < 0) {
         f.minus = true;
+        f.zero = false;
         f.width = -f.width;
       }
     } else {
-      const m = /^\d+/.exec(format.slice(i));
-      if (m) {
-        f.width = Number(m[0]);
-        i += m[0].length;
-      }
+      const w = parseNum(format, i);
+      if (w.present) f.width = w.num;
+      i = w.next;
     }
-    if (format[i] === ".") {
+    if (i + 1 < format.length && format[i] === ".") {
       i++;
       if (format[i] === "*") {
         i++;
-        f.prec = Math.max(takeInt(), -1);
+        const p = takeInt();
+        if (p.present && p.num >= 0) f.prec = p.num;
+        else out += "%!(BADPREC)";
       } else {
-        const m = /^\d*/.exec(format.slice(i))!;
-        f.prec = m[0] === "" ? 0 : Number(m[0]);
-        i += m[0].length;
+        const p = parseNum(format, i);
+        f.prec = p.num;
+        i = p.next;
       }
     }
     if (i >= format.length) {

@@ -8,6 +8,7 @@ import type { ActionNode, AnyNode, ListNode, Node, PipeNode } from "./ast.ts";
 import { copyNode } from "./ast.ts";
 import { TemplateError } from "./errors.ts";
 import { goJSON } from "./json.ts";
+import { RenderBudget } from "./limits.ts";
 import { parseTemplate, type Template } from "./template.ts";
 import { isPlainObject } from "./values.ts";
 
@@ -296,13 +297,15 @@ function collate(msgs: readonly ChatMessage[]): { system: string; messages: Chat
  * Renders a conversation through a model template (spec §8.4): suffix mode when
  * both prompt and suffix are set, messages mode when the template reads
  * `.Messages`, otherwise the legacy prompt/response loop whose last turn stops
- * after `{{ .Response }}`.
+ * after `{{ .Response }}`. The legacy loop executes the template once per turn, so every execution
+ * draws on the one `budget` of the render.
  */
-export function renderModelTemplate(t: Template, v: TemplateValues): string {
+export function renderModelTemplate(t: Template, v: TemplateValues, budget: RenderBudget = new RenderBudget()): string {
+  const opts = { budget };
   const vars = templateVars(t);
   const think = { Think: v.think ?? false, ThinkLevel: v.thinkLevel ?? "", IsThinkSet: v.isThinkSet ?? false };
   const { system, messages } = collate(v.messages);
-  if (v.prompt && v.suffix) return t.execute({ Prompt: v.prompt, Suffix: v.suffix, Response: "", ...think });
+  if (v.prompt && v.suffix) return t.execute({ Prompt: v.prompt, Suffix: v.suffix, Response: "", ...think }, opts);
   if (vars.includes("messages")) {
     const tools = v.tools === undefined ? undefined : v.tools.map(templateTool);
     return t.execute({
@@ -311,14 +314,14 @@ export function renderModelTemplate(t: Template, v: TemplateValues): string {
       Tools: tools ? printsAs(tools, () => goJSON(tools)) : printsAs([], () => "null"),
       Response: "",
       ...think,
-    });
+    }, opts);
   }
   let out = "";
   let sys = "";
   let prompt = "";
   let response = "";
   const emit = (): void => {
-    out += t.execute({ System: sys, Prompt: prompt, Response: response, ...think });
+    out += t.execute({ System: sys, Prompt: prompt, Response: response, ...think }, opts);
     sys = prompt = response = "";
   };
   for (const m of messages) {
@@ -332,5 +335,5 @@ export function renderModelTemplate(t: Template, v: TemplateValues): string {
       response = m.content;
     }
   }
-  return out + truncateAfterResponse(t).execute({ System: sys, Prompt: prompt, Response: response, ...think });
+  return out + truncateAfterResponse(t).execute({ System: sys, Prompt: prompt, Response: response, ...think }, opts);
 }

@@ -1,0 +1,43 @@
+// What can go wrong talking to a registry, as the pull and push code tells the cases apart: an
+// answer with an error status, no answer at all (which a later attempt may get), and a registry
+// sending the daemon to another one that asks for credentials.
+
+export class RegistryError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+export class NotFoundError extends RegistryError {
+  constructor() {
+    super(404, "file does not exist");
+  }
+}
+
+/**
+ * The connection failed or closed before a complete answer: the registry may answer the next
+ * attempt, so a download keeps the parts it has for the next pull to resume.
+ */
+export class TransportError extends RegistryError {
+  constructor(message: string) {
+    super(0, message);
+    this.name = "TransportError";
+  }
+}
+
+/**
+ * A 401 from a host other than the registry the model names, or a token realm on one. The daemon
+ * signs token requests only for the named registry: signing for the other host would hand a
+ * hostile registry, which chose where to send the daemon, a token for the user's repositories
+ * there. A 502, not a 401, so that push does not answer it with "ask an admin for access".
+ */
+export class ForeignCredentialsError extends RegistryError {
+  constructor(message: string) {
+    super(502, message);
+    this.name = "ForeignCredentialsError";
+  }
+}
