@@ -7,30 +7,21 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { startDaemon, runCLI, repoRoot, type Daemon } from "./helpers/daemon.ts";
 import { startRegistry, registryCLI, type RegistryProcess } from "./helpers/registry.ts";
 import { fixtures } from "./fixtures.ts";
-import { aptInstall } from "./helpers/apt.ts";
+import { ensureChromium, launchBrowser, type Browser } from "./helpers/browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const artifacts = join(repoRoot, "test-artifacts");
-
-/** Installs Debian's chromium when it is missing; returns why not when that is impossible. */
-function ensureChromium(): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined;
-  if (!aptInstall(["chromium"]) || !existsSync(CHROMIUM)) return "chromium is not installed and apt-get could not install it";
-  return undefined;
-}
 
 const skip = ensureChromium();
 let registry: RegistryProcess;
 let daemon: Daemon;
-let profile: string;
+let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let host: string;
@@ -79,21 +70,14 @@ before(async () => {
     assert.equal(push.code, 0, push.stderr);
   }
 
-  profile = await mkdtemp(join(tmpdir(), "corral-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1280, height: 900 },
-    colorScheme: "light",
-  });
+  browser = await launchBrowser({ viewport: { width: 1280, height: 900 }, colorScheme: "light" });
+  context = browser.context;
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: registry.url });
-  page = context.pages()[0] ?? (await context.newPage());
+  page = browser.page;
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  await browser?.close();
   await daemon?.stop();
   await registry?.stop();
 });
