@@ -58,7 +58,8 @@ export interface CLIResult {
 }
 
 /** `cwd` is the daemon's working directory (the test's own unless given). */
-export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Daemon> {
+/** `bin`: the `corral` to start (default: this checkout's); `cwd`: where (default: the test's own). */
+export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv; cwd?: string; bin?: string } = {}): Promise<Daemon> {
   const home = opts.home ?? (await mkdtemp(join(tmpdir(), "corral-test-")));
   const modelsDir = join(home, ".corral", "models");
   const env: NodeJS.ProcessEnv = {
@@ -70,7 +71,7 @@ export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv
     OLLAMA_MODELS: "",
     ...opts.env,
   };
-  const child = spawn(process.execPath, [corralBin, "serve"], { env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [opts.bin ?? corralBin, "serve"], { env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   trackChild(child);

@@ -24,13 +24,13 @@ export interface RegistryProcess {
  * receives the chosen host:port, for settings that name it (REGISTRY_EXTRA_URLS). `cwd` is the
  * process's working directory (the test's own unless given).
  */
-export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv) = {}, opts: { cwd?: string } = {}): Promise<RegistryProcess> {
+export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv) = {}, opts: { cwd?: string; bin?: string } = {}): Promise<RegistryProcess> {
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const env = typeof envOrFor === "function" ? envOrFor(host) : envOrFor;
   const dataDir = env["REGISTRY_DATA"] ?? (await mkdtemp(join(tmpdir(), "corral-registry-")));
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, REGISTRY_ADDR: host, REGISTRY_URL: `http://${host}`, REGISTRY_DATA: dataDir, ...env };
-  const child = spawn(process.execPath, [registryBin, "serve"], { env: fullEnv, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [opts.bin ?? registryBin, "serve"], { env: fullEnv, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
   trackChild(child);
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log += d.toString()));

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: tsx compiles them on load, so there is no build step.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/cli/main.ts");
+// Runs the compiled program (dist/, made by `npm run build`); nothing is compiled at run time.
+try {
+  await import("../dist/cli.js");
+} catch (e) {
+  if (e?.code !== "ERR_MODULE_NOT_FOUND" || !String(e.message).includes("/dist/cli.js")) throw e;
+  const dir = new URL("..", import.meta.url).pathname;
+  process.stderr.write(`Error: ${dir} is not built; run \`npm run build\` in the repository first\n`);
+  process.exit(1);
+}

@@ -73,7 +73,8 @@ function quantizerChildren(): string[] {
   } catch {
     return []; // ps exits 1 when nothing matches
   }
-  return out.split("\n").filter((l) => l.includes("quantize/worker.mjs"));
+  // The quantizer's worker script: src/create/quantize/worker.mjs, or dist/worker.mjs when built.
+  return out.split("\n").filter((l) => / \S*(quantize|dist)\/worker\.mjs/.test(l));
 }
 
 test("types parse case-insensitively with Ollama's aliases; unknown ones list the valid types", () => {

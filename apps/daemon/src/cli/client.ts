@@ -1,5 +1,7 @@
 // The CLI's HTTP client of the daemon API. Every CLI command is one of these calls plus rendering.
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { request as httpRequest, STATUS_CODES, type IncomingMessage } from "node:http";
 import { Readable, Transform } from "node:stream";
 import { clientBaseURL, loadConfig } from "../config.ts";
 
@@ -20,9 +22,26 @@ export class ConnectionError extends Error {
   }
 }
 
-async function errorFrom(res: Response): Promise<APIError> {
+/**
+ * One request over node:http. The CLI does not use fetch: Node's fetch (undici) compiles its HTTP
+ * parser to WebAssembly on first use, which costs a short command more than all its own work.
+ */
+interface Reply {
+  status: number;
+  body: IncomingMessage;
+  text(): Promise<string>;
+}
+
+async function readText(body: IncomingMessage): Promise<string> {
+  body.setEncoding("utf8");
+  let text = "";
+  for await (const chunk of body) text += chunk as string;
+  return text;
+}
+
+async function errorFrom(res: Reply): Promise<APIError> {
   const text = await res.text().catch(() => "");
-  let message = text.trim() || res.statusText;
+  let message = text.trim() || STATUS_CODES[res.status] || String(res.status);
   try {
     const v = JSON.parse(text) as { error?: unknown };
     if (typeof v.error === "string") message = v.error;
@@ -32,51 +51,80 @@ async function errorFrom(res: Response): Promise<APIError> {
   return new APIError(res.status, message);
 }
 
+interface SendOptions {
+  headers?: Record<string, string>;
+  /** A string body, or a stream piped into the request. */
+  body?: string | Readable;
+  signal?: AbortSignal;
+}
+
 export class Client {
   constructor(readonly baseURL: string = clientBaseURL(loadConfig().host)) {}
 
-  private async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    try {
-      return await fetch(this.baseURL + path, init);
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause;
-      if (cause?.code === "ECONNREFUSED" || cause?.code === "ENOTFOUND" || cause?.code === "EHOSTUNREACH") throw new ConnectionError(this.baseURL);
-      throw e;
-    }
+  private async send(method: string, path: string, o: SendOptions = {}): Promise<Reply> {
+    const url = new URL(this.baseURL + path);
+    const request = url.protocol === "https:" ? (await import("node:https")).request : httpRequest;
+    const headers: Record<string, string | number> = { ...o.headers };
+    if (typeof o.body === "string") headers["Content-Length"] = Buffer.byteLength(o.body);
+    return new Promise<Reply>((resolve, reject) => {
+      const req = request(url, { method, headers, ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
+        resolve({ status: res.statusCode ?? 0, body: res, text: () => readText(res) });
+      });
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "EHOSTUNREACH") reject(new ConnectionError(this.baseURL));
+        else reject(e);
+      });
+      if (o.body instanceof Readable) {
+        o.body.on("error", (e) => req.destroy(e));
+        o.body.pipe(req);
+      } else {
+        req.end(o.body);
+      }
+    });
   }
 
   /** HEAD /, as every command does first, so "server not running" is the message a user sees. */
   async heartbeat(): Promise<void> {
-    const res = await this.fetch("/", { method: "HEAD" });
-    if (!res.ok) throw new APIError(res.status, `corral server at ${this.baseURL} answered ${res.status}`);
+    const res = await this.send("HEAD", "/");
+    res.body.resume();
+    if (res.status < 200 || res.status > 299) throw new APIError(res.status, `corral server at ${this.baseURL} answered ${res.status}`);
   }
 
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      (init.headers as Record<string, string>)["Content-Type"] = "application/json";
-    }
-    const res = await this.fetch(path, init);
-    if (!res.ok) throw await errorFrom(res);
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await this.send(method, path, { headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    if (res.status < 200 || res.status > 299) throw await errorFrom(res);
     const text = await res.text();
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /** POSTs and yields each NDJSON line; an `{"error"}` line throws. */
   async *stream<T extends object>(path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<T> {
-    const res = await this.fetch(path, {
-      method: "POST",
+    const res = await this.send("POST", path, {
       headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
       body: JSON.stringify(body),
       ...(signal ? { signal } : {}),
     });
-    if (!res.ok) throw await errorFrom(res);
-    if (!res.body) return;
-    const decoder = new TextDecoder();
+    if (res.status < 200 || res.status > 299) throw await errorFrom(res);
+    res.body.setEncoding("utf8");
+    // A cancelled answer ends as an AbortError, whatever the socket reports when it is cut.
+    const aborted = (): never => {
+      throw signal?.reason instanceof Error && signal.reason.name === "AbortError" ? signal.reason : new DOMException("This operation was aborted", "AbortError");
+    };
     let buf = "";
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
+    const chunks = res.body[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        if (signal?.aborted) aborted();
+        throw e;
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      buf += chunk as string;
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl).trim();
@@ -96,10 +144,11 @@ export class Client {
   }
 
   async hasBlob(digest: string): Promise<boolean> {
-    const res = await this.fetch(`/api/blobs/${digest}`, { method: "HEAD" });
+    const res = await this.send("HEAD", `/api/blobs/${digest}`);
+    res.body.resume();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
-    throw new APIError(res.status, `checking blob ${digest}: ${res.status} ${res.statusText}`);
+    throw new APIError(res.status, `checking blob ${digest}: ${res.status} ${STATUS_CODES[res.status] ?? ""}`.trimEnd());
   }
 
   /** Streams a local file to /api/blobs/<digest>, reporting bytes sent. */
@@ -110,12 +159,10 @@ export class Client {
         cb(null, chunk);
       },
     });
-    const body = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 20 }).pipe(counter));
-    const res = await this.fetch(`/api/blobs/${digest}`, {
-      method: "POST",
-      body: body as unknown as RequestInit["body"],
-      duplex: "half",
-    } as RequestInit);
-    if (!res.ok) throw await errorFrom(res);
+    const { size } = await stat(path);
+    const body = createReadStream(path, { highWaterMark: 1 << 20 }).pipe(counter);
+    const res = await this.send("POST", `/api/blobs/${digest}`, { headers: { "Content-Length": String(size) }, body });
+    if (res.status < 200 || res.status > 299) throw await errorFrom(res);
+    res.body.resume();
   }
 }

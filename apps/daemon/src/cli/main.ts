@@ -1,19 +1,12 @@
 // The `corral` command line: a thin client of the daemon's API (and `serve`, which is the daemon).
+// Each command's module is imported when that command runs, so a command loads only what it uses
+// (`corral list` never loads the runner, `corral serve` never loads the interactive session).
 import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.ts";
-import { loadConfig } from "../config.ts";
-import { startServer } from "../api/serve.ts";
 import { Client, APIError, ConnectionError } from "./client.ts";
 import { CLIError } from "./errors.ts";
-import { ModelfileInputError } from "./modelfile-request.ts";
-import { createCommand } from "./commands/create.ts";
-import { pullCommand, pushCommand } from "./commands/transfer.ts";
-import { keyCommand } from "./commands/key.ts";
-import { loginCommand } from "./commands/login.ts";
-import { fsckCommand, type FsckFlags } from "./commands/fsck.ts";
-import { copyCommand, listCommand, removeCommand, showCommand } from "./commands/models.ts";
-import { runCommand, type RunFlags } from "./commands/run.ts";
-import { psCommand, stopCommand } from "./commands/ps.ts";
+import type { FsckFlags } from "./commands/fsck.ts";
+import type { RunFlags } from "./commands/run.ts";
 
 const program = new Command("corral")
   .description("Large language models on your machine, shared through your team's registry")
@@ -41,6 +34,7 @@ program
   .alias("start")
   .description("Start the daemon (CORRAL_HOST, default 127.0.0.1:11434; models in CORRAL_MODELS)")
   .action(async () => {
+    const [{ startServer }, { loadConfig }] = await Promise.all([import("../api/serve.ts"), import("../config.ts")]);
     const server = await startServer(loadConfig());
     const stop = (): void => {
       void server.close().then(() => process.exit(0));
@@ -56,7 +50,7 @@ program
   .argument("<model>", "name of the new model")
   .option("-f, --file <path>", "name of the Modelfile (default \"Modelfile\")")
   .option("-q, --quantize <type>", "quantize the model to this level (e.g. q4_K_M)")
-  .action((model: string, opts: { file?: string; quantize?: string }) => createCommand(model, opts));
+  .action(async (model: string, opts: { file?: string; quantize?: string }) => (await import("./commands/create.ts")).createCommand(model, opts));
 
 program
   .command("show")
@@ -68,14 +62,14 @@ program
   .option("--template", "show the template of a model")
   .option("--system", "show the system message of a model")
   .option("-v, --verbose", "show detailed model information")
-  .action((model: string, opts: Record<string, boolean>) => showCommand(model, opts));
+  .action(async (model: string, opts: Record<string, boolean>) => (await import("./commands/models.ts")).showCommand(model, opts));
 
 program
   .command("list")
   .alias("ls")
   .description("List models")
   .argument("[prefix]")
-  .action((prefix?: string) => listCommand(prefix));
+  .action(async (prefix?: string) => (await import("./commands/models.ts")).listCommand(prefix));
 
 program
   .command("run")
@@ -92,58 +86,58 @@ program
   .option("--truncate", "For embedding models: truncate inputs exceeding context length")
   .option("--dimensions <n>", "Truncate output embeddings to specified dimension (embedding models only)")
   .addOption(new Option("--interactive", "Start the interactive session even when stdin or stdout is not a terminal").hideHelp())
-  .action((model: string, prompt: string[], opts: RunFlags) => runCommand(model, prompt, opts));
+  .action(async (model: string, prompt: string[], opts: RunFlags) => (await import("./commands/run.ts")).runCommand(model, prompt, opts));
 
 program
   .command("stop")
   .description("Stop a running model")
   .argument("<model>")
-  .action((model: string) => stopCommand(model));
+  .action(async (model: string) => (await import("./commands/ps.ts")).stopCommand(model));
 
 program
   .command("ps")
   .description("List running models")
   .argument("[prefix]")
-  .action((prefix?: string) => psCommand(prefix));
+  .action(async (prefix?: string) => (await import("./commands/ps.ts")).psCommand(prefix));
 
 program
   .command("cp")
   .description("Copy a model")
   .argument("<source>")
   .argument("<destination>")
-  .action((source: string, destination: string) => copyCommand(source, destination));
+  .action(async (source: string, destination: string) => (await import("./commands/models.ts")).copyCommand(source, destination));
 
 program
   .command("pull")
   .description("Pull a model from a registry")
   .argument("<model>")
   .option("--insecure", "use an insecure registry (plain HTTP)")
-  .action((model: string, opts: { insecure?: boolean }) => pullCommand(model, opts));
+  .action(async (model: string, opts: { insecure?: boolean }) => (await import("./commands/transfer.ts")).pullCommand(model, opts));
 
 program
   .command("push")
   .description("Push a model to a registry")
   .argument("<model>")
   .option("--insecure", "use an insecure registry (plain HTTP)")
-  .action((model: string, opts: { insecure?: boolean }) => pushCommand(model, opts));
+  .action(async (model: string, opts: { insecure?: boolean }) => (await import("./commands/transfer.ts")).pushCommand(model, opts));
 
 program
   .command("key")
   .description("Print this machine's public key, to register on a registry")
-  .action(() => keyCommand());
+  .action(async () => (await import("./commands/key.ts")).keyCommand());
 
 program
   .command("login")
   .description("Print a one-time link that signs a browser in to a registry's web catalog with this machine's key")
   .argument("<registry>", "the registry: host[:port] or http(s)://host[:port]")
   .option("--insecure", "use an insecure registry (plain HTTP)")
-  .action((registry: string, opts: { insecure?: boolean }) => loginCommand(registry, opts));
+  .action(async (registry: string, opts: { insecure?: boolean }) => (await import("./commands/login.ts")).loginCommand(registry, opts));
 
 program
   .command("rm")
   .description("Remove a model")
   .argument("<model...>")
-  .action((models: string[]) => removeCommand(models));
+  .action(async (models: string[]) => (await import("./commands/models.ts")).removeCommand(models));
 
 program
   .command("fsck")
@@ -151,14 +145,14 @@ program
   .option("--repair", "remove broken manifests, damaged blobs, temporary files and unused blobs")
   .option("--quick", "compare blob sizes instead of hashing every blob")
   .option("--json", "print the report as JSON")
-  .action((opts: FsckFlags) => fsckCommand(opts));
+  .action(async (opts: FsckFlags) => (await import("./commands/fsck.ts")).fsckCommand(opts));
 
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
-    const known = e instanceof CLIError || e instanceof APIError || e instanceof ConnectionError || e instanceof ModelfileInputError;
+    const known = e instanceof CLIError || e instanceof APIError || e instanceof ConnectionError;
     process.stderr.write(`Error: ${known ? (e as Error).message : (e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   }

@@ -8,8 +8,10 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { parseModelfile, ModelfileError, type ModelfileCommand } from "@corral/shared/modelfile/parser";
 import { DEPRECATED_PARAMETERS, formatParams } from "@corral/shared/modelfile/params";
 import { GGUFError, readGGUFHeader, validateGGUFLayout } from "@corral/shared/gguf/index";
+import { CLIError } from "./errors.ts";
 
-export class ModelfileInputError extends Error {
+/** A Modelfile or a file it names that cannot be used; shown as one `Error:` line like every CLIError. */
+export class ModelfileInputError extends CLIError {
   constructor(message: string) {
     super(message);
     this.name = "ModelfileInputError";

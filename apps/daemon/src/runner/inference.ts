@@ -2,7 +2,7 @@
 // the scheduler, build the prompt and generate, streaming pieces as they come.
 
 import { stat } from "node:fs/promises";
-import { LlamaCompletion, type LlamaGrammar, type Token } from "node-llama-cpp";
+import type { LlamaGrammar, Token } from "node-llama-cpp";
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import { ModelName } from "@corral/shared/name";
 import { StatusError } from "../errors.ts";
@@ -124,6 +124,8 @@ export async function generateTokens(
   }
   const seq = await runner.acquireSequence(signal);
   try {
+    // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
+    const { LlamaCompletion } = await import("node-llama-cpp");
     const completion = new LlamaCompletion({ contextSequence: seq });
     const start = process.hrtime.bigint();
     let firstToken: bigint | undefined;

@@ -1,8 +1,9 @@
 // The one llama.cpp engine of the daemon (node-llama-cpp, CPU build shipped as a prebuilt
-// binary). Loaded on first use, because it takes a second or two and `list`/`show` never need it.
+// binary). Loaded on first use, module and all, because it takes a second or two and a daemon
+// that only lists, shows, creates or transfers models never needs it.
 
 import { availableParallelism } from "node:os";
-import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+import type { Llama } from "node-llama-cpp";
 
 let engine: Promise<Llama> | undefined;
 
@@ -13,7 +14,16 @@ export function maxThreads(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export function llamaEngine(): Promise<Llama> {
-  engine ??= getLlama({
+  engine ??= loadEngine().catch((e: unknown) => {
+    engine = undefined;
+    throw e;
+  });
+  return engine;
+}
+
+async function loadEngine(): Promise<Llama> {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  return getLlama({
     gpu: false,
     // Never compile or download: the prebuilt binary is what we ship and test.
     build: "never",
@@ -23,11 +33,7 @@ export function llamaEngine(): Promise<Llama> {
     logger: (level, message) => {
       if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(`llama.cpp: ${message.trimEnd()}\n`);
     },
-  }).catch((e: unknown) => {
-    engine = undefined;
-    throw e;
   });
-  return engine;
 }
 
 /**

@@ -4,7 +4,7 @@
 import type { Config } from "../config.ts";
 import { openRegistry } from "../registry.ts";
 import { directAdmin, type AdminOps } from "../services/admin.ts";
-import { adminToken, readServerInfo } from "../server.ts";
+import { adminToken, readServerInfo } from "../ops/server-info.ts";
 
 export interface AdminConnection {
   ops: AdminOps;

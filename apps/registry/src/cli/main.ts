@@ -1,15 +1,12 @@
 // corral-registry: serve the registry, apply its migrations, or administer accounts, keys,
-// organisations and models.
+// organisations and models. Each command imports what it needs when it runs, so `--help` and the
+// admin commands never load the server, and only `serve` loads the web catalog.
 
 import { Command, Option } from "commander";
 import { loadConfig } from "../config.ts";
-import { startServer } from "../server.ts";
-import { connectAdmin } from "./admin-client.ts";
-import { onShutdownSignals } from "../ops/shutdown.ts";
-import { tuneHeapForUploads } from "../ops/heap.ts";
-import { describeDatabase, openDatabase } from "../ops/startup.ts";
-import { fsckCommand, type FsckFlags } from "./fsck.ts";
+import type { FsckFlags } from "./fsck.ts";
 import type { UserInfo } from "../services/accounts.ts";
+import type { AdminOps } from "../services/admin.ts";
 
 function printAccount(a: UserInfo): void {
   console.log(`${a.name} (${a.kind})`);
@@ -17,7 +14,8 @@ function printAccount(a: UserInfo): void {
   for (const m of a.members) console.log(`  member ${m.name}: ${m.role}`);
 }
 
-async function withAdmin<T>(fn: (ops: Awaited<ReturnType<typeof connectAdmin>>["ops"]) => Promise<T>, print: (v: T) => void): Promise<void> {
+async function withAdmin<T>(fn: (ops: AdminOps) => Promise<T>, print: (v: T) => void): Promise<void> {
+  const { connectAdmin } = await import("./admin-client.ts");
   const conn = await connectAdmin(loadConfig());
   try {
     print(await fn(conn.ops));
@@ -34,6 +32,7 @@ program
   .command("serve")
   .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
   .action(async () => {
+    const [{ tuneHeapForUploads }, { startServer }, { onShutdownSignals }] = await Promise.all([import("../ops/heap.ts"), import("../server.ts"), import("../ops/shutdown.ts")]);
     tuneHeapForUploads();
     const server = await startServer(loadConfig());
     onShutdownSignals(async (signal) => {
@@ -46,6 +45,7 @@ program
   .command("migrate")
   .description("apply the database migrations and exit (DATABASE_URL, else the embedded database in REGISTRY_DATA)")
   .action(async () => {
+    const { describeDatabase, openDatabase } = await import("../ops/startup.ts");
     const config = loadConfig();
     const db = await openDatabase(config);
     await db.close();
@@ -121,7 +121,7 @@ program
   .option("--repair", "delete manifests naming missing or damaged blobs, damaged bytes, unknown blobs and stray uploads")
   .option("--quick", "compare sizes instead of hashing every blob")
   .option("--json", "print the report as JSON")
-  .action((o: FsckFlags) => fsckCommand(loadConfig(), o));
+  .action(async (o: FsckFlags) => (await import("./fsck.ts")).fsckCommand(loadConfig(), o));
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`Error: ${e.message}`);
