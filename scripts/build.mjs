@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Builds the two programs: each app's TypeScript (with packages/shared) bundled by esbuild into
 // apps/<app>/dist as ES modules, one entry (cli.js) and the chunks that its dynamic imports load
-// on demand. Third-party packages stay external: they are the app's real dependencies, installed
-// beside it. The files the code finds next to itself through `new URL("./x", import.meta.url)`
+// on demand. An app's `dependencies` stay external and are installed beside it: packages with
+// native code or files of their own (node-llama-cpp, PGlite's WebAssembly, pg, the AWS SDK loaded
+// only with S3). Pure-JavaScript libraries are `devDependencies` and are bundled in: Node resolves
+// and compiles each module file of a package apart, and drizzle-orm alone is about two hundred
+// files, a tenth of a second of every start before the first query. The files the code finds next to itself through `new URL("./x", import.meta.url)`
 // (worker scripts, templates, migrations, static files) are copied into dist, where every chunk
 // lives, so those URLs resolve the same way as in the sources.
 //
@@ -36,6 +39,8 @@ const apps = [
       ["src/web/static", "static"],
       ["src/db/migrations", "migrations"],
     ],
+    // The migrated database a fresh data directory is unpacked from, instead of running initdb.
+    after: async (outdir) => (await import("../apps/registry/scripts/pgdata-template.mjs")).writePgdataTemplate(outdir),
   },
 ];
 
@@ -59,10 +64,16 @@ async function buildApp(app) {
     jsx: "automatic",
     jsxImportSource: "hono/jsx",
     legalComments: "none",
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // Bundled CommonJS packages (commander) require Node's built-in modules; an ES module has no
+    // `require` of its own, so each output file makes one.
+    banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
     logLevel: "warning",
   });
   await mkdir(outdir, { recursive: true });
   for (const [from, to] of app.assets) await cp(resolve(dir, from), join(outdir, to), { recursive: true });
+  await app.after?.(outdir);
 }
 
 await Promise.all(apps.map(buildApp));

@@ -8,14 +8,13 @@ import { join } from "node:path";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import { createApp } from "./app.ts";
 import { parseAddr, type Config } from "./config.ts";
 import type { OpenOptions, Registry } from "./registry.ts";
 import { createLogger, errorFields, type Logger } from "./ops/logger.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { RequestTracker, type RequestListener } from "./ops/requests.ts";
 import { drain } from "./ops/shutdown.ts";
-import { openForServing } from "./ops/startup.ts";
+import { openForServing, type StartupTimes } from "./ops/startup.ts";
 import { closeIdleConnections } from "./ops/idle-connections.ts";
 import { startUploadSweeper } from "./services/uploads.ts";
 import { describeURLs, isWildcardAddress, publicURLs } from "./http/public-urls.ts";
@@ -52,7 +51,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // nothing locally, so replicas (and read-only root filesystems) need no volume.
   const embedded = !config.databaseURL;
   if (embedded) mkdirSync(config.dataDir, { recursive: true });
-  const registry = await openForServing(config, opts);
+  const times: StartupTimes = {};
+  // The application (routes, pages and their libraries) loads while the database opens: both wait
+  // on files at times, and each fills the other's waits.
+  const [opened, loaded] = await Promise.allSettled([openForServing(config, opts, times), import("./app.ts")]);
+  if (opened.status === "rejected") throw opened.reason;
+  const registry = opened.value;
+  if (loaded.status === "rejected") {
+    await registry.close().catch(() => {});
+    throw loaded.reason;
+  }
+  const { createApp } = loaded.value;
   const metrics = new Metrics();
   const tracker = new RequestTracker(metrics, logger);
   const app = createApp(registry, {
@@ -99,6 +108,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     admin: Boolean(embedded || config.adminToken),
     public_url: registry.urls.primary,
     accepted_urls: registry.urls.accepted,
+    // Where start-up went: each step, and the time since the process started (loading code included).
+    startup_ms: { ...times, since_process_start: Math.round(performance.now()) },
   });
   const sweeper = startUploadSweeper(registry, logger);
   let closing: Promise<void> | undefined;

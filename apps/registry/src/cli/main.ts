@@ -32,9 +32,20 @@ program
   .command("serve")
   .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
   .action(async () => {
-    const [{ tuneHeapForUploads }, { startServer }, { onShutdownSignals }] = await Promise.all([import("../ops/heap.ts"), import("../server.ts"), import("../ops/shutdown.ts")]);
+    const [{ keepEmbeddedDatabaseOnBaselineCompiler, tuneHeapForUploads }, { startServer }, { onShutdownSignals }, { describeDatabase }, { startLine }] = await Promise.all([
+      import("../ops/v8-flags.ts"),
+      import("../server.ts"),
+      import("../ops/shutdown.ts"),
+      import("../ops/startup.ts"),
+      import("../ops/server-info.ts"),
+    ]);
     tuneHeapForUploads();
-    const server = await startServer(loadConfig());
+    const config = loadConfig();
+    if (!config.databaseURL) keepEmbeddedDatabaseOnBaselineCompiler();
+    const server = await startServer(config);
+    // For the person who started it, next to the JSON logs on stderr: where it is, where its data
+    // and admin token are.
+    console.log(startLine(config, server.registry.urls.primary, config.databaseURL ? `PostgreSQL at ${describeDatabase(config.databaseURL)}` : undefined));
     onShutdownSignals(async (signal) => {
       server.logger.info(`received ${signal}`);
       await server.close();

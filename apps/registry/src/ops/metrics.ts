@@ -91,8 +91,15 @@ export class Metrics {
     const cpu = process.cpuUsage();
     family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
     out.push(`process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`);
+    const memory = process.memoryUsage();
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    out.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
+    out.push(`process_resident_memory_bytes ${memory.rss}`);
+    family("nodejs_heap_size_used_bytes", "gauge", "JavaScript heap in use, in bytes.");
+    out.push(`nodejs_heap_size_used_bytes ${memory.heapUsed}`);
+    family("nodejs_heap_size_total_bytes", "gauge", "JavaScript heap reserved, in bytes.");
+    out.push(`nodejs_heap_size_total_bytes ${memory.heapTotal}`);
+    family("nodejs_external_memory_bytes", "gauge", "Memory outside the JavaScript heap held by JavaScript objects (buffers, and the embedded database's WebAssembly memory), in bytes.");
+    out.push(`nodejs_external_memory_bytes ${memory.external}`);
     family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
     out.push(`process_start_time_seconds ${this.startSeconds}`);
     return out.join("\n") + "\n";

@@ -94,14 +94,40 @@ async function openStore(config: Config): Promise<BlobStore> {
   }
 }
 
-/** Opens everything `serve` needs; the first failure says which setting to fix. */
-export async function openForServing(config: Config, opts: OpenOptions = {}): Promise<Registry> {
-  const db = opts.db ?? (await openDatabase(config));
+/** Milliseconds each step of opening the registry took, for the log line that says it is ready. */
+export type StartupTimes = Record<string, number>;
+
+async function timed<T>(times: StartupTimes, step: string, work: () => Promise<T>): Promise<T> {
+  const start = performance.now();
   try {
-    const store = opts.store ?? (await openStore(config));
-    return await openRegistry(config, { db, store });
+    return await work();
+  } finally {
+    times[step] = Math.round(performance.now() - start);
+  }
+}
+
+/**
+ * Opens everything `serve` needs, the database and the blob store at the same time (a PostgreSQL
+ * connection and an S3 bucket check both wait on the network); the first failure, the database's
+ * when both fail, says which setting to fix.
+ */
+export async function openForServing(config: Config, opts: OpenOptions = {}, times: StartupTimes = {}): Promise<Registry> {
+  const [db, store] = await Promise.allSettled([
+    opts.db ? Promise.resolve(opts.db) : timed(times, "database", () => openDatabase(config)),
+    opts.store ? Promise.resolve(opts.store) : timed(times, "blobs", () => openStore(config)),
+  ]);
+  const closeOpened = async (): Promise<void> => {
+    if (store.status === "fulfilled" && !opts.store) await store.value.close().catch(() => {});
+    if (db.status === "fulfilled" && !opts.db) await db.value.close().catch(() => {});
+  };
+  if (db.status === "rejected" || store.status === "rejected") {
+    await closeOpened();
+    throw db.status === "rejected" ? db.reason : (store as PromiseRejectedResult).reason;
+  }
+  try {
+    return await timed(times, "secrets", () => openRegistry(config, { db: db.value, store: store.value }));
   } catch (e) {
-    if (!opts.db) await db.close().catch(() => {});
+    await closeOpened();
     throw e;
   }
 }
