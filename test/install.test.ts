@@ -86,6 +86,7 @@ test("the README walkthrough runs with the installed programs, from a directory 
   const one = await bash(first, { cwd: work, env: env(a) });
   assert.equal(one.code, 0, one.out);
   assertFirstHalf(one.out, registry.host);
+  assert.equal((await fetch(`${registry.url}/alice/story`)).status, 200, "the walkthrough leaves alice/story in the public catalog");
   const two = await bash(second, { cwd: work, env: env(b) });
   assert.equal(two.code, 0, two.out);
   assertSecondHalf(two.out);

@@ -35,6 +35,7 @@ test("the README walkthrough runs as written", async () => {
   const one = await bash(first, { cwd: repoRoot, env: env(a) });
   assert.equal(one.code, 0, one.out);
   assertFirstHalf(one.out, registry.host);
+  assert.equal((await fetch(`${registry.url}/alice/story`)).status, 200, "the walkthrough leaves alice/story in the public catalog");
   const two = await bash(second, { cwd: repoRoot, env: env(b) });
   assert.equal(two.code, 0, two.out);
   assertSecondHalf(two.out);

@@ -38,7 +38,10 @@ export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string
   const url = `http://${host}`;
   // Until it answers or exits: a loaded machine may take long to start it, the test runner bounds that.
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${log}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      if (!env["REGISTRY_DATA"]) await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`registry exited with ${child.exitCode ?? child.signalCode}:\n${log}`);
+    }
     const up = await fetch(`${url}/v2/`).then(() => true).catch(() => false);
     if (up) break;
     await new Promise((r) => setTimeout(r, 100));
@@ -56,10 +59,11 @@ export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string
   };
 }
 
-/** Runs `corral-registry <args>` against the same database and blob store. */
-export function registryCLI(r: Pick<RegistryProcess, "env">, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `corral-registry <args>` with `r`'s environment (the same database and blob store), in `r.cwd` if given. */
+export function registryCLI(r: Pick<RegistryProcess, "env"> & { cwd?: string }, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [registryBin, ...args], { env: r.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [registryBin, ...args], { env: r.env, cwd: r.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    trackChild(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -1,18 +1,32 @@
 // The daemon's configuration, read from the environment once. Each CORRAL_* variable falls back
 // to its OLLAMA_* twin so that an existing Ollama setup (models directory, host) works as it is.
 
+import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** Reads a variable the way Ollama does: trimmed, then stripped of surrounding quotes. */
 function envValue(env: NodeJS.ProcessEnv, ...names: string[]): string | undefined {
+  return envSetting(env, ...names)?.value;
+}
+
+/** The first of `names` that is set, with its value read as envValue does. */
+function envSetting(env: NodeJS.ProcessEnv, ...names: string[]): { name: string; value: string } | undefined {
   for (const name of names) {
     const raw = env[name];
     if (raw === undefined) continue;
     const v = raw.trim().replace(/^["']+|["']+$/g, "");
-    if (v !== "") return v;
+    if (v !== "") return { name, value: v };
   }
   return undefined;
+}
+
+/** A setting that cannot be used as it is: the CLI shows its message alone, as one line. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
 }
 
 export interface HostAddress {
@@ -23,9 +37,20 @@ export interface HostAddress {
   path: string;
 }
 
-/** Parses a host setting as Ollama does (§1.2): scheme optional, default port 11434. */
-export function parseHost(value: string | undefined): HostAddress {
-  let v = (value ?? "").trim();
+/** A host name as a URL and getaddrinfo take it, or an IP address. */
+const HOST_NAME = /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/;
+
+/**
+ * Parses a host setting with Ollama's syntax: scheme optional, default port 11434. Where Ollama
+ * falls back to a default for a port or host it cannot read, this refuses, naming the variable: a
+ * daemon listening, or a CLI connecting, somewhere else than the setting says is a harder problem
+ * to find than the typo.
+ */
+export function parseHost(value: string | undefined, variable = "CORRAL_HOST"): HostAddress {
+  const original = (value ?? "").trim();
+  const bad = (problem: string): ConfigError =>
+    new ConfigError(`${variable}: ${JSON.stringify(original)} ${problem}; set ${variable} to [scheme://]host[:port], e.g. 127.0.0.1:11434`);
+  let v = original;
   let scheme: "http" | "https" = "http";
   let defaultPort = 11434;
   const sep = v.indexOf("://");
@@ -35,8 +60,10 @@ export function parseHost(value: string | undefined): HostAddress {
     if (s === "https") {
       scheme = "https";
       defaultPort = 443;
-    } else {
+    } else if (s === "http") {
       defaultPort = 80;
+    } else {
+      throw bad(`has scheme ${JSON.stringify(s)}, not http or https`);
     }
   }
   let path = "";
@@ -47,15 +74,20 @@ export function parseHost(value: string | undefined): HostAddress {
   }
   let host = v;
   let port = defaultPort;
-  const m = /^\[([^\]]*)\](?::(.*))?$/.exec(v) ?? /^([^:]*):([^:]*)$/.exec(v);
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(v);
+  const m = bracketed ?? /^([^:]*):([^:]*)$/.exec(v);
   if (m) {
     host = m[1] ?? "";
     const p = m[2];
     if (p !== undefined && p !== "") {
+      if (!/^\d+$/.test(p)) throw bad(`has port ${JSON.stringify(p)}, not a number`);
       const n = Number(p);
-      if (Number.isInteger(n) && n >= 0 && n <= 65535) port = n;
-      else console.warn(`invalid port ${JSON.stringify(p)}, using ${defaultPort}`);
+      if (n > 65535) throw bad(`has port ${n}, out of range (0-65535)`);
+      port = n;
     }
+  }
+  if (bracketed ? isIP(host) !== 6 : host !== "" && isIP(host) === 0 && !HOST_NAME.test(host)) {
+    throw bad(`is not a valid host: ${JSON.stringify(host)} is neither a host name nor an IP address`);
   }
   if (host === "") host = "127.0.0.1";
   return { scheme, host, port, path };
@@ -82,6 +114,12 @@ export interface DaemonConfig {
   origins: string[];
 }
 
+/** CORRAL_HOST, else OLLAMA_HOST, else the default; an error names the one that is wrong. */
+function hostSetting(env: NodeJS.ProcessEnv): HostAddress {
+  const setting = envSetting(env, "CORRAL_HOST", "OLLAMA_HOST");
+  return parseHost(setting?.value, setting?.name);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const home = env["HOME"] || homedir();
   const homeDir = resolve(envValue(env, "CORRAL_HOME") ?? join(home, ".corral"));
@@ -89,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   return {
     modelsDir: resolve(models ?? join(homeDir, "models")),
     homeDir,
-    host: parseHost(envValue(env, "CORRAL_HOST", "OLLAMA_HOST")),
+    host: hostSetting(env),
     noPrune: parseBool(envValue(env, "CORRAL_NOPRUNE", "OLLAMA_NOPRUNE")),
     origins: allowedOrigins(envValue(env, "CORRAL_ORIGINS", "OLLAMA_ORIGINS")),
   };

@@ -37,10 +37,10 @@ before(async () => {
   await admin.grant("alice", "rita", "reader");
   await admin.grant("alice", "walt", "writer");
   await admin.grant("alice", "olga", "owner");
-  await admin.setVisibility("alice/pub", "public");
   aliceToken = await r.token(keys.alice, "repository:alice/pub:pull,push,delete repository:alice/priv:pull,push,delete");
   await pushModel(r, aliceToken, "alice/pub", "latest", model);
   await pushModel(r, aliceToken, "alice/priv", "latest", model);
+  await admin.setVisibility("alice/pub", "public");
 });
 after(async () => r?.close());
 

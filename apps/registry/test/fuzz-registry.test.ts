@@ -132,11 +132,11 @@ describe("registry handlers on hostile requests", () => {
     r = await startInProcess();
     const admin = directAdmin(r.registry);
     await admin.addUser("alice", [formatPublicKeyLine(key.publicKey)]);
-    await admin.setVisibility("alice/pub", "public");
     aliceToken = await r.token(key, "repository:alice/pub:pull,push,delete repository:alice/priv:pull,push,delete repository:alice/fuzz:pull,push,delete");
     otherRepoToken = await r.token(key, "repository:alice/other:pull,push,delete");
     manifestDigest = await pushModel(r, aliceToken, "alice/pub", "latest", model);
     await pushModel(r, aliceToken, "alice/priv", "latest", model);
+    await admin.setVisibility("alice/pub", "public");
     const start = await r.request("/v2/alice/pub/blobs/uploads/", { method: "POST", headers: bearer(aliceToken) });
     assert.equal(start.status, 202);
     uploadId = start.headers.get("docker-upload-uuid") ?? "";

@@ -44,10 +44,10 @@ before(async () => {
   await admin.addUser("alice", [formatPublicKeyLine(alice.publicKey)]);
   await admin.addUser("bob", [formatPublicKeyLine(bob.publicKey)]);
   await admin.createOrg("lab", "alice");
-  await admin.setVisibility("lab/storyteller", "public");
   const token = await r.token(alice, "repository:lab/storyteller:pull,push repository:lab/hidden:pull,push");
   await pushModel(r, token, "lab/storyteller", "latest", storiesModel());
   await pushModel(r, token, "lab/hidden", "latest", storiesModel());
+  await admin.setVisibility("lab/storyteller", "public");
 });
 after(async () => {
   await r?.close();

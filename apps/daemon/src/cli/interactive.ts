@@ -29,6 +29,7 @@ import {
   type ThinkValue,
 } from "./session.ts";
 import { parseSlashCommand, type SlashCommand } from "./slash-command.ts";
+import { qualify } from "./short-names.ts";
 
 const PROMPT = ">>> ";
 const ALT_PROMPT = "... ";
@@ -444,14 +445,14 @@ class Session {
 
   async #load(model: string): Promise<void> {
     const before = { ...this.o, messages: [...this.o.messages], loadedMessages: [...this.o.loadedMessages], options: { ...this.o.options } };
-    this.o.model = model;
+    this.o.model = qualify(model);
     this.o.messages = [];
     this.o.loadedMessages = [];
     this.#print(`Loading model '${model}'\n`);
     const notFound = (e: unknown): boolean => e instanceof APIError && e.message.includes("not found");
     let info: ShowResponse & { details: { parent_model?: string } };
     try {
-      info = await this.client.request("POST", "/api/show", { model });
+      info = await this.client.request("POST", "/api/show", { model: this.o.model });
     } catch (e) {
       if (!notFound(e)) throw e;
       this.#print(`Couldn't find model '${model}'\n`);
@@ -484,7 +485,7 @@ class Session {
       return;
     }
     try {
-      for await (const _ of this.client.stream("/api/create", createBody(name, this.o))) {
+      for await (const _ of this.client.stream("/api/create", createBody(qualify(name), this.o))) {
         // Saving shows no progress; only success or failure.
       }
     } catch (e) {

@@ -3,8 +3,10 @@
 // (`corral list` never loads the runner, `corral serve` never loads the interactive session).
 import { Command, CommanderError, Option } from "commander";
 import { VERSION } from "../version.ts";
+import { ConfigError, type HostAddress } from "../config.ts";
 import { Client, APIError, ConnectionError } from "./client.ts";
 import { CLIError } from "./errors.ts";
+import { unknownCommandMessage } from "./unknown-command.ts";
 import type { FsckFlags } from "./commands/fsck.ts";
 import type { RunFlags } from "./commands/run.ts";
 
@@ -15,12 +17,16 @@ const program = new Command("corral")
   .exitOverride();
 
 program.action(async (opts: { version?: boolean }) => {
+  // Words that name no command reach here; cobra answers them with this error, and so does corral.
+  const [typed] = program.args;
+  if (typed !== undefined) throw new CLIError(unknownCommandMessage(typed, program.commands.map((c) => c.name())));
   if (!opts.version) {
     program.outputHelp();
     return;
   }
+  const client = new Client();
   try {
-    const { version } = await new Client().request<{ version: string }>("GET", "/api/version");
+    const { version } = await client.request<{ version: string }>("GET", "/api/version");
     process.stdout.write(`corral version is ${version}\n`);
     if (version !== VERSION) process.stderr.write(`Warning: client version is ${VERSION}\n`);
   } catch {
@@ -35,7 +41,10 @@ program
   .description("Start the daemon (CORRAL_HOST, default 127.0.0.1:11434; models in CORRAL_MODELS)")
   .action(async () => {
     const [{ startServer }, { loadConfig }] = await Promise.all([import("../api/serve.ts"), import("../config.ts")]);
-    const server = await startServer(loadConfig());
+    const config = loadConfig();
+    const server = await startServer(config).catch((e: unknown) => {
+      throw listenFailure(e, config.host) ?? e;
+    });
     const stop = (): void => {
       void server.close().then(() => process.exit(0));
       setTimeout(() => process.exit(0), 2000).unref();
@@ -147,12 +156,41 @@ program
   .option("--json", "print the report as JSON")
   .action(async (opts: FsckFlags) => (await import("./commands/fsck.ts")).fsckCommand(opts));
 
+program
+  .command("help")
+  .description("Help about any command")
+  .argument("[command]")
+  .action((name?: string) => {
+    if (name === undefined) return program.help();
+    const command = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    if (!command) {
+      // As cobra: the topic, then the usage, on stderr, and not a failure.
+      process.stderr.write(`Unknown help topic [\`${name}\`]\n`);
+      program.outputHelp({ error: true });
+      return;
+    }
+    command.help();
+  });
+
+// After the commands: they would inherit it, and only the root takes words it does not know (to
+// name them in its error).
+program.helpCommand(false).allowExcessArguments(true);
+
+/** A failure to listen where CORRAL_HOST says, as one line naming it, or undefined for any other error. */
+function listenFailure(e: unknown, host: HostAddress): CLIError | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && /^listen tcp .*: address already in use/.test(err.message)) return new CLIError(err.message);
+  if (err.syscall !== "listen" && err.syscall !== "getaddrinfo") return undefined;
+  const addr = `${host.host.includes(":") ? `[${host.host}]` : host.host}:${host.port}`;
+  return new CLIError(`CORRAL_HOST: cannot listen on ${addr}: ${err.message}`);
+}
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
-    const known = e instanceof CLIError || e instanceof APIError || e instanceof ConnectionError;
+    const known = e instanceof CLIError || e instanceof APIError || e instanceof ConnectionError || e instanceof ConfigError;
     process.stderr.write(`Error: ${known ? (e as Error).message : (e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   }

@@ -41,3 +41,30 @@ export class ForeignCredentialsError extends RegistryError {
     this.name = "ForeignCredentialsError";
   }
 }
+
+/** OpenSSL's words for bytes that are no TLS record: what an HTTP server's answer to a handshake reads as. */
+const PLAIN_HTTP_ANSWER = /wrong version number|packet length too long/i;
+const PLAIN_HTTP_CODES = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG"]);
+
+/**
+ * Whether a request failed because the server answered the TLS handshake in plain HTTP (the error
+ * itself or a cause of it, as fetch wraps it): a registry without TLS reached without --insecure.
+ */
+export function isPlainHTTPAnswer(e: unknown): boolean {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 4 && typeof cur === "object" && cur !== null; depth++) {
+    const { code, message, cause } = cur as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === "string" && PLAIN_HTTP_CODES.has(code)) return true;
+    if (code === "EPROTO" && typeof message === "string" && PLAIN_HTTP_ANSWER.test(message)) return true;
+    cur = cause;
+  }
+  return false;
+}
+
+/** A registry that speaks plain HTTP, reached over HTTPS: what to add is the whole message. */
+export class PlainHTTPRegistryError extends RegistryError {
+  constructor(host: string) {
+    super(502, `registry ${host} answered over plain HTTP, not HTTPS: add --insecure to use a registry without TLS`);
+    this.name = "PlainHTTPRegistryError";
+  }
+}

@@ -18,7 +18,7 @@ import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
 import { bodyText, bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
 import { MAX_TOKEN_RESPONSE_BYTES, readAtMost, readPrefix } from "./bounded-read.ts";
-import { ForeignCredentialsError, NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
+import { ForeignCredentialsError, NotFoundError, PlainHTTPRegistryError, RegistryError, TransportError, isPlainHTTPAnswer } from "./registry-errors.ts";
 import type { Readable } from "node:stream";
 import type { ClientRequest } from "node:http";
 
@@ -196,6 +196,7 @@ export class RegistrySession {
         res = await send(headers);
       } catch (e) {
         if ((e as Error).name === "AbortError" || e instanceof RegistryError) throw e;
+        if (!this.insecure && isPlainHTTPAnswer(e)) throw new PlainHTTPRegistryError(this.origin.host);
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         throw new TransportError(`${method} ${url}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }

@@ -2,23 +2,15 @@
 // admin API when that server owns the embedded database (PGlite admits one process per directory).
 
 import type { Config } from "../config.ts";
-import { openRegistry } from "../registry.ts";
+import { openRegistry, type Registry } from "../registry.ts";
 import { directAdmin, type AdminOps } from "../services/admin.ts";
-import { adminToken, readServerInfo } from "../ops/server-info.ts";
+import { adminToken, hasEmbeddedDatabase, readServerInfo } from "../ops/server-info.ts";
+import { processAlive } from "../ops/process-alive.ts";
 
 export interface AdminConnection {
   ops: AdminOps;
   via: string;
   close(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**
@@ -29,7 +21,7 @@ function alive(pid: number): boolean {
 export function embeddedServer(config: Config): { url: string; token: string } | undefined {
   if (config.databaseURL) return undefined;
   const info = readServerInfo(config.dataDir);
-  if (!info || !alive(info.pid)) return undefined;
+  if (!info || !processAlive(info.pid)) return undefined;
   const token = adminToken(config, false);
   if (!token) throw new Error(`a registry server (pid ${info.pid}) holds ${config.dataDir}, but its admin token is not readable; set REGISTRY_ADMIN_TOKEN`);
   return { url: info.url, token };
@@ -80,9 +72,25 @@ export function httpAdmin(url: string, token: string): AdminOps {
   };
 }
 
+/**
+ * Opens the registry's database and blob store directly, for an admin command when no server holds
+ * them. Only `serve` and `migrate` create a registry: an admin command run in a folder without one
+ * (or with REGISTRY_DATA unset, or set wrongly) would otherwise make an empty registry there, report
+ * success, and change nothing in the one that is running.
+ */
+export async function openExistingRegistry(config: Config): Promise<Registry> {
+  if (!config.databaseURL && !hasEmbeddedDatabase(config.dataDir)) {
+    throw new Error(
+      `no registry in ${config.dataDir}: no running server is recorded there and it holds no registry database; ` +
+        "set REGISTRY_DATA to the running registry's data directory (the folder `corral-registry serve` was started with, ./registry-data by default), or DATABASE_URL for a registry on PostgreSQL",
+    );
+  }
+  return openRegistry(config);
+}
+
 export async function connectAdmin(config: Config): Promise<AdminConnection> {
   const server = embeddedServer(config);
   if (server) return { ops: httpAdmin(server.url, server.token), via: server.url, close: async () => {} };
-  const registry = await openRegistry(config);
+  const registry = await openExistingRegistry(config);
   return { ops: directAdmin(registry), via: config.databaseURL ? "database" : config.dataDir, close: () => registry.close() };
 }

@@ -2,9 +2,8 @@
 // directly, or asks the running server through the admin API when that server holds the embedded
 // database (PGlite admits one process per directory).
 
-import { adminRequest, embeddedServer } from "./admin-client.ts";
+import { adminRequest, embeddedServer, openExistingRegistry } from "./admin-client.ts";
 import type { Config } from "../config.ts";
-import { openRegistry } from "../registry.ts";
 import { fsckRegistry, formatRegistryFsckReport, type RegistryFsckReport } from "../services/fsck.ts";
 
 export interface FsckFlags {
@@ -24,7 +23,7 @@ async function viaServer(url: string, token: string, flags: FsckFlags): Promise<
 export async function registryFsck(config: Config, flags: FsckFlags): Promise<RegistryFsckReport> {
   const server = embeddedServer(config);
   if (server) return viaServer(server.url, server.token, flags);
-  const registry = await openRegistry(config);
+  const registry = await openExistingRegistry(config);
   try {
     return await fsckRegistry(registry.db, registry.store, { repair: flags.repair === true, quick: flags.quick === true, graceSeconds: config.gcGraceSeconds });
   } finally {

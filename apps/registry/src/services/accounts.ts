@@ -150,11 +150,15 @@ export async function setVisibility(db: Database, namespace: string, model: stri
   const modelName = model.toLowerCase();
   const problem = new ModelName("registry", ns.name, model, "latest").problem();
   if (problem) throw new AdminError(400, `invalid model name "${model}": ${problem}`);
-  // Setting visibility before the first push creates the repository, so it is never briefly public.
-  await db
-    .insert(repositories)
-    .values({ namespaceId: ns.id, name: modelName, visibility })
-    .onConflictDoUpdate({ target: [repositories.namespaceId, repositories.name], set: { visibility } });
+  // Only a pushed model changes: creating the repository here would put an empty model in the
+  // catalog (a typo becomes a public name nobody pushed). Its first push decides its visibility from
+  // REGISTRY_DEFAULT_VISIBILITY, private unless set otherwise.
+  const changed = await db
+    .update(repositories)
+    .set({ visibility })
+    .where(and(eq(repositories.namespaceId, ns.id), eq(repositories.name, modelName)))
+    .returning({ id: repositories.id });
+  if (changed.length === 0) throw new AdminError(404, `no model ${ns.name}/${modelName}; push it first`);
   return { repository: `${ns.name}/${modelName}`, visibility };
 }
 

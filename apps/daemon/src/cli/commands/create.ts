@@ -5,6 +5,7 @@ import { ModelName } from "@corral/shared/name";
 import { sha256File } from "@corral/shared/digest";
 import { Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
+import { qualify } from "../short-names.ts";
 import { modelfileToRequest, readModelfile, transportNames } from "../modelfile-request.ts";
 import { Progress, renderNDJSONProgress } from "../render/progress.ts";
 
@@ -48,7 +49,7 @@ export async function createCommand(model: string, opts: { file?: string; quanti
       return out;
     };
 
-    const body: Record<string, unknown> = { model };
+    const body: Record<string, unknown> = { model: qualify(model) };
     if (local.from !== undefined) body["from"] = local.from;
     if (local.files.length) body["files"] = await upload(local.files);
     if (local.adapters.length) body["adapters"] = await upload(local.adapters);

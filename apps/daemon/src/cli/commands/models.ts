@@ -3,6 +3,7 @@ import { ModelName } from "@corral/shared/name";
 import { humanBytes, humanTime } from "@corral/shared/format";
 import { Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
+import { qualify } from "../short-names.ts";
 import { renderSection, renderTable } from "../render/table.ts";
 
 interface TagsResponse {
@@ -49,7 +50,7 @@ export async function showCommand(model: string, opts: Partial<Record<ShowFlag |
   if (chosen.length > 1) throw new CLIError("only one of '--license', '--modelfile', '--parameters', '--system', or '--template' can be specified");
   const client = new Client();
   await client.heartbeat();
-  const r = await client.request<ShowResponse>("POST", "/api/show", { model, verbose: opts.verbose === true });
+  const r = await client.request<ShowResponse>("POST", "/api/show", { model: qualify(model), verbose: opts.verbose === true });
   const flag = chosen[0];
   if (flag) {
     const value = r[flag] ?? "";
@@ -106,7 +107,7 @@ function formatMeta(v: unknown): string {
 export async function copyCommand(source: string, destination: string): Promise<void> {
   const client = new Client();
   await client.heartbeat();
-  await client.request("POST", "/api/copy", { source, destination });
+  await client.request("POST", "/api/copy", { source: qualify(source), destination: qualify(destination) });
   process.stdout.write(`copied '${source}' to '${destination}'\n`);
 }
 
@@ -115,7 +116,7 @@ export async function removeCommand(models: string[]): Promise<void> {
   await client.heartbeat();
   for (const m of models) {
     if (!ModelName.parse(m).isValid()) throw new CLIError(`name "${m}" is invalid`);
-    await client.request("DELETE", "/api/delete", { model: m });
+    await client.request("DELETE", "/api/delete", { model: qualify(m) });
     process.stdout.write(`deleted '${m}'\n`);
   }
 }

@@ -4,6 +4,7 @@
 import { humanBytes, humanTime } from "@corral/shared/format";
 import { APIError, Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
+import { qualify } from "../short-names.ts";
 import { renderTable } from "../render/table.ts";
 import { loadBody, loadOrUnload } from "../session.ts";
 
@@ -57,8 +58,8 @@ export async function stopCommand(model: string): Promise<void> {
   const client = new Client();
   await client.heartbeat();
   try {
-    await client.request("POST", "/api/show", { model });
-    await loadOrUnload(client, loadBody({ model, keepAlive: 0, think: undefined }));
+    await client.request("POST", "/api/show", { model: qualify(model) });
+    await loadOrUnload(client, loadBody({ model: qualify(model), keepAlive: 0, think: undefined }));
   } catch (e) {
     if (e instanceof APIError && e.message.includes("not found")) throw new CLIError(`couldn't find model "${model}" to stop`);
     throw e;

@@ -6,6 +6,7 @@ import { float32String } from "@corral/shared/gojson";
 import { APIError, Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
 import { runInteractive } from "../interactive.ts";
+import { qualify } from "../short-names.ts";
 import type { ShowResponse } from "./models.ts";
 import { printStoredAnswer } from "../render/answer.ts";
 import {
@@ -83,7 +84,8 @@ async function showModel(client: Client, model: string): Promise<ShowResponse & 
 export async function runCommand(modelArg: string, promptWords: string[], flags: RunFlags, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const runAt = argv.indexOf("run");
   const reclaimed = reclaimThinkWord(runAt >= 0 ? argv.slice(runAt + 1) : argv, [modelArg, ...promptWords], flags.think);
-  const [model = modelArg, ...words] = reclaimed.positionals;
+  const [typed = modelArg, ...words] = reclaimed.positionals;
+  const model = qualify(typed);
 
   const o = newRunOptions(model);
   o.format = parseFormatFlag(flags.format);

@@ -2,6 +2,7 @@
 import { ModelName, OLLAMA_REGISTRY_HOST } from "@corral/shared/name";
 import { Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
+import { qualify } from "../short-names.ts";
 import { Progress, PULL_PROGRESS, renderNDJSONProgress } from "../render/progress.ts";
 
 export async function pullCommand(model: string, opts: { insecure?: boolean }): Promise<void> {
@@ -9,7 +10,7 @@ export async function pullCommand(model: string, opts: { insecure?: boolean }): 
   await client.heartbeat();
   const progress = new Progress();
   try {
-    await renderNDJSONProgress(client.stream("/api/pull", { model, insecure: opts.insecure === true }), progress, PULL_PROGRESS);
+    await renderNDJSONProgress(client.stream("/api/pull", { model: qualify(model), insecure: opts.insecure === true }), progress, PULL_PROGRESS);
   } finally {
     progress.stop();
   }
@@ -22,7 +23,7 @@ export async function pushCommand(model: string, opts: { insecure?: boolean }): 
   await client.heartbeat();
   const progress = new Progress();
   try {
-    await renderNDJSONProgress(client.stream("/api/push", { model, insecure: opts.insecure === true }), progress);
+    await renderNDJSONProgress(client.stream("/api/push", { model: qualify(model), insecure: opts.insecure === true }), progress);
   } finally {
     progress.stop();
   }
