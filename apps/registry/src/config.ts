@@ -11,6 +11,11 @@ export interface S3Config {
   checksums: "WHEN_REQUIRED" | "WHEN_SUPPORTED";
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
+  /**
+   * S3_PRESIGNED_URLS: blob downloads are sent to the bucket by presigned URL (absent: true);
+   * false where clients cannot reach S3_ENDPOINT, and the registry serves the bytes itself.
+   */
+  presignedURLs?: boolean;
 }
 
 export interface Config {
@@ -161,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           checksums: bool(env, "S3_REQUEST_CHECKSUMS", false) ? "WHEN_SUPPORTED" : "WHEN_REQUIRED",
           accessKeyId: env["AWS_ACCESS_KEY_ID"] || undefined,
           secretAccessKey: env["AWS_SECRET_ACCESS_KEY"] || undefined,
+          presignedURLs: bool(env, "S3_PRESIGNED_URLS", true),
         }
       : undefined,
     publicURL: publicURL || undefined,

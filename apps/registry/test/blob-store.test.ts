@@ -13,6 +13,7 @@ import { backendFailure } from "../src/backend-errors.ts";
 import { freePort } from "../../../test/helpers/ports.ts";
 import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
 import { S3BlobStore } from "../src/storage/s3.ts";
+import { loadConfig } from "../src/config.ts";
 import { startS3, type S3Server } from "../../../test/helpers/s3.ts";
 
 async function collect(r: Readable): Promise<Buffer> {
@@ -150,6 +151,22 @@ conformance(
   },
   async () => s3?.stop(),
 );
+
+test("S3_PRESIGNED_URLS=false: an S3 store hands out no presigned URL, so the registry serves the bytes itself", async () => {
+  const server = await startS3("unsigned");
+  const cfg = loadConfig({ S3_BUCKET: "unsigned", S3_ENDPOINT: server.endpoint, S3_FORCE_PATH_STYLE: "true", S3_PRESIGNED_URLS: "false", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" });
+  const store = await new S3BlobStore(cfg.s3!).init();
+  try {
+    const data = randomBytes(1000);
+    const { id, size } = await upload(store, [data]);
+    await store.commit(id, size, sha256Bytes(data));
+    assert.equal(await store.presignedURL(sha256Bytes(data), 60), undefined);
+    assert.throws(() => loadConfig({ S3_BUCKET: "b", S3_PRESIGNED_URLS: "sometimes" }), /S3_PRESIGNED_URLS: expected true or false/);
+  } finally {
+    await store.close();
+    await server.stop();
+  }
+});
 
 test("an S3 store that cannot be reached fails with an error the registry answers as 503, whatever shape the SDK gives it", async () => {
   const store = new S3BlobStore({ bucket: "absent", endpoint: `http://127.0.0.1:${await freePort()}`, region: "us-east-1", forcePathStyle: true, checksums: "WHEN_REQUIRED", accessKeyId: "k", secretAccessKey: "s" });

@@ -86,9 +86,11 @@ export class S3BlobStore implements BlobStore {
   readonly kind = "s3";
   readonly client: S3Client;
   private readonly bucket: string;
+  private readonly presign: boolean;
 
   constructor(cfg: S3Config) {
     this.bucket = cfg.bucket;
+    this.presign = cfg.presignedURLs ?? true;
     this.client = new S3Client({
       region: cfg.region,
       forcePathStyle: cfg.forcePathStyle,
@@ -161,6 +163,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async presignedURL(digest: string, ttlSeconds: number): Promise<string | undefined> {
+    if (!this.presign) return undefined;
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }), {
       expiresIn: Math.max(1, Math.min(Math.floor(ttlSeconds), 7 * 24 * 3600)),
     });
