@@ -76,7 +76,7 @@ async function assertStoreConsistent(d: Daemon): Promise<void> {
   }
 }
 
-test("a pull that does not fit says no space left on device, names the blob, and keeps the store consistent", { skip, timeout: 90_000 }, async () => {
+test("a pull that does not fit says no space left on device, names the blob, and keeps the store consistent", { skip }, async () => {
   const d = await startDaemon({ env: { CORRAL_MODELS: smallDisk() } });
   try {
     const r = await runCLI(d, ["pull", `${registry.host}/alice/story`, "--insecure"]);
@@ -95,7 +95,7 @@ test("a pull that does not fit says no space left on device, names the blob, and
   }
 });
 
-test("a create that does not fit says no space left on device, names what it wrote, and leaves no temporary file", { skip, timeout: 90_000 }, async () => {
+test("a create that does not fit says no space left on device, names what it wrote, and leaves no temporary file", { skip }, async () => {
   const d = await startDaemon({ env: { CORRAL_MODELS: smallDisk() } });
   try {
     const r = await runCLI(d, ["create", "story", "-f", join(work, "Modelfile")]);
@@ -111,7 +111,7 @@ test("a create that does not fit says no space left on device, names what it wro
   }
 });
 
-test("a push to a registry whose blob storage is full fails clearly, and the registry stays consistent", { skip, timeout: 90_000 }, async () => {
+test("a push to a registry whose blob storage is full fails clearly, and the registry stays consistent", { skip }, async () => {
   const data = await mkdtemp(join(tmpdir(), "corral-registry-full-"));
   dirs.push(data);
   const storage = join(data, "storage");

@@ -95,7 +95,7 @@ async function assertConsistent(): Promise<void> {
 
 const uploadedBytes = async (): Promise<number> => Number((await sql<{ n: string }>("SELECT coalesce(max(size), 0) AS n FROM uploads"))[0]?.n ?? 0);
 
-test("S3 stopped mid-upload: the push fails clearly, a push after S3 is back succeeds, nothing dangles", { skip, timeout: 120_000 }, async () => {
+test("S3 stopped mid-upload: the push fails clearly, a push after S3 is back succeeds, nothing dangles", { skip }, async () => {
   const name = `${registry.host}/alice/big1`;
   const pushing = runCLI(daemon, ["push", name, "--insecure"]);
   await waitFor("the first chunk to reach S3", async () => (await uploadedBytes()) > 0);
@@ -116,7 +116,7 @@ test("S3 stopped mid-upload: the push fails clearly, a push after S3 is back suc
   await assertConsistent();
 });
 
-test("PostgreSQL restarted under a running registry: 503 during the outage, served again after", { skip, timeout: 120_000 }, async () => {
+test("PostgreSQL restarted under a running registry: 503 during the outage, served again after", { skip }, async () => {
   const ctl = await postgresControl(dbURL, pg.port);
   const manifestURL = `${registry.url}/v2/alice/big1/manifests/latest`;
   assert.equal((await fetch(manifestURL)).status, 401, "before: a private model asks for a token");
@@ -137,13 +137,13 @@ test("PostgreSQL restarted under a running registry: 503 during the outage, serv
     ctl.start();
   }
   // The pool opens new connections: no restart of the registry.
-  await waitFor("the registry to answer again", async () => (await fetch(manifestURL)).status === 401, 20_000, 200);
+  await waitFor("the registry to answer again", async () => (await fetch(manifestURL)).status === 401, 200);
   const push = await runCLI(daemon, ["push", `${registry.host}/alice/big1`, "--insecure"]);
   assert.equal(push.code, 0, push.stderr);
   assert.equal(registry.process.exitCode, null);
 });
 
-test("the registry SIGKILLed mid-upload: after a restart the next push completes and pulls whole", { skip, timeout: 120_000 }, async () => {
+test("the registry SIGKILLed mid-upload: after a restart the next push completes and pulls whole", { skip }, async () => {
   const name = `${registry.host}/alice/big2`;
   const pushing = runCLI(daemon, ["push", name, "--insecure"]);
   await waitFor("the upload to be under way", async () => (await uploadedBytes()) > 0);

@@ -86,7 +86,7 @@ test("a pull killed mid-blob resumes without re-downloading finished parts", { s
     // Wait until at least two parts are complete on disk, then kill the daemon outright.
     const blobs = join(b.modelsDir, "blobs");
     let done: Array<{ Offset: number; Size: number }> = [];
-    for (let i = 0; i < 400 && done.length < 2; i++) {
+    while (done.length < 2) {
       await new Promise((r) => setTimeout(r, 25));
       const states = (await readdir(blobs).catch(() => [] as string[])).filter((f) => f.startsWith(partPrefix) && !f.endsWith(".tmp"));
       done = [];
@@ -100,7 +100,6 @@ test("a pull killed mid-blob resumes without re-downloading finished parts", { s
         if (s.Size > 0 && s.Completed === s.Size) done.push(s);
       }
     }
-    assert.ok(done.length >= 2, "two parts finished before the kill");
     b.process.kill("SIGKILL");
     await pulling;
     assert.ok(!(await readdir(blobs)).includes(`sha256-${modelDigest.slice(7)}`), "the unfinished blob is not visible");

@@ -1,18 +1,33 @@
 // Installing a Debian package a suite needs. Suites run two at a time and several install what
-// they need at start, so apt's locks are often held by another suite: dpkg's lock is waited for,
-// and the package-list lock (which apt-get update does not wait for) by trying again.
+// they need at start, so apt's locks are often held by another suite: a command that finds a lock
+// held is run again once it is free, however long the other suite takes on this machine. Only
+// failures of another kind count against the attempts; the test runner's overall limit bounds the
+// rest.
 
 import { spawnSync } from "node:child_process";
 
+/** dpkg's lock is waited for by apt itself, in rounds of this many seconds. */
 const WAIT = ["-o", "DPkg::Lock::Timeout=600"];
+/** What apt says when another apt or dpkg holds a lock it needs. */
+const LOCKED = /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock directory|is held by process/;
 
-function apt(args: string[], inherit: boolean): boolean {
+function apt(args: string[], inherit: boolean): { ok: boolean; locked: boolean } {
   const r = spawnSync("apt-get", [...WAIT, "-y", "-qq", ...args], {
-    stdio: inherit ? "inherit" : "ignore",
+    stdio: ["ignore", inherit ? "inherit" : "ignore", "pipe"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    timeout: 600_000,
+    encoding: "utf8",
   });
-  return r.status === 0;
+  if (inherit && r.stderr) process.stderr.write(r.stderr);
+  return { ok: r.status === 0, locked: r.status !== 0 && LOCKED.test(r.stderr ?? "") };
+}
+
+/** Runs an apt-get command until it ends other than on a held lock. */
+function aptWhenFree(args: string[], inherit: boolean): boolean {
+  for (;;) {
+    const r = apt(args, inherit);
+    if (!r.locked) return r.ok;
+    spawnSync("sleep", ["2"]);
+  }
 }
 
 /**
@@ -21,9 +36,9 @@ function apt(args: string[], inherit: boolean): boolean {
  */
 export function aptInstall(args: string[], opts: { verbose?: boolean } = {}): boolean {
   const verbose = opts.verbose ?? false;
-  if (apt(["install", ...args], verbose)) return true;
+  if (aptWhenFree(["install", ...args], verbose)) return true;
   for (let attempt = 0; attempt < 4; attempt++) {
-    if (apt(["update"], verbose) && apt(["install", ...args], verbose)) return true;
+    if (aptWhenFree(["update"], verbose) && aptWhenFree(["install", ...args], verbose)) return true;
     spawnSync("sleep", [String(5 * (attempt + 1))]);
   }
   return false;

@@ -29,10 +29,15 @@ export async function launchBrowser(opts: { viewport?: { width: number; height: 
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
+      // Playwright gives up on a launch, and below on any wait, after 30 s; a loaded machine may
+      // need longer, and the test runner's overall limit bounds every wait instead.
+      timeout: 0,
       ...(opts.viewport ? { viewport: opts.viewport } : {}),
       ...(opts.colorScheme ? { colorScheme: opts.colorScheme } : {}),
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
+    context.setDefaultTimeout(0);
+    context.setDefaultNavigationTimeout(0);
     const page = context.pages()[0] ?? (await context.newPage());
     return {
       context,

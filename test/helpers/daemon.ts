@@ -6,6 +6,7 @@ import { sha256Bytes } from "@corral/shared/digest";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { onExit } from "./on-exit.ts";
 
 export const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const corralBin = join(repoRoot, "apps/daemon/bin/corral.js");
@@ -23,13 +24,17 @@ export interface Daemon {
 }
 
 const children = new Set<ChildProcess>();
+let killingChildren = false;
 
 /**
- * Remembers a server process so that it is killed when the test process exits, however that
- * happens (a failed start, a failed hook, the runner ending the file): no test leaves one behind.
+ * Remembers a process so that it is killed when the test process exits, however that happens (a
+ * failed start, a failed hook, the runner ending the file): no test leaves one behind.
  */
 export function trackChild(child: ChildProcess): void {
-  if (children.size === 0) process.once("exit", () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill("SIGKILL")));
+  if (!killingChildren) {
+    killingChildren = true;
+    onExit(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill("SIGKILL")));
+  }
   children.add(child);
   child.once("exit", () => children.delete(child));
 }
@@ -83,6 +88,9 @@ export async function startDaemon(opts: { home?: string; env?: NodeJS.ProcessEnv
       if (m) resolveURL(m[1]!);
     });
     child.once("exit", (code) => reject(new Error(`daemon exited with ${code}:\n${log}`)));
+  }).catch(async (e: unknown) => {
+    if (!opts.home) await rm(home, { recursive: true, force: true });
+    throw e;
   });
   const host = url.replace(/^http:\/\//, "");
   const clientEnv = { ...env, CORRAL_HOST: host };
@@ -109,6 +117,7 @@ export function runCLI(daemon: Pick<Daemon, "env">, args: string[], opts: { cwd?
       env: { ...daemon.env, ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
+    trackChild(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

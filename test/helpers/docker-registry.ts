@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
 import { aptInstall } from "./apt.ts";
+import { trackChild } from "./daemon.ts";
 
 export interface DockerRegistry {
   url: string;
@@ -50,12 +51,19 @@ export async function startDockerRegistry(): Promise<DockerRegistry> {
       "",
     ].join("\n"),
   );
-  const child: ChildProcess = spawn(bin, ["serve", config], { stdio: "ignore" });
+  const child: ChildProcess = spawn(bin, ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  trackChild(child);
+  let log = "";
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  // Until it answers or exits: a loaded machine may take long to start it, the test runner bounds that.
+  for (;;) {
     const ok = await fetch(`${url}/v2/`).then((r) => r.ok).catch(() => false);
     if (ok) break;
-    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`docker-registry exited with ${child.exitCode ?? child.signalCode}:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
@@ -63,7 +71,7 @@ export async function startDockerRegistry(): Promise<DockerRegistry> {
     host: `127.0.0.1:${port}`,
     dir,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

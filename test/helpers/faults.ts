@@ -10,8 +10,9 @@ import { fileURLToPath } from "node:url";
 import { readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
 import { freePort } from "./ports.ts";
 import { s3Env, spawnS3 } from "./s3.ts";
-import { findPostgresBin } from "./postgres.ts";
+import { PG_CTL_WAIT, findPostgresBin } from "./postgres.ts";
 import { registryBin, type RegistryProcess } from "./registry.ts";
+import { trackChild } from "./daemon.ts";
 import { fixtures } from "../fixtures.ts";
 
 /**
@@ -49,12 +50,20 @@ export async function writeLargeGGUF(out: string, extraBytes: number, seed = 1):
   });
 }
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 25): Promise<T> {
-  const until = Date.now() + timeoutMs;
+/**
+ * Polls `check` every `everyMs` until it gives a value; an exception from `check` ends the wait,
+ * naming `what` was awaited. No deadline of its own: how long something takes depends on the
+ * machine, and a wait that never ends is ended by the test runner's overall limit.
+ */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 25): Promise<T> {
   for (;;) {
-    const v = await check();
+    let v: T | undefined | false;
+    try {
+      v = await check();
+    } catch (e) {
+      throw new Error(`waiting for ${what}: ${(e as Error).message}`, { cause: e });
+    }
     if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -114,9 +123,9 @@ export async function postgresControl(url: string, port: number): Promise<{ stop
     if (r.status !== 0) throw new Error(`pg_ctl ${args.at(-1)} failed: ${r.stderr}`);
   };
   return {
-    stop: () => run(["-D", dir, "-m", "fast", "-w", "stop"]),
+    stop: () => run(["-D", dir, "-m", "fast", ...PG_CTL_WAIT, "stop"]),
     start: () =>
-      run(["-D", dir, "-l", join(dir, "log"), "-w", "-o", `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, "start"]),
+      run(["-D", dir, "-l", join(dir, "log"), ...PG_CTL_WAIT, "-o", `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, "start"]),
   };
 }
 
@@ -145,18 +154,19 @@ export function mountTmpfs(megabytes: number): { dir: string; unmount(): void } 
 export async function startRegistryAt(env: NodeJS.ProcessEnv & { REGISTRY_ADDR: string; REGISTRY_DATA: string }): Promise<RegistryProcess> {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, REGISTRY_URL: `http://${env.REGISTRY_ADDR}`, ...env };
   const child = spawn(process.execPath, [registryBin, "serve"], { env: fullEnv, stdio: ["ignore", "pipe", "pipe"] });
+  trackChild(child);
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const url = `http://${env.REGISTRY_ADDR}`;
+  // Until it answers or exits: a loaded machine may take long to start it, the test runner bounds that.
   try {
     await waitFor(
       `the registry at ${url}`,
       async () => {
         if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${log}`);
-        return fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) }).then(() => true).catch(() => false);
+        return fetch(`${url}/v2/`).then(() => true).catch(() => false);
       },
-      60_000,
       100,
     );
   } catch (e) {

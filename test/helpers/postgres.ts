@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from "node:fs";
 import { freePort } from "./ports.ts";
 import { aptInstall } from "./apt.ts";
+import { onExit } from "./on-exit.ts";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 
@@ -37,6 +38,32 @@ export function ensurePostgres(): { bin: string } | { skip: string } {
   return { bin };
 }
 
+/**
+ * pg_ctl's -w gives up after 60 seconds unless told otherwise; a loaded machine may need longer to
+ * start or stop a cluster, and the test runner's overall limit bounds the wait instead.
+ */
+export const PG_CTL_WAIT = ["-w", "-t", String(24 * 3600)];
+
+/** The clusters this process started and has not stopped; stopped when it exits, however it exits. */
+const clusters = new Map<string, () => void>();
+let stoppingClusters = false;
+
+function trackCluster(dir: string, stop: () => void): void {
+  if (!stoppingClusters) {
+    stoppingClusters = true;
+    onExit(() => {
+      for (const halt of clusters.values()) {
+        try {
+          halt();
+        } catch {
+          // Already stopped, or never started: nothing is left to stop.
+        }
+      }
+    });
+  }
+  clusters.set(dir, stop);
+}
+
 export async function startPostgres(): Promise<Postgres> {
   const found = ensurePostgres();
   if ("skip" in found) throw new Error(found.skip);
@@ -49,16 +76,28 @@ export async function startPostgres(): Promise<Postgres> {
     const [file, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, cmd), ...args]] : [join(bin, cmd), args];
     execFileSync(file as string, argv as string[], { stdio: ["ignore", "ignore", "pipe"] });
   };
+  const halt = (): void => {
+    // Immediate: the data is thrown away with the directory.
+    if (existsSync(join(dir, "postmaster.pid"))) run("pg_ctl", ["-D", dir, "-m", "immediate", ...PG_CTL_WAIT, "stop"]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  trackCluster(dir, halt);
   const port = await freePort();
   try {
     run("initdb", ["-D", dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions"]);
     run("pg_ctl", [
-      "-D", dir, "-l", join(dir, "log"), "-w", "-o",
+      "-D", dir, "-l", join(dir, "log"), ...PG_CTL_WAIT, "-o",
       `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
       "start",
     ]);
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
+    // A postmaster that started but did not answer pg_ctl is stopped too.
+    clusters.delete(dir);
+    try {
+      halt();
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+    }
     throw new Error(`could not start PostgreSQL: ${(e as { stderr?: Buffer }).stderr?.toString() ?? (e as Error).message}`);
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -81,8 +120,9 @@ export async function startPostgres(): Promise<Postgres> {
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
+      clusters.delete(dir);
       try {
-        run("pg_ctl", ["-D", dir, "-m", "immediate", "-w", "stop"]);
+        run("pg_ctl", ["-D", dir, "-m", "immediate", ...PG_CTL_WAIT, "stop"]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

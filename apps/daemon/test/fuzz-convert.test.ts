@@ -1,9 +1,10 @@
 // Property-based tests of the checkpoint readers on hostile files: safetensors headers with huge or
 // negative lengths and offsets, PyTorch zips that are bombs (declared sizes far beyond the data,
 // overlapping members, ZIP64 fields pointing anywhere, truncated records) and pickles with foreign
-// globals, unknown opcodes, cycles and deep nesting. Each case ends quickly in a result or a
-// ConvertError that names the file, never another exception and never an allocation beyond the
-// file's own size.
+// globals, unknown opcodes, cycles and deep nesting. Each case ends in a result or a ConvertError
+// that names the file, never another exception and never an allocation beyond the file's own size.
+// No clock bounds a case: one that never ends is ended by the test runner's overall limit, and
+// that the readers' work grows linearly with their input is convert-work.test.ts.
 // FUZZ_SEED=<n> replays a failure (fast-check prints the seed and path); FUZZ_RUNS=<n> scales it.
 
 import assert from "node:assert/strict";
@@ -19,20 +20,19 @@ import { readSafetensors } from "../src/create/convert/safetensors.ts";
 import { readTorchCheckpoint } from "../src/create/convert/torch.ts";
 import { readZipDirectory } from "../src/create/convert/zip.ts";
 import { op, stateDictPickle, u32le, uni } from "./support/torch-pickle.ts";
+import { zip, type ZipEntry } from "./support/zip.ts";
 
 function runs(n: number): fc.Parameters<unknown> {
   const seed = process.env["FUZZ_SEED"];
   return { numRuns: Math.max(1, Math.round(Number(process.env["FUZZ_RUNS"] ?? 1) * n)), ...(seed ? { seed: Number(seed) } : {}) };
 }
 
-const CASE_MS = 1500;
 /** Buffers a case may leave allocated: far below the 100-256 MB a declared size could ask for. */
 const CASE_BYTES = 32 * 1024 * 1024;
 
-/** Runs one hostile case: only ConvertError may escape, and only within the time and memory bounds. */
+/** Runs one hostile case: only ConvertError may escape, and only within the memory bound. */
 async function hostile<T>(file: string, fn: () => Promise<T> | T): Promise<T | ConvertError> {
   const memBefore = process.memoryUsage().arrayBuffers;
-  const started = performance.now();
   let out: T | ConvertError;
   try {
     out = await fn();
@@ -41,8 +41,6 @@ async function hostile<T>(file: string, fn: () => Promise<T> | T): Promise<T | C
     assert.ok(e.message.startsWith(`${file}: `), `the error names the file: ${e.message}`);
     out = e;
   }
-  const ms = performance.now() - started;
-  assert.ok(ms < CASE_MS, `took ${ms.toFixed(0)} ms`);
   const grew = process.memoryUsage().arrayBuffers - memBefore;
   assert.ok(grew < CASE_BYTES, `allocated ${grew} bytes of buffers`);
   return out;
@@ -94,52 +92,6 @@ const opcodeFragment = fc.oneof(
 );
 
 // ---- zips ----
-
-interface ZipEntry {
-  name: string;
-  data: Buffer;
-  /** Overrides of the central-directory fields. */
-  method?: number;
-  size?: number;
-  compressedSize?: number;
-  localOffset?: number;
-  extra?: Buffer;
-}
-
-/** A stored zip written the way PyTorch writes one, except for whatever the entries override. */
-function zip(entries: ZipEntry[], eocd: { count?: number; cdSize?: number; cdOffset?: number } = {}): Buffer {
-  const chunks: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const extra = e.extra ?? Buffer.alloc(0);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(e.method ?? 0, 10);
-    c.writeUInt32LE(e.compressedSize ?? e.data.length, 20);
-    c.writeUInt32LE(e.size ?? e.data.length, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt16LE(extra.length, 30);
-    c.writeUInt32LE(e.localOffset ?? offset, 42);
-    central.push(c, name, extra);
-    chunks.push(local, name, e.data);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cd = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(eocd.count ?? entries.length, 8);
-  end.writeUInt16LE(eocd.count ?? entries.length, 10);
-  end.writeUInt32LE(eocd.cdSize ?? cd.length, 12);
-  end.writeUInt32LE(eocd.cdOffset ?? offset, 16);
-  return Buffer.concat([...chunks, cd, end]);
-}
 
 function checkpoint(): Buffer {
   const shape = [2, 3];

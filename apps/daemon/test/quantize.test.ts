@@ -211,14 +211,13 @@ test("a cancelled create kills the quantizer and leaves no files behind", async 
   assert.ok((await readdir(blobs)).some((n) => n.startsWith(".tmp-")), "its output is a temporary file");
   controller.abort();
 
-  const deadline = Date.now() + 5000;
+  // Until the busy worker is gone and its partial output removed (a fresh idle worker may already
+  // be waiting for the next job): polled, as soon as the machine gets to it, with the test runner's
+  // overall limit for a worker that is never killed or a file never removed.
   const running = (): string[] => quantizerChildren().map((l) => l.trim().split(/\s+/)[0]!).filter((pid) => busy.includes(pid));
-  while (Date.now() < deadline && (running().length > 0 || (await readdir(blobs)).some((n) => n.startsWith(".tmp-")))) {
+  while (running().length > 0 || (await readdir(blobs)).some((n) => n.startsWith(".tmp-"))) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  // A fresh idle worker may already be waiting for the next job; the one that was busy is gone.
-  assert.deepEqual(running(), [], "the worker was killed");
-  assert.deepEqual((await readdir(blobs)).filter((n) => n.startsWith(".tmp-")), [], "the partial output was removed");
   await assert.rejects(readFile(join(daemon.modelsDir, "manifests", "registry.ollama.ai", "library", "big-q4", "latest")), { code: "ENOENT" });
   assert.equal((await fetch(`${daemon.url}/api/tags`)).status, 200);
 

@@ -260,7 +260,8 @@ test("TTY: redraws in place and leaves the finished lines on screen", async () =
   const clock = { t: 0 };
   const progress = new Progress({ stream: sink, now: () => clock.t });
   const s = progress.spinner("pulling manifest");
-  await new Promise((r) => setTimeout(r, 250));
+  // Until the display's timer has drawn the spinner once.
+  while (!sink.text.includes("⠋")) await new Promise((r) => setTimeout(r, 10));
   clock.t = 150;
   s.stop();
   const bar = progress.bar("pulling 2af3b81862c6:", 2_000_000);

@@ -64,6 +64,7 @@ test("concurrent requests to two models with room for one are served in turn", a
 test("an idle model is unloaded after its keep-alive", async () => {
   await generate("one", { keep_alive: "1s" });
   assert.deepEqual(await loaded(), ["one:latest"]);
-  await new Promise((r) => setTimeout(r, 1800));
-  assert.deepEqual(await loaded(), []);
+  // Polled, not slept: how soon after the second the unload is done depends on the machine; a
+  // model that is never unloaded is caught by the test runner's overall limit.
+  while ((await loaded()).length > 0) await new Promise((r) => setTimeout(r, 100));
 });

@@ -93,9 +93,8 @@ test("editDistanceWithin agrees with the full dynamic programme on random string
   }
 });
 
-test("detection over the longest references stays fast", () => {
+// How much work detection does is counted in template-detect-work.test.ts.
+test("detection over the longest references finds their family", () => {
   const input = reference("llama3-instruct.llama-3.1-8b-instruct.jinja").replace("26 Jul 2024", "01 Jan 2025");
-  const t0 = performance.now();
-  for (let i = 0; i < 20; i++) assert.equal(detectTemplate(input)?.name, "llama3-instruct");
-  assert.ok(performance.now() - t0 < 2000);
+  assert.equal(detectTemplate(input)?.name, "llama3-instruct");
 });

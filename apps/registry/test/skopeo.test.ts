@@ -79,7 +79,7 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test("skopeo copies an OCI artifact into the registry and back out unchanged", { skip: skip ?? false, timeout: 120_000 }, async () => {
+test("skopeo copies an OCI artifact into the registry and back out unchanged", { skip: skip ?? false }, async () => {
   const src = join(work, "src");
   const { manifestDigest, blobs } = writeLayout(src);
   const host = new URL(server.url).host;

@@ -4,6 +4,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixtures } from "../../../test/fixtures.ts";
+import { bytesReadByProcess } from "../../../test/helpers/bytes-read.ts";
 import {
   GGUFError,
   GGUFValueType,
@@ -83,8 +84,11 @@ class Bytes {
   bytes(): Uint8Array { return Uint8Array.from(this.out); }
 }
 
+/**
+ * Awaits a refusal. That refusing huge claimed counts and lengths does no work in proportion to
+ * them is counted, not timed, in fuzz-gguf.test.ts ("refuses huge counts, lengths and nesting").
+ */
 async function rejectsGGUF(p: Promise<unknown>, pattern: RegExp): Promise<GGUFError> {
-  const t0 = performance.now();
   let caught: unknown;
   try {
     await p;
@@ -93,7 +97,6 @@ async function rejectsGGUF(p: Promise<unknown>, pattern: RegExp): Promise<GGUFEr
   }
   assert.ok(caught instanceof GGUFError, `expected a GGUFError, got ${String(caught)}`);
   assert.match(caught.message, pattern);
-  assert.ok(performance.now() - t0 < 2000, "refusal should be quick");
   return caught;
 }
 
@@ -246,9 +249,13 @@ describe("real GGUF files", () => {
       await fh.truncate(dataOffset + n * 4); // sparse: takes no disk space
       await fh.close();
       const before = process.memoryUsage().rss;
-      const t0 = performance.now();
+      const readBefore = bytesReadByProcess();
       const h = await readGGUFHeader(path);
-      assert.ok(performance.now() - t0 < 1000);
+      const readAfter = bytesReadByProcess();
+      // Counted, not timed: the bytes the process read (where Linux counts them) and kept.
+      if (readBefore !== undefined && readAfter !== undefined) {
+        assert.ok(readAfter - readBefore < 16 * 1024 * 1024, `read ${readAfter - readBefore} bytes for a ${header.length}-byte header`);
+      }
       assert.ok(process.memoryUsage().rss - before < 256 * 1024 * 1024);
       assert.equal(h.tensors[0]?.size, n * 4);
       assert.equal(parameterCount(h), n);
