@@ -1,4 +1,4 @@
-// A push to a registry that sends chunks to object storage (§5.6): each PATCH carrying
+// A push to a registry that sends chunks to object storage (docs/protocol.md, "Uploading a blob"): each PATCH carrying
 // X-Redirect-Uploads may be answered 307 with the storage URL in Location and the next session
 // URL in Docker-Upload-Location; the daemon then PUTs the same bytes there without credentials,
 // and the final PUT carries the digest and the S3-style etag over every part. The registry here is

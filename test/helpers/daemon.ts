@@ -127,3 +127,34 @@ export function runCLI(daemon: Pick<Daemon, "env">, args: string[], opts: { cwd?
     child.stdin.end(opts.input ?? "");
   });
 }
+
+/** One line of the daemon's debug log (CORRAL_DEBUG=1): {"time","level":"debug","msg",…fields}. */
+export type DebugEvent = { msg: string } & Record<string, unknown>;
+
+/** The debug events a daemon started with CORRAL_DEBUG=1 has logged so far, oldest first. */
+export function debugEvents(daemon: Pick<Daemon, "logs">): DebugEvent[] {
+  return daemon
+    .logs()
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.endsWith("}"))
+    .map((l) => JSON.parse(l) as DebugEvent & { level?: string })
+    .filter((e) => e.level === "debug");
+}
+
+/** The first debug event after the first `skip` that `match` accepts, waiting for the daemon to log it. */
+export function waitForDebugEvent(daemon: Daemon, skip: number, match: (e: DebugEvent) => boolean): Promise<DebugEvent> {
+  return new Promise((resolveEvent, reject) => {
+    const check = (): void => {
+      const found = debugEvents(daemon).slice(skip).find(match);
+      if (!found) return;
+      daemon.process.stderr!.off("data", check);
+      daemon.process.off("exit", exited);
+      resolveEvent(found);
+    };
+    const exited = (): void => reject(new Error(`the daemon exited before logging the event:\n${daemon.logs()}`));
+    // Listening after startDaemon's own listener, so each chunk is already in logs().
+    daemon.process.stderr!.on("data", check);
+    daemon.process.once("exit", exited);
+    check();
+  });
+}

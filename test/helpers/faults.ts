@@ -6,7 +6,6 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
 import { freePort } from "./ports.ts";
 import { s3Env, spawnS3 } from "./s3.ts";

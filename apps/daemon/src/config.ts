@@ -4,6 +4,8 @@
 import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { registryHost } from "@corral/shared/name";
+import { parseGoDuration } from "./runner/durations.ts";
 
 /** Reads a variable the way Ollama does: trimmed, then stripped of surrounding quotes. */
 function envValue(env: NodeJS.ProcessEnv, ...names: string[]): string | undefined {
@@ -112,6 +114,28 @@ export interface DaemonConfig {
   noPrune: boolean;
   /** Origin patterns of the web pages allowed to call the API (see api/origin-check.ts). */
   origins: string[];
+  /** CORRAL_REGISTRY as a host (`host[:port]`), for names typed without one; undefined when unset. */
+  registry: string | undefined;
+  /** Default `num_ctx`: CORRAL_CONTEXT_LENGTH, else OLLAMA_CONTEXT_LENGTH, else 4096. */
+  contextLength: number;
+  /** Requests one loaded model serves at once: CORRAL_NUM_PARALLEL, else OLLAMA_NUM_PARALLEL, else 1. */
+  numParallel: number;
+  /** Models loaded at once: CORRAL_MAX_LOADED_MODELS, else OLLAMA_MAX_LOADED_MODELS, else 3. */
+  maxLoadedModels: number;
+  /**
+   * Default keep-alive in milliseconds, negative for forever: CORRAL_KEEP_ALIVE, else
+   * OLLAMA_KEEP_ALIVE, else 5m. Read when first asked for, so that a value only `serve` uses
+   * cannot stop the other commands.
+   */
+  readonly keepAliveMs: number;
+  /** llama.cpp threads (CORRAL_NUM_THREADS); undefined: one per core, one for tiny models. */
+  numThreads: number | undefined;
+  /** Streams per download (CORRAL_TRANSFER_CONCURRENCY); undefined: adaptive (registry-client/stream-ramp.ts). */
+  transferConcurrency: number | undefined;
+  /** Smallest upload chunk and download range in bytes (CORRAL_TRANSFER_PART_MIN); undefined: the defaults. */
+  transferPartMin: number | undefined;
+  /** Debug log of the scheduler and runner on stderr (log.ts): CORRAL_DEBUG, else OLLAMA_DEBUG. */
+  debug: boolean;
 }
 
 /** CORRAL_HOST, else OLLAMA_HOST, else the default; an error names the one that is wrong. */
@@ -120,17 +144,66 @@ function hostSetting(env: NodeJS.ProcessEnv): HostAddress {
   return parseHost(setting?.value, setting?.name);
 }
 
+/** A positive integer setting; anything else (absent, zero, not a number) means the default. */
+function positiveInt(env: NodeJS.ProcessEnv, ...names: string[]): number | undefined {
+  const n = Number(envValue(env, ...names));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A positive number of bytes; anything else means the default. */
+function positiveNumber(env: NodeJS.ProcessEnv, ...names: string[]): number | undefined {
+  const n = Number(envValue(env, ...names));
+  return n > 0 ? n : undefined;
+}
+
+/** A keep-alive setting: whole seconds or a Go duration; negative means forever (-1). */
+function keepAliveSetting(env: NodeJS.ProcessEnv): number {
+  const setting = envSetting(env, "CORRAL_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE");
+  if (setting === undefined) return 5 * 60_000;
+  const v = setting.value;
+  if (/^-?\d+$/.test(v)) return Number(v) < 0 ? -1 : Number(v) * 1000;
+  let ms: number;
+  try {
+    ms = parseGoDuration(v);
+  } catch (e) {
+    throw new ConfigError(`${setting.name}: ${(e as Error).message}; set it to a number of seconds or a duration like 5m`);
+  }
+  return ms < 0 ? -1 : ms;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const home = env["HOME"] || homedir();
   const homeDir = resolve(envValue(env, "CORRAL_HOME") ?? join(home, ".corral"));
   const models = envValue(env, "CORRAL_MODELS", "OLLAMA_MODELS");
+  let keepAliveMs: number | undefined;
   return {
     modelsDir: resolve(models ?? join(homeDir, "models")),
     homeDir,
     host: hostSetting(env),
     noPrune: parseBool(envValue(env, "CORRAL_NOPRUNE", "OLLAMA_NOPRUNE")),
     origins: allowedOrigins(envValue(env, "CORRAL_ORIGINS", "OLLAMA_ORIGINS")),
+    registry: registryHost(envValue(env, "CORRAL_REGISTRY")),
+    contextLength: positiveInt(env, "CORRAL_CONTEXT_LENGTH", "OLLAMA_CONTEXT_LENGTH") ?? 4096,
+    numParallel: positiveInt(env, "CORRAL_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL") ?? 1,
+    maxLoadedModels: positiveInt(env, "CORRAL_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS") ?? 3,
+    get keepAliveMs(): number {
+      return (keepAliveMs ??= keepAliveSetting(env));
+    },
+    numThreads: positiveInt(env, "CORRAL_NUM_THREADS"),
+    transferConcurrency: positiveInt(env, "CORRAL_TRANSFER_CONCURRENCY"),
+    transferPartMin: positiveNumber(env, "CORRAL_TRANSFER_PART_MIN"),
+    debug: parseBool(envValue(env, "CORRAL_DEBUG", "OLLAMA_DEBUG")),
   };
+}
+
+let processConfig: DaemonConfig | undefined;
+
+/**
+ * This process's configuration, read from its environment on first use. Modules below the
+ * entry points ask here instead of reading the environment themselves.
+ */
+export function daemonConfig(): DaemonConfig {
+  return (processConfig ??= loadConfig(process.env));
 }
 
 /** Local pages and desktop-app webviews, on any port: what Ollama allows without configuration. */

@@ -1,4 +1,4 @@
-// The daemon's ed25519 identity for registries (§6.1): ~/.corral/id_ed25519 in OpenSSH format
+// The daemon's ed25519 identity for registries (docs/protocol.md, "Keys"): ~/.corral/id_ed25519 in OpenSSH format
 // (mode 0600) and id_ed25519.pub. An existing ~/.ollama/id_ed25519 is NOT reused: a Corral key is
 // registered on the team's registry on purpose, and sharing Ollama's would tie the two accounts.
 

@@ -138,6 +138,23 @@ test("word wrap: a word too long to move is broken where it stands; narrow termi
   assert.equal(narrow.write("a long line that is not wrapped"), "a long line that is not wrapped");
 });
 
+test("word wrap measures emoji as the terminal shows them, also when one arrives a code point at a time", () => {
+  const family = "\u{1F468}\u200D\u{1F469}\u200D\u{1F467}";
+  const thumb = "\u{1F44D}\u{1F3FD}";
+  for (const e of [family, thumb, "\u{1F1EB}\u{1F1F7}"]) {
+    const text = `${e} `.repeat(7) + "ok";
+    for (const size of [1, 2, 5, 100]) {
+      const w = new WordWrapper({ width: 20, tty: false });
+      const points = Array.from(text);
+      let out = "";
+      for (let i = 0; i < points.length; i += size) out += w.write(points.slice(i, i + size).join(""));
+      out += w.flush();
+      // Two columns each: five and their spaces fill the 15 columns of a 20-column terminal.
+      assert.deepEqual(out.split("\n"), [`${e} `.repeat(5), `${e} ${e} ok`], `${JSON.stringify(e)} in pieces of ${size}`);
+    }
+  }
+});
+
 function sink(tty = false): { text: string; write(s: string): void; isTTY: boolean; columns: number } {
   return {
     text: "",

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { startDaemon, runCLI, type Daemon, uploadFile } from "../../../test/helpers/daemon.ts";
 import { listFiles } from "../../../test/helpers/files.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256Bytes, sha256File } from "@corral/shared/digest";
+import { sha256File } from "@corral/shared/digest";
 import { parseManifest, MediaType, type Manifest } from "@corral/shared/manifest";
 import { readGGUFHeader, writeGGUF, writeSplitGGUF, GGUFValueType, type GGUFKV } from "@corral/shared/gguf/index";
 

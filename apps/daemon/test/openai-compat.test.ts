@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import OpenAI from "openai";
-import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { debugEvents, startDaemon, waitForDebugEvent, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 import { sha256Bytes } from "@corral/shared/digest";
 
@@ -32,7 +32,8 @@ async function createModel(model: string, template: string): Promise<void> {
 
 before(async () => {
   suiteStart = Math.floor(Date.now() / 1000);
-  daemon = await startDaemon();
+  // The debug log says when each generation ended and why.
+  daemon = await startDaemon({ env: { CORRAL_DEBUG: "1" } });
   client = new OpenAI({ baseURL: `${daemon.url}/v1`, apiKey: "unused", maxRetries: 0 });
   await createModel("story", "{{ .Prompt }}");
   await createModel("alice/story-chat:v1", "{{ range .Messages }}{{ .Content }}{{ end }}");
@@ -209,6 +210,7 @@ test("errors come back in OpenAI's shape", async () => {
 });
 
 test("a client that leaves mid-stream stops the work and the daemon keeps serving", async () => {
+  const seen = debugEvents(daemon).length;
   const controller = new AbortController();
   const stream = await client.chat.completions.create({ ...chatRequest, max_tokens: 2000, stream: true }, { signal: controller.signal });
   let text = "";
@@ -218,6 +220,12 @@ test("a client that leaves mid-stream stops the work and the daemon keeps servin
     if (text.length > 20) controller.abort();
   }
   assert.ok(text.length > 20 && text.length < 200, JSON.stringify(text));
+  // The daemon's own account: the generation stopped because its client left, not at max_tokens,
+  // and made at most the token already under way once it knew.
+  const ended = await waitForDebugEvent(daemon, seen, (e) => e.msg === "generation ended");
+  assert.equal(ended["stop_reason"], "abort", JSON.stringify(ended));
+  assert.ok((ended["eval_count"] as number) < 2000, JSON.stringify(ended));
+  assert.ok((ended["tokens_after_client_left"] as number) <= 1, JSON.stringify(ended));
   const r = await client.chat.completions.create({ ...chatRequest, max_tokens: 3 });
   assert.equal(r.usage?.completion_tokens, 3);
 });

@@ -12,6 +12,10 @@ import { findModel, modelList } from "../src/api/openai/models.ts";
 import { unixSeconds } from "../src/api/openai/native.ts";
 import { readNDJSON, sseResponse, type SSEEvent } from "../src/api/openai/sse.ts";
 
+/** An OpenAI chunk as it came off the wire, read field by field as the assertions need. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type WireChunk = Record<string, any>;
+
 function rejects400(fn: () => unknown, message: string): void {
   assert.throws(fn, (e: unknown) => e instanceof StatusError && e.status === 400 && e.message === message);
 }
@@ -197,7 +201,7 @@ test("chat stream: role first, same created, split reasoning, finish chunk, usag
   ]);
   const data = await sseData(sseResponse(chatStreamEvents("chatcmpl-42", readNDJSON(native.body), true)));
   assert.equal(data.at(-1), "[DONE]");
-  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Record<string, any>);
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as WireChunk);
   for (const c of chunks) {
     assert.equal(c["id"], "chatcmpl-42");
     assert.equal(c["object"], "chat.completion.chunk");
@@ -225,14 +229,14 @@ test("chat stream: tool calls turn stop into tool_calls; a lone final chunk stil
   const data = await sseData(
     sseResponse(chatStreamEvents("chatcmpl-1", readNDJSON(ndjson([chunk({ tool_calls: [tc] }), { ...chunk({}), done: true, done_reason: "stop" }]).body), false)),
   );
-  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Record<string, any>);
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as WireChunk);
   assert.deepEqual(chunks[0]!["choices"][0]["delta"], { role: "assistant", content: "", tool_calls: [{ id: "call_q", index: 0, type: "function", function: { name: "f", arguments: '{"a":1}' } }] });
   assert.equal(chunks[1]!["choices"][0]["finish_reason"], "tool_calls");
   assert.equal(chunks.length, 2);
 
   const lone = await sseData(sseResponse(chatStreamEvents("chatcmpl-2", readNDJSON(ndjson([{ ...chunk({}), done: true, done_reason: "length" }]).body), false)));
   assert.deepEqual(
-    lone.slice(0, -1).map((d) => (JSON.parse(d) as Record<string, any>)["choices"][0]),
+    lone.slice(0, -1).map((d) => (JSON.parse(d) as WireChunk)["choices"][0]),
     [
       { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null },
       { index: 0, delta: {}, finish_reason: "length" },
@@ -280,7 +284,7 @@ test("completion stream: one chunk per native chunk, usage chunk, [DONE]", async
   const native = ndjson([g(","), g(" there", {}, T1), g("", { done: true, done_reason: "stop", prompt_eval_count: 5, eval_count: 2 }, T1)]);
   const data = await sseData(sseResponse(completionStreamEvents("cmpl-9", readNDJSON(native.body), true)));
   assert.equal(data.at(-1), "[DONE]");
-  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Record<string, any>);
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as WireChunk);
   assert.deepEqual(
     chunks.map((c) => c["choices"]),
     [[{ text: ",", index: 0, finish_reason: null }], [{ text: " there", index: 0, finish_reason: null }], [{ text: "", index: 0, finish_reason: "stop" }], []],

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest, createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256Bytes } from "@corral/shared/digest";
 import { startDaemon, uploadFile, type Daemon } from "../../../test/helpers/daemon.ts";
@@ -29,13 +29,25 @@ function send(base: string, method: string, path: string, headers: Record<string
     const u = new URL(path, base);
     // node:http sends a DELETE body without framing unless told its length.
     const framing = body === undefined ? {} : { "Content-Length": String(Buffer.byteLength(body)) };
+    let answered = false;
     const req = httpRequest({ host: u.hostname, port: u.port, method, path: u.pathname, headers: { ...framing, ...headers }, agent: false }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
       res.on("error", reject);
     });
-    req.on("error", reject);
+    // A server that refuses a request before reading its body may close the connection while the
+    // body is still being sent (HTTP allows it): the client's write then fails with EPIPE or
+    // ECONNRESET, and the answer it already received is what counts.
+    let failure: Error | undefined;
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE" || e.code === "ECONNRESET") failure = e;
+      else reject(e);
+    });
+    req.on("close", () => {
+      if (failure && !answered) reject(failure);
+    });
     req.end(body);
   });
 }

@@ -1,4 +1,4 @@
-// Prompt construction: Go and Jinja templates, and truncation to the context window (§8.5).
+// Prompt construction: Go and Jinja templates, and truncation to the context window (docs/daemon.md, "Templates and prompts").
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compileTemplate, isJinja, render, renderTruncated } from "../src/runner/prompt.ts";

@@ -76,7 +76,7 @@ for (const source of ["F16", "F32"] as const) {
       const h = await readGGUFHeader(layer.path);
       assert.equal(ggufNumber(h, "general.file_type"), type.ftype, `${model}: general.file_type`);
       const show = JSON.parse((await post("/api/show", { model })).text) as { details: { quantization_level: string } };
-      // Ollama shows general.file_type 0 (all F32) as "unknown" (Appendix A).
+      // Ollama shows general.file_type 0 (all F32) as "unknown" (docs/daemon.md, "GGUF files").
       assert.equal(show.details.quantization_level, name === "F32" ? "unknown" : name, model);
 
       const g = await post("/api/generate", { model, prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 3, temperature: 0 } });

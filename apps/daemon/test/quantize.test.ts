@@ -129,7 +129,7 @@ test("corral create -q quantizes, streams progress, and corral show reports the 
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /quantization\s+Q4_K_M/);
 
-  // The API stream (§4.6): the quantize line with Ollama's zero digest, byte counts rising to the
+  // The API stream (docs/daemon.md, "Create"): the quantize line with Ollama's zero digest, byte counts rising to the
   // layer's size, then the check and the new layer.
   const digest = await upload(smallF16);
   const size = (await readFile(smallF16)).length;

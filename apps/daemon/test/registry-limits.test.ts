@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { readAtMost, readPrefix } from "../src/registry-client/bounded-read.ts";
 import { bodyText } from "../src/registry-client/bulk-http.ts";
 import { MAX_CHALLENGE_LENGTH, parseChallenge } from "../src/registry-client/challenge.ts";
+import { loadConfig } from "../src/config.ts";
 import { MAX_RANGES, planRanges } from "../src/registry-client/parts.ts";
 import { writable } from "../../../test/helpers/http.ts";
 
@@ -92,7 +93,7 @@ test("a download is cut into at most MAX_RANGES parts, whatever size is declared
     [Number.MAX_SAFE_INTEGER, {}],
     [2 ** 30, { CORRAL_TRANSFER_PART_MIN: "1" }],
   ] as Array<[number, NodeJS.ProcessEnv]>) {
-    const parts = planRanges(total, env);
+    const parts = planRanges(total, loadConfig(env));
     assert.ok(parts.length <= MAX_RANGES, `${total} bytes in ${parts.length} parts`);
     let offset = 0;
     for (const [i, p] of parts.entries()) {
@@ -104,6 +105,6 @@ test("a download is cut into at most MAX_RANGES parts, whatever size is declared
     assert.equal(offset, total);
   }
   // Sizes below the bound are cut as before.
-  assert.equal(planRanges(1_200_000, { CORRAL_TRANSFER_PART_MIN: String(128 << 10) }).length, 10);
-  assert.equal(planRanges(8 * 2 ** 30, {}).length, 64);
+  assert.equal(planRanges(1_200_000, loadConfig({ CORRAL_TRANSFER_PART_MIN: String(128 << 10) })).length, 10);
+  assert.equal(planRanges(8 * 2 ** 30, loadConfig({})).length, 64);
 });

@@ -11,7 +11,7 @@ import {
   type ProgressUpdate,
 } from "../src/cli/render/progress.ts";
 
-test("renderTable: the `ollama list` layout of §9.9", () => {
+test("renderTable: the `ollama list` layout", () => {
   const out = renderTable(
     ["NAME", "ID", "SIZE", "MODIFIED"],
     [
@@ -27,7 +27,7 @@ test("renderTable: the `ollama list` layout of §9.9", () => {
   );
 });
 
-test("renderTable: the `ollama ps` layout of §9.10, and a header-only table", () => {
+test("renderTable: the `ollama ps` layout, and a header-only table", () => {
   assert.equal(
     renderTable(
       ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"],
@@ -39,7 +39,7 @@ test("renderTable: the `ollama ps` layout of §9.10, and a header-only table", (
   assert.equal(renderTable(["NAME", "ID", "SIZE", "MODIFIED"], []), "NAME    ID    SIZE    MODIFIED\n");
 });
 
-test("renderSection: `ollama show` sections of §9.4 concatenate with a blank line after each", () => {
+test("renderSection: `ollama show` sections concatenate with a blank line after each", () => {
   const out =
     renderSection("Model", [
       ["architecture", "llama"],
@@ -96,6 +96,8 @@ test("wrapEvenly balances lines instead of filling greedily", () => {
   assert.deepEqual(wrapEvenly(["sha256:0123456789abcdef", "x"], 8), ["sha256:0123456789abcdef", "x"]);
   assert.deepEqual(wrapEvenly(["sha256:0123456789abcdef", "x", "y"], 8), ["sha256:0123456789abcdef", "x y"]);
   assert.equal(displayWidth("模型ab"), 6);
+  // An emoji sequence, a flag and a skin tone are one character of two columns each.
+  assert.equal(displayWidth("\u{1F468}\u200D\u{1F469}\u200D\u{1F467} \u{1F1EB}\u{1F1F7} \u{1F44D}\u{1F3FD}"), 8);
 });
 
 test("formatBarLine: a running transfer at 80 columns", () => {
@@ -267,7 +269,7 @@ test("TTY: redraws in place and leaves the finished lines on screen", async () =
   const bar = progress.bar("pulling 2af3b81862c6:", 2_000_000);
   bar.set(2_000_000);
   progress.stop();
-  // eslint-disable-next-line no-control-regex
+   
   const visible = sink.text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
   assert.match(visible, /pulling manifest ⠋/);
   assert.ok(visible.endsWith(`pulling manifest\npulling 2af3b81862c6: 100% ▕${"█".repeat(70 - 26 - 31 - 5)}▏   2 MB${" ".repeat(25)}\n`), JSON.stringify(visible));

@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { debugEvents, startDaemon, waitForDebugEvent, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 import { sha256Bytes } from "@corral/shared/digest";
 
@@ -32,7 +32,8 @@ async function loaded(): Promise<string[]> {
 }
 
 before(async () => {
-  daemon = await startDaemon({ env: { CORRAL_MAX_LOADED_MODELS: "1", CORRAL_NUM_PARALLEL: "2", CORRAL_KEEP_ALIVE: "3s" } });
+  // The debug log says how many of a model's sequences are in use as each generation starts.
+  daemon = await startDaemon({ env: { CORRAL_MAX_LOADED_MODELS: "1", CORRAL_NUM_PARALLEL: "2", CORRAL_KEEP_ALIVE: "3s", CORRAL_DEBUG: "1" } });
   await create("one", { temperature: 0, num_predict: 16 });
   await create("two", { temperature: 0, num_predict: 8 });
 });
@@ -48,10 +49,29 @@ test("with a limit of one model, asking for another unloads the first", async ()
   assert.deepEqual(await loaded(), ["two:latest"]);
 });
 
-test("concurrent requests to one model all finish with the same greedy answer", async () => {
-  const answers = await Promise.all(Array.from({ length: 5 }, () => generate("one")));
+test("concurrent requests to one model run side by side and all finish with the same greedy answer", async () => {
+  const seen = debugEvents(daemon).length;
+  // A long answer holds one of the two sequences while the others are served; its client leaves
+  // once they are done. Had they waited for it, it would have ended by itself after its 1000 tokens
+  // (the greedy story has no end of text that soon), with never two sequences in use.
+  const controller = new AbortController();
+  const long = await fetch(`${daemon.url}/api/generate`, {
+    method: "POST",
+    body: JSON.stringify({ model: "one", prompt: "Once upon a time", options: { num_predict: 1000 } }),
+    signal: controller.signal,
+  });
+  const reader = long.body!.getReader();
+  await reader.read();
+  const answers = await Promise.all(Array.from({ length: 4 }, () => generate("one")));
+  controller.abort();
+  await reader.read().catch(() => undefined);
   for (const a of answers) assert.equal(a.response, answers[0]!.response);
   assert.equal(answers[0]!.eval_count, 16);
+  const ended = await waitForDebugEvent(daemon, seen, (e) => e.msg === "generation ended" && e["eval_count"] !== 16);
+  assert.equal(ended["stop_reason"], "abort", JSON.stringify(ended));
+  const inUse = debugEvents(daemon).slice(seen).filter((e) => e.msg === "generation started").map((e) => e["sequences_in_use"]);
+  assert.equal(inUse.length, 5);
+  assert.equal(Math.max(...(inUse as number[])), 2, `sequences in use as each started: ${inUse.join(", ")}`);
 });
 
 test("concurrent requests to two models with room for one are served in turn", async () => {

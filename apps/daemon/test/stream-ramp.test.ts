@@ -2,6 +2,7 @@
 // clock, and the runner that starts more work when the limit rises.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { loadConfig } from "../src/config.ts";
 import { StreamRamp, streamRamp } from "../src/registry-client/stream-ramp.ts";
 import { forEachLimit, type RisingLimit } from "../src/registry-client/parts.ts";
 
@@ -50,11 +51,11 @@ test("a link that gains from eight streams but not from sixteen settles at eight
 
 test("CORRAL_TRANSFER_CONCURRENCY fixes the number of streams", () => {
   let now = 0;
-  const fixed = streamRamp({ CORRAL_TRANSFER_CONCURRENCY: "2" });
+  const fixed = streamRamp(loadConfig({ CORRAL_TRANSFER_CONCURRENCY: "2" }));
   assert.equal(fixed.limit, 2);
   for (; now < 10_000; now += 10) fixed.wrote(1 << 20);
   assert.equal(fixed.limit, 2);
-  assert.equal(streamRamp({}).limit, 4);
+  assert.equal(streamRamp(loadConfig({})).limit, 4);
 });
 
 test("forEachLimit starts more work as soon as a rising limit rises, and never more than it allows", async () => {

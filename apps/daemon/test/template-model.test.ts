@@ -150,7 +150,7 @@ describe("model templates: messages mode", () => {
 });
 
 describe("model templates: legacy prompt/response mode", () => {
-  it("renders earlier turns whole and stops the last one after .Response (spec §8.4 example)", () => {
+  it("renders earlier turns whole and stops the last one after .Response", () => {
     const t = parseModelTemplate(LEGACY_INST);
     const out = renderModelTemplate(t, { messages: CONVERSATION.slice(1) });
     assert.equal(out, "[INST] Hello friend![/INST] Hello human![INST] What is your name?[/INST] ");

@@ -5,7 +5,6 @@ import { RegistryError, errorResponse } from "./errors.ts";
 import { backendFailure } from "./backend-errors.ts";
 import type { AppEnv } from "./http/env.ts";
 import type { Registry } from "./registry.ts";
-import { AdminError } from "./services/accounts.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { base } from "./routes/base.ts";
 import { blobRoutes } from "./routes/blobs.ts";
@@ -29,10 +28,8 @@ export interface AppOptions {
 }
 
 function toRegistryError(err: unknown): RegistryError | undefined {
+  // AdminErrors too: their codes carry their statuses.
   if (err instanceof RegistryError) return err;
-  if (err instanceof AdminError) {
-    return new RegistryError(err.status === 404 ? "NOT_FOUND" : err.status === 409 ? "CONFLICT" : "INVALID_REQUEST", err.message);
-  }
   // A client that hangs up mid-body is not a server error.
   const code = (err as { code?: string }).code;
   if (code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error).name === "AbortError") {

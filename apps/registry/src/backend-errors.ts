@@ -47,7 +47,7 @@ function reason(e: ErrLike): string {
 export function backendFailure(err: unknown, what: string): RegistryError | undefined {
   const errs = chain(err);
   const enospc = errs.find((e) => e.code === "ENOSPC");
-  if (enospc) return new RegistryError("UNKNOWN", `no space left on device while storing ${what}: the registry's storage is full`, undefined, {}, 507);
+  if (enospc) return new RegistryError("STORAGE_FULL", `no space left on device while storing ${what}: the registry's storage is full`);
 
   // The client hanging up mid-body surfaces through S3 and database calls too; that is not an outage.
   if (errs.some((e) => e.message === "aborted" || e.code === "ERR_STREAM_PREMATURE_CLOSE" || e.name === "AbortError")) return undefined;
@@ -64,7 +64,7 @@ export function backendFailure(err: unknown, what: string): RegistryError | unde
       (fromDB && (PG_UNAVAILABLE.test(str(e.code)) || PG_LOST.test(str(e.message)))),
   );
   if (!lost) return undefined;
-  if (fromS3) return new RegistryError("UNAVAILABLE", `the registry's blob storage is unavailable (${reason(lost)}); try again later`, undefined, { "Retry-After": "5" });
-  if (fromDB) return new RegistryError("UNAVAILABLE", `the registry's database is unavailable (${reason(lost)}); try again later`, undefined, { "Retry-After": "5" });
+  if (fromS3) return new RegistryError("UNAVAILABLE", `the registry's blob storage is unavailable (${reason(lost)}); try again later`).withHeaders({ "Retry-After": "5" });
+  if (fromDB) return new RegistryError("UNAVAILABLE", `the registry's database is unavailable (${reason(lost)}); try again later`).withHeaders({ "Retry-After": "5" });
   return undefined;
 }

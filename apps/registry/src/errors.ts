@@ -1,6 +1,13 @@
 // The registry's error codes (OCI distribution spec, plus Distribution's RANGE_INVALID), each with
 // its HTTP status, serialised one way: {"errors":[{"code","message","detail"}]}.
 
+interface Descriptor {
+  status: number;
+  message: string;
+  /** The code clients see, when this entry only answers with another status than that code's. */
+  sentAs?: string;
+}
+
 export const ErrorCodes = {
   BLOB_UNKNOWN: { status: 404, message: "blob unknown to registry" },
   BLOB_UPLOAD_INVALID: { status: 400, message: "blob upload invalid" },
@@ -13,6 +20,8 @@ export const ErrorCodes = {
   NAME_INVALID: { status: 400, message: "invalid repository name" },
   NAME_UNKNOWN: { status: 404, message: "repository name not known to registry" },
   SIZE_INVALID: { status: 400, message: "provided length did not match content length" },
+  // A body over a limit is a SIZE_INVALID that clients should not retry as it is: 413.
+  SIZE_TOO_LARGE: { status: 413, message: "content too large", sentAs: "SIZE_INVALID" },
   RANGE_INVALID: { status: 416, message: "invalid content range" },
   UNAUTHORIZED: { status: 401, message: "authentication required" },
   DENIED: { status: 403, message: "requested access to the resource is denied" },
@@ -23,28 +32,76 @@ export const ErrorCodes = {
   UNAVAILABLE: { status: 503, message: "service unavailable" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
   UNKNOWN: { status: 500, message: "unknown error" },
-} as const;
+  // The disk under the registry is full: the OCI spec has no code for it, the status says it.
+  STORAGE_FULL: { status: 507, message: "insufficient storage", sentAs: "UNKNOWN" },
+} as const satisfies Record<string, Descriptor>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/** The code an error of this entry carries on the wire. */
+export function wireCode(code: ErrorCode): string {
+  const d: Descriptor = ErrorCodes[code];
+  return d.sentAs ?? code;
+}
+
+/**
+ * An error a client is answered with: its status comes from the code table, the message is the
+ * table's unless given, and detail and headers are added by the builder methods:
+ * `new RegistryError("BLOB_UNKNOWN", text).withDetail({ digest })`.
+ */
 export class RegistryError extends Error {
   readonly status: number;
+  #detail: unknown = undefined;
+  #headers: Record<string, string> = {};
+
   constructor(
     readonly code: ErrorCode,
     message?: string,
-    readonly detail?: unknown,
-    readonly headers: Record<string, string> = {},
-    status?: number,
   ) {
     super(message ?? ErrorCodes[code].message);
     this.name = "RegistryError";
-    this.status = status ?? ErrorCodes[code].status;
+    this.status = ErrorCodes[code].status;
+  }
+
+  /** Structured facts for clients (`detail` in the body). */
+  withDetail(detail: unknown): this {
+    this.#detail = detail;
+    return this;
+  }
+
+  /** Headers the answer carries (a challenge, Retry-After, Content-Range). */
+  withHeaders(headers: Record<string, string>): this {
+    Object.assign(this.#headers, headers);
+    return this;
+  }
+
+  get detail(): unknown {
+    return this.#detail;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return this.#headers;
   }
 
   body(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
-    const e: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
-    if (this.detail !== undefined) e.detail = this.detail;
+    const e: { code: string; message: string; detail?: unknown } = { code: wireCode(this.code), message: this.message };
+    if (this.#detail !== undefined) e.detail = this.#detail;
     return { errors: [e] };
+  }
+}
+
+export type AdminErrorCode = "INVALID_REQUEST" | "NOT_FOUND" | "CONFLICT";
+
+/**
+ * A request an administrator or an owner can correct (a bad name, a missing account, a change the
+ * rules refuse). The admin API answers it like any RegistryError; the web pages show its message.
+ */
+export class AdminError extends RegistryError {
+  declare readonly status: (typeof ErrorCodes)[AdminErrorCode]["status"];
+
+  constructor(code: AdminErrorCode, message: string) {
+    super(code, message);
+    this.name = "AdminError";
   }
 }
 

@@ -3,8 +3,7 @@
 // that database. Requests are observed (logs, metrics, request ids) around the application, at the
 // Node level, and shutdown drains them first.
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";

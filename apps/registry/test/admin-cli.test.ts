@@ -72,6 +72,12 @@ test("admin commands work against the running server and take effect at once", a
   assert.match(await cliFails("key", "add", "bob", "ssh-rsa AAAAB3NzaC1yc2E"), /expected key type ssh-ed25519/);
   assert.match(await cliFails("org", "add-member", "team", "nobody", "--role", "reader"), /does not exist/);
   assert.match(await cliFails("user", "add", "../etc"), /invalid account name/);
+  // The organisation's only owner cannot be demoted: that would leave nobody able to manage it.
+  assert.equal(
+    await cliFails("grant", "team", "alice", "--role", "reader"),
+    "Error: team must keep at least one owner: make another member an owner first\n",
+  );
+  assert.match(await cliFails("org", "add-member", "team", "alice", "--role", "writer"), /team must keep at least one owner/);
 
   const list = JSON.parse(await cli("user", "list", "--json")) as Array<{ name: string; keys: unknown[]; members: Array<{ name: string; role: string }> }>;
   assert.deepEqual(list.map((a) => a.name), ["alice", "bob", "team"]);
@@ -100,4 +106,5 @@ test("with the server stopped the CLI opens the data directory itself", async ()
   const out = await cli("user", "list");
   assert.match(out, /^bob \(user\)\n/m);
   assert.doesNotMatch(out.split("team (org)")[0]!.split("bob (user)")[1]!, /key /, "bob's key was removed");
+  assert.match(await cliFails("grant", "team", "alice", "--role", "reader"), /^Error: team must keep at least one owner/, "refused on the database too");
 });

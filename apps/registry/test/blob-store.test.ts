@@ -2,7 +2,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -32,7 +32,13 @@ async function upload(store: BlobStore, chunks: Buffer[], knownLength = true): P
   return { id, size: offset };
 }
 
-function conformance(name: string, open: () => Promise<BlobStore>, cleanup: () => Promise<void>): void {
+/** The optional capabilities a driver is expected to have, so that losing one fails its suite. */
+interface Capabilities {
+  presignedURLs: boolean;
+  localFiles: boolean;
+}
+
+function conformance(name: string, has: Capabilities, open: () => Promise<BlobStore>, cleanup: () => Promise<void>): void {
   describe(`BlobStore conformance: ${name}`, () => {
     let store: BlobStore;
     before(async () => {
@@ -119,7 +125,7 @@ function conformance(name: string, open: () => Promise<BlobStore>, cleanup: () =
       const digest = sha256Bytes(data);
       await store.commit(id, size, digest);
       const url = await store.presignedURL(digest, 60);
-      if (store.kind === "filesystem") {
+      if (!has.presignedURLs) {
         assert.equal(url, undefined);
         return;
       }
@@ -128,15 +134,35 @@ function conformance(name: string, open: () => Promise<BlobStore>, cleanup: () =
       assert.equal(res.status, 206);
       assert.deepEqual(Buffer.from(await res.arrayBuffer()), data.subarray(100, 200));
     });
+
+    test("a local file range, when the store has them, is an open descriptor over exactly that range", async () => {
+      assert.equal(typeof store.openRange === "function", has.localFiles);
+      if (!store.openRange) return;
+      const data = randomBytes(50_000);
+      const { id, size } = await upload(store, [data]);
+      const digest = sha256Bytes(data);
+      await store.commit(id, size, digest);
+      const slice = await store.openRange(digest, { start: 100, end: 199 });
+      try {
+        assert.deepEqual({ start: slice.start, end: slice.end }, { start: 100, end: 199 });
+        const got = Buffer.alloc(100);
+        assert.equal(readSync(slice.fd, got, 0, 100, slice.start), 100);
+        assert.deepEqual(got, data.subarray(100, 200));
+      } finally {
+        closeSync(slice.fd);
+      }
+      await assert.rejects(store.openRange(sha256Bytes(randomBytes(8)), { start: 0, end: 0 }), BlobNotFoundError);
+    });
   });
 }
 
 const fsRoot = mkdtempSync(join(tmpdir(), "corral-fsstore-"));
-conformance("filesystem", () => new FilesystemBlobStore(fsRoot).init(), async () => rmSync(fsRoot, { recursive: true, force: true }));
+conformance("filesystem", { presignedURLs: false, localFiles: true }, () => new FilesystemBlobStore(fsRoot).init(), async () => rmSync(fsRoot, { recursive: true, force: true }));
 
 let s3: S3Server | undefined;
 conformance(
   "s3 (s3rver)",
+  { presignedURLs: true, localFiles: false },
   async () => {
     s3 = await startS3("conformance");
     return new S3BlobStore({

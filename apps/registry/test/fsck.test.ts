@@ -35,11 +35,11 @@ const kinds = (rep: { problems: Array<{ kind: string }> }): string[] => rep.prob
 const old = new Date(Date.now() - 3 * 3600_000);
 
 test("a consistent registry checks clean, by hash and by size", async () => {
-  const full = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600 });
+  const full = await fsckRegistry(r.registry, { graceSeconds: 3600 });
   assert.deepEqual(full.problems, []);
   assert.ok(full.bytesVerified >= 150_000);
   assert.equal(full.manifests, 3);
-  const quick = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600, quick: true });
+  const quick = await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true });
   assert.deepEqual(quick.problems, []);
   assert.equal(quick.bytesVerified, 0);
 });
@@ -68,7 +68,7 @@ test("damage is reported by name and --repair removes what can no longer be pull
   await writeFile(store.blobPath(lone), loneBytes);
   await r.registry.db.insert(blobs).values({ digest: lone, size: loneBytes.length });
 
-  const report = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600 });
+  const report = await fsckRegistry(r.registry, { graceSeconds: 3600 });
   assert.deepEqual(kinds(report), ["broken-manifest", "broken-manifest", "corrupt-blob", "missing-blob", "stray-upload", "unknown-blob", "unreferenced-blob"]);
   const text = report.problems.map((p) => p.detail).join("\n");
   assert.match(text, new RegExp(`the database lists blob ${lost} \\(50000 bytes\\) but the filesystem store does not have it`));
@@ -80,11 +80,11 @@ test("damage is reported by name and --repair removes what can no longer be pull
   assert.equal(report.remainingErrors, 4);
 
   // Size-only checking misses the flipped byte but not the missing blob.
-  const quick = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600, quick: true });
+  const quick = await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true });
   assert.ok(!kinds(quick).includes("corrupt-blob"));
   assert.ok(kinds(quick).includes("missing-blob"));
 
-  const repaired = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600, repair: true });
+  const repaired = await fsckRegistry(r.registry, { graceSeconds: 3600, repair: true });
   assert.equal(repaired.remainingErrors, 0);
   assert.deepEqual(repaired.problems.filter((p) => !p.repaired).map((p) => p.kind), ["unreferenced-blob"], "only what gc removes is left");
   for (const [n, status] of [["a", 404], ["b", 404], ["c", 200]] as const) {
@@ -97,7 +97,7 @@ test("damage is reported by name and --repair removes what can no longer be pull
   // The client can push the models again and they are whole.
   await pushModel(r, token, "alice/a", "latest", models.a);
   await pushModel(r, token, "alice/b", "latest", models.b);
-  const after = await fsckRegistry(r.registry.db, r.registry.store, { graceSeconds: 3600 });
+  const after = await fsckRegistry(r.registry, { graceSeconds: 3600 });
   assert.deepEqual(kinds(after), ["unreferenced-blob"]);
   const blob = await r.request(`/v2/alice/b/blobs/${flipped}`, { headers: bearer(token) });
   assert.equal(sha256Bytes(Buffer.from(await blob.arrayBuffer())), flipped);

@@ -10,28 +10,16 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { sha256Bytes } from "@corral/shared/digest";
 import { MediaType } from "@corral/shared/manifest";
 import { issueToken } from "../src/auth/tokens.ts";
-import { writtenTable } from "../src/db/table-writes.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import { directAdmin } from "../src/services/admin.ts";
+import { findLinkedBlob } from "../src/services/blobs.ts";
+import { collectGarbage } from "../src/services/gc.ts";
 import { findNamespaceAndRepository } from "../src/services/repositories.ts";
 import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
 import { bearer, pushModel, startInProcess, type InProcess } from "./support/in-process.ts";
 import { makeModel, testConfig } from "./support/fixtures.ts";
 
 const ALL = [{ type: "repository" as const, name: "alice/m", actions: ["pull" as const, "push" as const, "delete" as const] }];
-
-describe("which tables a statement writes", () => {
-  test("reads write nothing; inserts and updates name their table; deletes and anything else count as every table", () => {
-    assert.equal(writtenTable(`select "id" from "tags" where "name" = $1`), undefined);
-    assert.equal(writtenTable(`  SELECT 1`), undefined);
-    assert.equal(writtenTable(`insert into "tags" ("repository_id", "name") values ($1, $2) on conflict do update set "manifest_digest" = $3`), "tags");
-    assert.equal(writtenTable(`update "blobs" set "touched_at" = now() where "digest" = $1`), "blobs");
-    // Foreign keys cascade deletes into other tables.
-    assert.equal(writtenTable(`delete from "repositories" where "id" = $1`), "*");
-    assert.equal(writtenTable(`with gone as (delete from "tags" returning *) select count(*) from gone`), "*");
-    assert.equal(writtenTable(`truncate "tags"`), "*");
-  });
-});
 
 describe("memoised lookups on the embedded database", () => {
   let r: InProcess;
@@ -54,13 +42,13 @@ describe("memoised lookups on the embedded database", () => {
   };
 
   test("a repeated lookup is answered from memory, and any write to its tables drops it", async () => {
-    const db = r.registry.db;
+    const reg = r.registry;
     const name = { namespace: "alice", model: "m", path: "alice/m" };
-    const a = await findNamespaceAndRepository(db, name);
-    assert.equal(await findNamespaceAndRepository(db, name), a, "the second lookup returns the remembered value");
+    const a = await findNamespaceAndRepository(reg, name);
+    assert.equal(await findNamespaceAndRepository(reg, name), a, "the second lookup returns the remembered value");
     assert.ok(Object.isFrozen(a), "remembered values cannot be modified by a caller");
     await pushModel(r, token, "alice/m", "latest", first);
-    const b = await findNamespaceAndRepository(db, name);
+    const b = await findNamespaceAndRepository(reg, name);
     assert.notEqual(b, a, "creating the repository dropped the remembered miss");
     assert.ok(b.repository, "and the new repository is found");
   });
@@ -108,6 +96,26 @@ describe("memoised lookups on the embedded database", () => {
     assert.equal(await get(), 200);
     const del = await r.request(`/v2/alice/m/blobs/${digest}`, { method: "DELETE", headers: bearer(token) });
     assert.equal(del.status, 202, await del.text());
+    assert.equal(await get(), 404);
+  });
+
+  test("a blob garbage collection removed is no longer served", async () => {
+    const third = makeModel(7_000);
+    const manifest = await pushModel(r, token, "alice/m", "collected", third);
+    const digest = third.manifest.layers[0]!.digest;
+    const get = async (): Promise<number> => {
+      const res = await r.request(`/v2/alice/m/blobs/${digest}`, { headers: bearer(token) });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.equal(await get(), 200);
+    assert.equal(await get(), 200);
+    const del = await r.request(`/v2/alice/m/manifests/${manifest}`, { method: "DELETE", headers: bearer(token) });
+    assert.equal(del.status, 202);
+    const report = await collectGarbage(r.registry, { graceSeconds: 0, uploadTTLSeconds: 3600 });
+    assert.ok(report.blobsRemoved >= 1, JSON.stringify(report));
+    const { repository } = await findNamespaceAndRepository(r.registry, { namespace: "alice", model: "m", path: "alice/m" });
+    assert.equal(await findLinkedBlob(r.registry, repository!.id, digest), undefined, "the remembered link is gone");
     assert.equal(await get(), 404);
   });
 });

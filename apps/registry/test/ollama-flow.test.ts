@@ -1,4 +1,4 @@
-// The registry driven over HTTP exactly as Ollama's client drives it (§5–§6): signed token exchange
+// The registry driven over HTTP exactly as Ollama's client drives it (docs/protocol.md): signed token exchange
 // with a real OpenSSH ed25519 key, chunked PATCH upload, final PUT with etag, manifest PUT, then a
 // pull through Location + Range. Once on PostgreSQL + S3, once on PGlite + the filesystem.
 

@@ -1,5 +1,5 @@
 // A third-party OCI client against the registry: skopeo copies an OCI-manifest artifact with
-// Ollama layer types in and back out, byte for byte (test-infrastructure-notes §3).
+// Ollama layer types in and back out, byte for byte (docs/protocol.md, "OCI distribution extras").
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";

@@ -50,8 +50,8 @@ before(async () => {
   await pushModel(r, token, "alice/noise", "latest", makeModel(30_000));
   for (const p of ["alice/story", "alice/described", "alice/noise"]) await admin.setVisibility(p, "public");
   const alice = await findAccount(r.registry.db, "alice");
-  await updateModelSettings(r.registry.db, alice, "team", "secret", { description: "Internal support bot for the helpdesk." });
-  await updateModelSettings(r.registry.db, alice, "alice", "described", {
+  await updateModelSettings(r.registry, alice, "team", "secret", { description: "Internal support bot for the helpdesk." });
+  await updateModelSettings(r.registry, alice, "alice", "described", {
     description: [
       "A **tiny** storyteller, see [the paper](https://example.com/paper) and [this](javascript:alert(1)).",
       "",
@@ -107,6 +107,16 @@ describe("model page", () => {
     assert.match(modelfile, /^LICENSE "MIT License\n\nCopyright \(c\) 2023 Andrej Karpathy"$/m);
     for (const d of [...storyV1.manifest.layers, storyV1.manifest.config]) assert.ok(html.includes(`<code>${d.digest}</code>`), d.mediaType);
     assert.equal((await anon().get("/alice/story/tags/nope")).status, 404);
+  });
+
+  test("every name a push accepts has its pages: a model named _draft", async () => {
+    const token = await r.token(keys.alice, "repository:alice/_draft:pull,push");
+    await pushModel(r, token, "alice/_draft", "latest", story);
+    await directAdmin(r.registry).setVisibility("alice/_draft", "public");
+    const page = await anon().get("/alice/_draft");
+    assert.equal(page.status, 200);
+    assert.match(page.html, /corral pull registry\.test\/alice\/_draft:latest/);
+    assert.equal((await anon().get("/alice/_draft/tags/latest")).status, 200);
   });
 
   test("a model layer that is not GGUF is said to be unreadable, and the page still works", async () => {

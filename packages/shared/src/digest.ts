@@ -1,5 +1,5 @@
 // Content digests (`sha256:<hex>`): validation, streaming hashing and the mapping to blob file
-// names (ollama-protocol.md §1.4). A digest is validated here before it ever becomes a path.
+// names (docs/store-layout.md, "Blobs"). A digest is validated here before it ever becomes a path.
 
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";

@@ -1,5 +1,5 @@
 // Human-readable numbers, sizes, times and rates exactly as Ollama's CLI prints them
-// (ollama-protocol.md Appendix C, §5.9). Go's `%.Nf` rounds an exact binary tie to even while
+// (docs/daemon.md, "CLI"). Go's `%.Nf` rounds an exact binary tie to even while
 // JavaScript's toFixed rounds it up, so the fixed-point formatting goes through goFixed.
 
 const THOUSAND = 1e3;

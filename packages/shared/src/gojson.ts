@@ -1,5 +1,5 @@
 // JSON text byte-identical to Go's encoding/json, so that blobs we write (params, messages,
-// config, manifests) hash to the same digests Ollama produces (ollama-protocol.md Appendix B, §2.5).
+// config, manifests) hash to the same digests Ollama produces (docs/protocol.md, "Byte-exact encodings").
 // Also the float32 "shortest decimal" that Ollama's CLI produces for float parameters.
 
 export interface GoJSONOptions {

@@ -1,4 +1,4 @@
-// Manifests, their media types and the config blob (ollama-protocol.md §2). The daemon writes,
+// Manifests, their media types and the config blob (docs/protocol.md, "Manifests and media types"). The daemon writes,
 // the registry stores and both validate manifests through this module.
 
 import { goJSON } from "./gojson.ts";
@@ -221,7 +221,7 @@ const CONFIG_ORDER: Array<keyof ModelConfig> = [
 ];
 const CONFIG_ALWAYS = new Set<keyof ModelConfig>(["model_format", "model_family", "model_families", "model_type", "file_type", "architecture", "os"]);
 
-/** The config blob's bytes, byte-identical to Ollama's for the same values (§2.4). */
+/** The config blob's bytes, byte-identical to Ollama's for the same values (docs/protocol.md, "Config blob"). */
 export function encodeConfig(c: ModelConfig): Buffer {
   const ordered: Record<string, unknown> = {};
   for (const key of CONFIG_ORDER) {

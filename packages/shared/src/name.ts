@@ -1,5 +1,5 @@
 // Model names: `[scheme://][host/][namespace/]model[:tag]`, parsed exactly as Ollama parses them
-// (ollama-protocol.md §1.6) so that a name typed for Ollama means the same model here.
+// (docs/protocol.md, "Names and hosts") so that a name typed for Ollama means the same model here.
 // This is the only place that splits a name on '/' or ':'.
 
 /** Marks a part that was present but empty ("ns/:tag"); it never satisfies the grammar. */
@@ -11,10 +11,15 @@ export const DEFAULT_SCHEME = "https";
 /** Ollama's public registry; names without a host resolve here unless CORRAL_REGISTRY says otherwise. */
 export const OLLAMA_REGISTRY_HOST = "registry.ollama.ai";
 
+/** A CORRAL_REGISTRY value as a host: without scheme or trailing slashes; undefined when empty. */
+export function registryHost(value: string | undefined): string | undefined {
+  const host = value?.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "");
+  return host ? host : undefined;
+}
+
 /** The registry host that short names resolve to; configuration, never hard-coded elsewhere. */
 export function defaultHost(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env["CORRAL_REGISTRY"]?.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "");
-  return configured ? configured : OLLAMA_REGISTRY_HOST;
+  return registryHost(env["CORRAL_REGISTRY"]) ?? OLLAMA_REGISTRY_HOST;
 }
 
 type Part = "host" | "namespace" | "model" | "tag";

@@ -1,4 +1,4 @@
-// The ed25519 signing scheme the daemon and the registry both speak (ollama-protocol.md §6):
+// The ed25519 signing scheme the daemon and the registry both speak (docs/protocol.md, "Authentication"):
 // OpenSSH key files, the `ssh-ed25519 AAAA…` public key line, the token request URL and the exact
 // string that is signed, and `<pubkey>:<signature>` Authorization values. Everything that turns a
 // key into bytes or bytes into a key lives here.
@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import nacl from "tweetnacl";
 
 export const KEY_TYPE = "ssh-ed25519";
-/** base64(hex(sha256(""))): the constant third field of the signed token request (§6.3). */
+/** base64(hex(sha256(""))): the constant third field of the signed token request (docs/protocol.md, "Signed token request"). */
 export const EMPTY_BODY_HASH = Buffer.from(createHash("sha256").update("").digest("hex")).toString("base64");
 
 const PRIVATE_KEY_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----";
@@ -199,7 +199,7 @@ export function parsePrivateKey(pem: string): KeyPair {
   return { publicKey: new Uint8Array(publicKey), secretKey: new Uint8Array(secretKey), comment };
 }
 
-// --- the token request (§6.3) -------------------------------------------------------------------
+// --- the token request (docs/protocol.md, "Signed token request") --------------------------------
 
 /** Form-escapes like Go's url.QueryEscape: space as '+', everything but [A-Za-z0-9-_.~] percent-encoded. */
 export function queryEscape(s: string): string {

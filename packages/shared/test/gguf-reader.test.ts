@@ -489,7 +489,7 @@ describe("types", () => {
     assert.throws(() => tensorByteSize(12, [100]), /not a multiple of the Q4_K block size 256/);
   });
 
-  test("file type names (Appendix A)", () => {
+  test("file type names", () => {
     assert.equal(fileTypeName(undefined), "unknown");
     assert.equal(fileTypeName(0), "unknown");
     assert.equal(fileTypeName(1), "F16");

@@ -143,7 +143,7 @@ describe("merging", () => {
   });
 });
 
-describe("§4.5 split errors", () => {
+describe("split set errors", () => {
   const h = (i: number): GGUFHeader => shards[i]!.header;
 
   test("file name pattern", () => {

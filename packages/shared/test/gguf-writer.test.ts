@@ -37,7 +37,7 @@ async function rewrite(src: string, out: string): Promise<GGUFHeader> {
 }
 
 describe("writeGGUF", () => {
-  test("the minimal 68-byte GGUF of Appendix A", async () => {
+  test("a minimal 68-byte GGUF", async () => {
     const kv: GGUFKV[] = [{ key: "general.architecture", type: GGUFValueType.STRING, value: "test" }];
     const out = join(dir, "minimal.gguf");
     const res = await writeGGUF(out, { kv, tensors: [] });

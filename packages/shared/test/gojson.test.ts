@@ -6,7 +6,7 @@ import { compareByCodePoint, float32String, goJSON, parseFloat32Decimal, toFloat
 
 const sha256 = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
 
-describe("goJSON reproduces the digests of §2.4/§2.5", () => {
+describe("goJSON reproduces the digests of the config and params blobs", () => {
   it("params blob: sorted keys, HTML-escaped, trailing newline", () => {
     const text = goJSON({ top_p: 0.7, temperature: 0.6, stop: ["<|endoftext|>"], top_k: 10 }, { sortKeys: true, newline: true });
     assert.equal(text, '{"stop":["\\u003c|endoftext|\\u003e"],"temperature":0.6,"top_k":10,"top_p":0.7}\n');

@@ -16,7 +16,7 @@ import {
   parseModelfile,
 } from "@corral/shared/modelfile/index";
 
-describe("the parameter table (§3.8)", () => {
+describe("the parameter table", () => {
   it("lists every option with its type", () => {
     assert.deepEqual(Object.keys(PARAMETER_TYPES).sort(), [
       "draft_num_predict", "frequency_penalty", "main_gpu", "min_p", "num_batch", "num_ctx", "num_gpu", "num_keep",
@@ -102,7 +102,7 @@ describe("formatParams", () => {
   });
 });
 
-describe("parametersFromCommands (§3.7)", () => {
+describe("parametersFromCommands", () => {
   it("accumulates stop values, overwrites the rest, warns about deprecated names", () => {
     const cmds = parseModelfile(
       [
@@ -132,7 +132,7 @@ describe("parametersFromCommands (§3.7)", () => {
     });
   });
 
-  it("produces the params blob of §2.5 from a Modelfile", () => {
+  it("produces the params blob from a Modelfile", () => {
     const cmds = parseModelfile("FROM x\nPARAMETER temperature 0.6\nPARAMETER top_k 10\nPARAMETER top_p 0.7\nPARAMETER stop <|endoftext|>\n");
     const blob = goJSON(parametersFromCommands(cmds).parameters, { sortKeys: true, newline: true });
     assert.equal(createHash("sha256").update(blob).digest("hex"), "12f58bb75cb3042d69a7e013ab87fb3c3c7088f50ddc62f0c77bd332f0d44d35");

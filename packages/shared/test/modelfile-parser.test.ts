@@ -23,7 +23,7 @@ function parseError(input: string | Uint8Array): ModelfileError {
   assert.fail(`expected ${JSON.stringify(input)} to fail`);
 }
 
-describe("values and quoting (§3.4 table)", () => {
+describe("values and quoting", () => {
   const rows: Array<{ input: string; want: Array<[string, string]> }> = [
     { input: "FROM     FOOO BAR    ", want: [["model", "FOOO BAR"]] },
     { input: 'FROM "     model 1"', want: [["model", "     model 1"]] },
@@ -76,7 +76,7 @@ describe("values and quoting (§3.4 table)", () => {
   });
 });
 
-describe("exact error strings (§3.5)", () => {
+describe("exact error strings", () => {
   const cases: Array<{ input: string; message: string; line?: number }> = [
     { input: "FROM x\nFOO bar\n", message: `(line 2): ${INVALID_COMMAND}`, line: 2 },
     { input: "FROM x\nFROM1 y\n", message: `(line 2): ${INVALID_COMMAND}`, line: 2 },
@@ -205,7 +205,7 @@ describe("multi-line quoted values", () => {
   });
 });
 
-describe("input decoding (§3.1) and character filtering", () => {
+describe("input decoding and character filtering", () => {
   const text = "# comment\nFROM ünï日😀\nSYSTEM héllo\n";
   const want: Array<[string, string]> = [["model", "ünï日😀"], ["system", "héllo"]];
 

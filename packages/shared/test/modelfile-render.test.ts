@@ -13,7 +13,7 @@ import {
   splitMessageArgs,
 } from "@corral/shared/modelfile/index";
 
-describe("quoteModelfileValue (§3.6)", () => {
+describe("quoteModelfileValue", () => {
   const cases: Array<[string, string]> = [
     ["llama3", "llama3"],
     ["hello world", "hello world"],

@@ -30,7 +30,7 @@ function hasSshKeygen(): boolean {
 }
 const sshKeygen = hasSshKeygen();
 
-test("the empty-body constant is the one in the spec", () => {
+test("the empty-body constant is the one Ollama's client signs", () => {
   assert.equal(EMPTY_BODY_HASH, "ZTNiMGM0NDI5OGZjMWMxNDlhZmJmNGM4OTk2ZmI5MjQyN2FlNDFlNDY0OWI5MzRjYTQ5NTk5MWI3ODUyYjg1NQ==");
 });
 

@@ -10,7 +10,7 @@ import { embedRoutes } from "./routes/embed.ts";
 import { psRoutes } from "./routes/ps.ts";
 import { transferRoutes } from "./routes/transfer.ts";
 import type { Signer } from "../registry-client/session.ts";
-import { inProcess, openaiRoutes } from "./openai/index.ts";
+import { openaiRoutes } from "./openai/index.ts";
 import type { Scheduler } from "../runner/scheduler.ts";
 import { hostCheck } from "./host-check.ts";
 import { originCheck } from "./origin-check.ts";
@@ -38,11 +38,12 @@ export function createApp(opts: AppOptions): Hono {
   app.route("/", blobRoutes(opts.store));
   app.route("/", createRoutes(opts.store));
   app.route("/", modelRoutes(opts.store));
-  app.route("/", generateRoutes(opts.store, opts.scheduler));
-  app.route("/", embedRoutes(opts.store, opts.scheduler));
+  const inference = { store: opts.store, scheduler: opts.scheduler };
+  app.route("/", generateRoutes(inference));
+  app.route("/", embedRoutes(inference));
   app.route("/", psRoutes(opts.scheduler));
   app.route("/", transferRoutes({ store: opts.store, signer: opts.signer, noPrune: opts.noPrune }));
-  app.route("/", openaiRoutes(inProcess(app)));
+  app.route("/", openaiRoutes(inference));
   app.notFound((c) => c.text("404 page not found", 404));
   app.onError((e, c) => {
     console.error(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);

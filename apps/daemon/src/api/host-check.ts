@@ -1,4 +1,4 @@
-// DNS-rebinding protection (§7.0): a daemon bound to loopback answers only requests whose Host
+// DNS-rebinding protection (docs/daemon.md, "API conventions"): a daemon bound to loopback answers only requests whose Host
 // is a local name or address, so a web page cannot reach it through a name it controls.
 import type { MiddlewareHandler } from "hono";
 import { hostname, networkInterfaces } from "node:os";

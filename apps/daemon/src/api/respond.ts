@@ -1,6 +1,6 @@
 // How the API answers: Ollama's `{"error": …}` bodies with its status codes, and the NDJSON
 // progress streams of create/pull/push, where an error raised before the first line becomes an
-// ordinary JSON error response and one raised later becomes the stream's last line (§7.0).
+// ordinary JSON error response and one raised later becomes the stream's last line (docs/daemon.md, "API conventions").
 
 import type { Context } from "hono";
 import { StatusError } from "../errors.ts";

@@ -5,7 +5,7 @@ import { createApp } from "./app.ts";
 import { createHTTPServer } from "./http-server.ts";
 import { unusableOrigins } from "./origin-check.ts";
 import { VERSION } from "../version.ts";
-import { Scheduler, schedulerOptionsFromEnv } from "../runner/scheduler.ts";
+import { Scheduler, schedulerOptions } from "../runner/scheduler.ts";
 import { loadOrCreateIdentity, signerFor } from "../identity.ts";
 
 export interface RunningServer {
@@ -25,7 +25,7 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
     if (removed.length) console.error(`pruned ${removed.length} unused blob file(s)`);
   }
   const identity = signerFor(await loadOrCreateIdentity(config.homeDir));
-  const scheduler = new Scheduler(schedulerOptionsFromEnv());
+  const scheduler = new Scheduler(schedulerOptions(config));
   for (const o of unusableOrigins(config.origins)) {
     console.error(`origin ${JSON.stringify(o)} in CORRAL_ORIGINS (or OLLAMA_ORIGINS) can never match: an origin begins with its scheme, as in http://${o}`);
   }

@@ -1,4 +1,4 @@
-// Timestamps as Ollama writes them: RFC 3339 in local time with the zone offset (§7.0).
+// Timestamps as Ollama writes them: RFC 3339 in local time with the zone offset (docs/daemon.md, "API conventions").
 
 function pad(n: number, w = 2): string {
   return String(Math.trunc(Math.abs(n))).padStart(w, "0");

@@ -3,7 +3,8 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { request as httpRequest, STATUS_CODES, type IncomingMessage } from "node:http";
 import { Readable, Transform } from "node:stream";
-import { clientBaseURL, loadConfig } from "../config.ts";
+import { clientBaseURL, daemonConfig } from "../config.ts";
+import { ndjsonLines } from "../ndjson.ts";
 
 export class APIError extends Error {
   constructor(
@@ -58,8 +59,21 @@ interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** The body's text chunks; a cancelled answer ends as an AbortError, whatever the socket reports when it is cut. */
+async function* chunksUntilAbort(body: IncomingMessage, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  try {
+    // Left open when the reader stops early, as the daemon ends the answer itself.
+    for await (const chunk of body.iterator({ destroyOnReturn: false })) yield chunk as string;
+  } catch (e) {
+    if (signal?.aborted) {
+      throw signal.reason instanceof Error && signal.reason.name === "AbortError" ? signal.reason : new DOMException("This operation was aborted", "AbortError");
+    }
+    throw e;
+  }
+}
+
 export class Client {
-  constructor(readonly baseURL: string = clientBaseURL(loadConfig().host)) {}
+  constructor(readonly baseURL: string = clientBaseURL(daemonConfig().host)) {}
 
   private async send(method: string, path: string, o: SendOptions = {}): Promise<Reply> {
     const url = new URL(this.baseURL + path);
@@ -108,36 +122,8 @@ export class Client {
     });
     if (res.status < 200 || res.status > 299) throw await errorFrom(res);
     res.body.setEncoding("utf8");
-    // A cancelled answer ends as an AbortError, whatever the socket reports when it is cut.
-    const aborted = (): never => {
-      throw signal?.reason instanceof Error && signal.reason.name === "AbortError" ? signal.reason : new DOMException("This operation was aborted", "AbortError");
-    };
-    let buf = "";
-    const chunks = res.body[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await chunks.next();
-      } catch (e) {
-        if (signal?.aborted) aborted();
-        throw e;
-      }
-      if (next.done) break;
-      const chunk = next.value;
-      buf += chunk as string;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        const v = JSON.parse(line) as T & { error?: string };
-        if (typeof v.error === "string") throw new APIError(res.status, v.error);
-        yield v as T;
-      }
-    }
-    const rest = buf.trim();
-    if (rest) {
-      const v = JSON.parse(rest) as T & { error?: string };
+    for await (const line of ndjsonLines(chunksUntilAbort(res.body, signal))) {
+      const v = JSON.parse(line) as T & { error?: string };
       if (typeof v.error === "string") throw new APIError(res.status, v.error);
       yield v as T;
     }

@@ -1,4 +1,4 @@
-// The interactive session of `corral run` (ollama-protocol.md §9.5): a `>>> ` prompt whose lines
+// The interactive session of `corral run` (docs/daemon.md, "CLI"): a `>>> ` prompt whose lines
 // are chat turns or slash commands. The whole conversation goes with every turn, so the model sees
 // the session's history; /set changes what later turns send, /save keeps the session as a model.
 //

@@ -40,8 +40,8 @@ program
   .alias("start")
   .description("Start the daemon (CORRAL_HOST, default 127.0.0.1:11434; models in CORRAL_MODELS)")
   .action(async () => {
-    const [{ startServer }, { loadConfig }] = await Promise.all([import("../api/serve.ts"), import("../config.ts")]);
-    const config = loadConfig();
+    const [{ startServer }, { daemonConfig }] = await Promise.all([import("../api/serve.ts"), import("../config.ts")]);
+    const config = daemonConfig();
     const server = await startServer(config).catch((e: unknown) => {
       throw listenFailure(e, config.host) ?? e;
     });

@@ -1,4 +1,4 @@
-// Turns a Modelfile into a create request on the client side (§3.7): paths are expanded against
+// Turns a Modelfile into a create request on the client side (docs/daemon.md, "Modelfile"): paths are expanded against
 // the Modelfile's folder, files are checked and hashed locally so that a bad file is reported with
 // its own path before anything is uploaded.
 
@@ -103,7 +103,7 @@ async function looksLikeText(path: string): Promise<boolean> {
 }
 
 /**
- * Files of a model directory (§3.7 discovery): the first weight pattern that matches wins, then
+ * Files of a model directory (docs/daemon.md, "Modelfile"): the first weight pattern that matches wins, then
  * the configuration and tokenizer files a conversion needs. For ADAPTER, LoRA weight files are
  * looked for first. Symlinks are resolved and must stay inside the directory.
  */
@@ -117,7 +117,7 @@ async function discoverDir(dir: string, where: string, kind: "model" | "adapter"
     ["*.gguf"],
     ["*.bin"],
   ];
-  let weights: string[] = [];
+  const weights: string[] = [];
   let rule = -1;
   for (const [i, patterns] of rules.entries()) {
     for (const p of patterns) weights.push(...(await glob(dir, p)));
@@ -202,7 +202,7 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
           if (await statOrUndefined(config)) files.push(config);
         }
         for (const f of files) if (isGGUFCandidate(f)) await checkGGUF(f, `${where(c)}: ADAPTER ${c.args}`);
-        req.adapters = files; // each ADAPTER replaces the previous one (§3.3)
+        req.adapters = files; // each ADAPTER replaces the previous one (docs/daemon.md, "Modelfile")
         break;
       }
       case "template":
@@ -262,7 +262,7 @@ export async function readModelfile(path: string | undefined): Promise<{ path: s
   return { path: undefined, text: "FROM .\n", dir: process.cwd() };
 }
 
-/** §4.1 step 6: one file keeps its base name; several are named relative to their common folder. */
+/** Transport names (docs/daemon.md, "Modelfile"): one file keeps its base name; several are named relative to their common folder. */
 export function transportNames(paths: string[]): Map<string, string> {
   const out = new Map<string, string>();
   if (paths.length === 1) {

@@ -1,4 +1,4 @@
-// The interactive session's input, line by line (ollama-protocol.md §9.5): a line that starts with
+// The interactive session's input, line by line (docs/daemon.md, "CLI"): a line that starts with
 // `"""` opens a block that the first line ending in `"""` closes, and the block's lines become one
 // message joined with "\n". `/set system """…` opens the same kind of block for a system message.
 // Any other line is a message of its own, or a slash command when it starts with "/".

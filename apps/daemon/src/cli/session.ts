@@ -1,4 +1,4 @@
-// What a `corral run` session knows and how it turns that into requests (ollama-protocol.md §9.5):
+// What a `corral run` session knows and how it turns that into requests (docs/daemon.md, "CLI"):
 // the model, the conversation, the user's /set choices, and the generate, chat, load and create
 // bodies built from them. Answers are streamed through the AnswerPrinter, and Ctrl+C while one is
 // streaming stops it instead of ending the program.
@@ -7,7 +7,8 @@ import { ModelName } from "@corral/shared/name";
 import { parseGoDuration } from "../runner/durations.ts";
 import { APIError, type Client } from "./client.ts";
 import { CLIError } from "./errors.ts";
-import { AnswerPrinter, WaitSpinner, type AnswerPiece, type TextSink, type ToolCall } from "./render/answer.ts";
+import { AnswerPrinter, type AnswerPiece, type TextSink, type ToolCall } from "./render/answer.ts";
+import { WaitSpinner } from "./render/spinner.ts";
 import { formatTimings, type AnswerMetrics } from "./render/timings.ts";
 
 export type ThinkValue = boolean | "high" | "medium" | "low" | "max";
@@ -92,7 +93,7 @@ export function parseFormatFlag(value: string | undefined): unknown {
   }
 }
 
-/** Think is on by default for a model that can think, unless the user chose (§9.5 step 2). */
+/** Think is on by default for a model that can think, unless the user chose (docs/daemon.md, "CLI"). */
 export function inferThink(capabilities: readonly string[] | undefined, current: ThinkValue | undefined, explicit: boolean): ThinkValue | undefined {
   if (explicit) return current;
   return capabilities?.includes("thinking") ? true : undefined;
@@ -236,7 +237,7 @@ export function printTimings(err: TextSink, final: AnswerMetrics | undefined): v
   if (final) err.write(formatTimings(final));
 }
 
-/** The errors the interactive session reports and survives (§9.5). */
+/** The errors the interactive session reports and survives (docs/daemon.md, "CLI"). */
 export function isThinkError(e: unknown): boolean {
   return e instanceof APIError && (e.message.includes("does not support thinking") || e.message.includes("invalid think value"));
 }

@@ -7,13 +7,14 @@
 // completes a name that has no host itself and the daemon receives the full name; when it is not
 // set, the name goes as typed and the daemon completes it exactly as Ollama's server does.
 
-import { defaultHost, ModelName } from "@corral/shared/name";
+import { ModelName } from "@corral/shared/name";
+import { daemonConfig, type DaemonConfig } from "../config.ts";
 
 /** `model` completed with CORRAL_REGISTRY's host when that is set and the name has no host. */
-export function qualify(model: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (!env["CORRAL_REGISTRY"]?.trim()) return model;
+export function qualify(model: string, config: Pick<DaemonConfig, "registry"> = daemonConfig()): string {
+  if (config.registry === undefined) return model;
   if (ModelName.parseRaw(model.trim()).host !== "") return model;
-  const full = ModelName.parse(model, defaultHost(env));
+  const full = ModelName.parse(model, config.registry);
   // An invalid name goes as typed, for the daemon to name the problem in its usual words.
   return full.isValid() ? full.toString() : model;
 }

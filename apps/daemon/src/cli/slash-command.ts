@@ -1,4 +1,4 @@
-// The slash commands of the interactive session (ollama-protocol.md §9.5), parsed from one input
+// The slash commands of the interactive session (docs/daemon.md, "CLI"), parsed from one input
 // line. Like Ollama, a command is recognised by its prefix ("/byebye" is "/bye") and its words are
 // split on runs of white space.
 

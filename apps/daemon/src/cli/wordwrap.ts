@@ -1,4 +1,4 @@
-// Word wrap for a streamed answer (ollama-protocol.md §9.5): text arrives a few characters at a
+// Word wrap for a streamed answer (docs/daemon.md, "CLI"): text arrives a few characters at a
 // time, and a line breaks at a word boundary 5 columns before the terminal width. On a terminal
 // each character is shown as soon as it arrives; when a word runs past the limit the cursor goes
 // back over it, the rest of the line is cleared and the word is written again on the next line.
@@ -6,6 +6,14 @@
 // until it is complete or has to move, and only plain text and newlines are written.
 
 import { displayWidth } from "./render/table.ts";
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/** Whether `text` is one user-perceived character (an emoji sequence, a letter with its marks). */
+function isOneGrapheme(text: string): boolean {
+  const it = graphemes.segment(text)[Symbol.iterator]();
+  return !it.next().done && it.next().done === true;
+}
 
 /** Below this width wrapping is not attempted at all. */
 const MIN_WIDTH = 10;
@@ -28,6 +36,8 @@ export class WordWrapper {
   #column = 0;
   /** The word being written: already shown on a terminal, held back otherwise. */
   #word = "";
+  /** The last character written, which the next piece may still extend (an emoji arriving token by token). */
+  #last = "";
 
   constructor(options: WordWrapOptions) {
     this.#width = options.width;
@@ -39,9 +49,22 @@ export class WordWrapper {
     if (this.#width < MIN_WIDTH) return text;
     const limit = this.#width - RIGHT_MARGIN;
     let out = "";
-    for (const ch of text) {
-      const w = displayWidth(ch);
-      if (ch === "\n" || ch === "\r") {
+    // Measured a character at a time as the terminal shows it, not a code point at a time.
+    for (const { segment: ch } of graphemes.segment(text)) {
+      const joined = this.#last + ch;
+      if (this.#last !== "" && isOneGrapheme(joined)) {
+        // The previous piece ended inside this character: only the change in width counts.
+        this.#column += displayWidth(joined) - displayWidth(this.#last);
+        this.#last = joined;
+        const inWord = this.#word !== "";
+        if (inWord) this.#word += ch;
+        if (this.#tty || !inWord) out += ch;
+        continue;
+      }
+      this.#last = ch;
+      // A tab counts as one column, as the line limit has always assumed.
+      const w = ch === "\t" ? 1 : displayWidth(ch);
+      if (ch === "\n" || ch === "\r" || ch === "\r\n") {
         out += this.#release() + ch;
         this.#column = 0;
         continue;

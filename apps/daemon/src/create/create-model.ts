@@ -1,4 +1,4 @@
-// POST /api/create's work (§4.4–4.8): resolve the base layers (another model, or uploaded GGUF
+// POST /api/create's work (docs/daemon.md, "Create"): resolve the base layers (another model, or uploaded GGUF
 // files), add the Modelfile's layers, write the config and finally the manifest. New blobs are
 // written as they are made; if anything fails they are removed again together with the request's
 // uploads that no model references, so a failed create leaves the store as it was.
@@ -75,7 +75,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
     const licenses = typeof req.license === "string" ? (req.license ? [req.license] : []) : (req.license ?? []);
     for (const l of licenses) layers.push(await addBlob(MediaType.license, l));
 
-    // Parameters merge with the inherited ones key by key; lists are replaced whole (§4.7 step 5).
+    // Parameters merge with the inherited ones key by key; lists are replaced whole (docs/daemon.md, "Create").
     const merged: Record<string, unknown> = { ...(parameters ?? {}) };
     const oldParams = layers.find((l) => l.mediaType === MediaType.params);
     if (oldParams) {
@@ -117,7 +117,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
   }
 }
 
-/** §4.4: every layer of an existing model, marked as coming from it. */
+/** Base layers from another model (docs/daemon.md, "Create"): every layer of an existing model, marked as coming from it. */
 async function layersFromModel(store: Store, from: string): Promise<{ layers: Layer[]; inherited?: ModelConfig }> {
   const name = ModelName.parse(from);
   if (!name.isValid()) throw badRequest("invalid model name");
@@ -134,7 +134,7 @@ async function layersFromModel(store: Store, from: string): Promise<{ layers: La
   return inherited ? { layers, inherited } : { layers };
 }
 
-/** §4.5: the GGUF branch; safetensors and PyTorch directories are converted by their own module. */
+/** The GGUF branch (docs/daemon.md, "Create"); safetensors and PyTorch directories are converted by their own module. */
 async function layersFromFiles(store: Store, req: CreateRequest, progress: (p: Progress) => void, created: string[]): Promise<{ layers: Layer[]; inherited?: ModelConfig }> {
   const files = req.files ?? {};
   const names = Object.keys(files).sort();
@@ -158,7 +158,7 @@ async function layersFromFiles(store: Store, req: CreateRequest, progress: (p: P
   }
   inspected = await joinSplitSets(store.blobs, inspected, progress, created);
 
-  // Model layers first, then projectors and adapters (§2.2), whatever the file names' order.
+  // Model layers first, then projectors and adapters (docs/protocol.md, "Manifests and media types"), whatever the file names' order.
   const rank = (mt: string): number => [MediaType.model, MediaType.projector, MediaType.adapter].indexOf(mt as never);
   inspected.sort((a, b) => rank(a.mediaType) - rank(b.mediaType));
   const layers: Layer[] = [];
@@ -186,7 +186,7 @@ async function layersFromFiles(store: Store, req: CreateRequest, progress: (p: P
   return { layers: [...layers, ...extra] };
 }
 
-/** §2.4: derived from the GGUF model layers; earlier layers win, families accumulate. */
+/** The config blob (docs/protocol.md, "Config blob"): derived from the GGUF model layers; earlier layers win, families accumulate. */
 async function buildConfig(store: Store, layers: Layer[], inherited?: ModelConfig): Promise<ModelConfig> {
   const config: ModelConfig = {
     model_format: "",

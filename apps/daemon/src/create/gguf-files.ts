@@ -1,4 +1,4 @@
-// The GGUF branch of create (§4.5): read each uploaded file's header, refuse what llama.cpp could
+// The GGUF branch of create (docs/daemon.md, "Create"): read each uploaded file's header, refuse what llama.cpp could
 // not load, classify it as model, projector or adapter, and join split sets into one layer.
 
 import { open, rm, stat } from "node:fs/promises";
@@ -42,7 +42,7 @@ function describeGGUFError(e: GGUFError, blobPath: string): string {
   return msg;
 }
 
-/** §4.5 step 2. */
+/** The kind of layer an uploaded GGUF is: model, projector or adapter (docs/daemon.md, "Create"). */
 export function classify(h: GGUFHeader): string {
   const type = ggufString(h, "general.type");
   if (type === "adapter") return MediaType.adapter;

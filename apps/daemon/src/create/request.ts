@@ -1,4 +1,4 @@
-// The body of POST /api/create (§4.2) and its validation before anything is streamed (§4.3).
+// The body of POST /api/create and its validation before anything is streamed (docs/daemon.md, "Create").
 
 import { ModelName } from "@corral/shared/name";
 import { parseDigest } from "@corral/shared/digest";

@@ -1,4 +1,4 @@
-// Template autodetection at create (ollama-protocol.md §4.5 step 5, §8.8): a GGUF's
+// Template autodetection at create (docs/daemon.md, "Create"): a GGUF's
 // `tokenizer.chat_template` (Jinja) is compared with the known Jinja templates of each chat format,
 // and the nearest one, when fewer than 100 edits away, supplies our Go template and stop list.
 // The files live in ./templates/ (PROVENANCE.md there): `<name>.gotmpl` and `<name>.json` for each

@@ -1,4 +1,4 @@
-// The Bearer challenge of a 401 (§6.2). The token request that answers it is built and signed
+// The Bearer challenge of a 401 (docs/protocol.md, "Challenge"). The token request that answers it is built and signed
 // by @corral/shared/signing, which the registry verifies with the same code.
 
 import { RegistryError } from "./registry-errors.ts";

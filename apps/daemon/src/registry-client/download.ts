@@ -1,4 +1,4 @@
-// Downloading one blob in parallel ranged parts with resumable state on disk (§5.4):
+// Downloading one blob in parallel ranged parts with resumable state on disk (docs/protocol.md, "Downloading a blob"):
 // data goes to blobs/sha256-<hex>-partial (pre-sized), each part's progress to
 // blobs/sha256-<hex>-partial-<N> as {"N","Offset","Size","Completed"}. A daemon killed mid-blob
 // resumes from those files. The blob becomes visible only after its sha256 matched and its bytes
@@ -6,11 +6,13 @@
 // A download that fails for good (the registry answered with an error, broke the protocol or sent
 // other bytes) removes its files; one that was interrupted keeps them for the next pull.
 
-import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex } from "@corral/shared/digest";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
 import { BackgroundFlush } from "@corral/shared/background-flush";
+import { writeFileDurably } from "@corral/shared/durable-write";
+import { pause } from "../abortable-wait.ts";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { USER_AGENT, type RegistrySession } from "./session.ts";
 import { NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
@@ -32,11 +34,9 @@ export class DigestMismatchError extends Error {
   }
 }
 
-/** Part state is replaced with a rename, so a crash never leaves a half-written state file. */
+/** Part state is replaced durably, so a crash never leaves a half-written state file (its `.tmp` is known to fsck). */
 async function saveState(path: string, p: PartState): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(p));
-  await rename(tmp, path);
+  await writeFileDurably(path, JSON.stringify(p), { tmp: `${path}.tmp` });
 }
 
 function partialPaths(blobs: BlobStore, digest: string): { data: string; part: (n: number) => string; prefix: string } {
@@ -207,7 +207,7 @@ async function fetchParts(o: DownloadOptions, paths: ReturnType<typeof partialPa
               }
             }
             if (signal?.aborted || attempt >= 5 || !retryable(e)) throw e;
-            await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
+            await pause(Math.min(1000 * 2 ** attempt, 32_000), signal);
           }
         }
       });

@@ -1,4 +1,4 @@
-// How a blob is cut into parts for chunked uploads (§5.6) and ranged downloads (§5.4).
+// How a blob is cut into parts for chunked uploads (docs/protocol.md, "Uploading a blob") and ranged downloads (docs/protocol.md, "Downloading a blob").
 // Uploads follow Ollama: a sixteenth of the blob, at least 100 MB and at most 1000 MB, so small
 // blobs go in one chunk; the chunks travel one after another, so fewer is better. Downloads use
 // smaller parts, a sixty-fourth of the blob between 16 MB and 128 MB: up to sixteen of them are
@@ -8,28 +8,32 @@
 // of both (tests use it to get several parts from small blobs). A download is never cut into more
 // than MAX_RANGES parts, whatever size the registry declares: each part has a state file on disk.
 
+import { daemonConfig, type DaemonConfig } from "../config.ts";
+
+/** The settings that size parts. */
+type PartConfig = Pick<DaemonConfig, "transferPartMin">;
+
 export interface Part {
   n: number;
   offset: number;
   size: number;
 }
 
-function floor(env: NodeJS.ProcessEnv, fallback: number): number {
-  const min = Number(env["CORRAL_TRANSFER_PART_MIN"]);
-  return min > 0 ? min : fallback;
+function floor(config: PartConfig, fallback: number): number {
+  return config.transferPartMin ?? fallback;
 }
 
 /** Chunks of an upload. */
-export function planParts(total: number, env: NodeJS.ProcessEnv = process.env): Part[] {
-  return cut(total, Math.min(Math.max(Math.ceil(total / 16), floor(env, 100_000_000)), 1_000_000_000));
+export function planParts(total: number, config: PartConfig = daemonConfig()): Part[] {
+  return cut(total, Math.min(Math.max(Math.ceil(total / 16), floor(config, 100_000_000)), 1_000_000_000));
 }
 
 /** The most parts a download is cut into: beyond that (past 128 GiB with the default sizes) the parts grow. */
 export const MAX_RANGES = 1024;
 
 /** Ranges of a download. */
-export function planRanges(total: number, env: NodeJS.ProcessEnv = process.env): Part[] {
-  const size = Math.max(Math.min(Math.ceil(total / 64), 128 << 20), floor(env, 16 << 20));
+export function planRanges(total: number, config: PartConfig = daemonConfig()): Part[] {
+  const size = Math.max(Math.min(Math.ceil(total / 64), 128 << 20), floor(config, 16 << 20));
   return cut(total, Math.max(size, Math.ceil(total / MAX_RANGES)));
 }
 

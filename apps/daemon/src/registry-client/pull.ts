@@ -1,4 +1,4 @@
-// `corral pull` / POST /api/pull (§5.3): manifest first, then every missing blob (in parallel,
+// `corral pull` / POST /api/pull (docs/protocol.md, "Pull"): manifest first, then every missing blob (in parallel,
 // each in ranged parts), each verified before it becomes visible, and the manifest written last
 // with the exact bytes the registry sent. Concurrent pulls of one blob share one download.
 // Before any blob, the manifest is read within its size limit and the missing blobs are checked
@@ -26,7 +26,7 @@ interface SharedDownload {
 const inFlight = new Map<string, SharedDownload>();
 
 function sharedDownload(key: string, start: (report: (c: number, t: number) => void) => Promise<void>): SharedDownload {
-  let d = inFlight.get(key);
+  const d = inFlight.get(key);
   if (d) return d;
   const created: SharedDownload = { promise: Promise.resolve(), completed: 0, total: 0, listeners: new Set() };
   created.promise = start((c, t) => {

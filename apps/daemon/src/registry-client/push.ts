@@ -1,4 +1,4 @@
-// `corral push` / POST /api/push (§5.5): every blob the registry lacks is mounted or uploaded,
+// `corral push` / POST /api/push (docs/protocol.md, "Push"): every blob the registry lacks is mounted or uploaded,
 // then the manifest is sent (re-serialised, as Ollama does).
 
 import { shortDigest } from "@corral/shared/digest";

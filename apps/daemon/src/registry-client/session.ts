@@ -1,4 +1,4 @@
-// One pull or push against one registry (§5.1, §5.2): base URL from the name's host, plain HTTP
+// One pull or push against one registry (docs/protocol.md, "Registry sessions"): base URL from the name's host, plain HTTP
 // only with --insecure, and the 401 → signed token request → retry-once dance. The token lives
 // as long as the operation.
 //
@@ -111,7 +111,7 @@ export class RegistrySession {
     return `${this.base}/v2/${this.repository}${path}`;
   }
 
-  /** Rewrites a registry-given URL to http when --insecure is set (§5.1). */
+  /** Rewrites a registry-given URL to http when --insecure is set (docs/protocol.md, "Registry sessions"). */
   fix(url: string): string {
     const u = new URL(url, this.base);
     if (this.insecure && u.protocol === "https:") u.protocol = "http:";
@@ -220,7 +220,7 @@ export class RegistrySession {
     }
   }
 
-  /** §6.3: the realm must be on the registry itself; the request is signed, not sent bare. */
+  /** The realm must be on the registry itself; the request is signed, not sent bare (docs/protocol.md, "Signed token request"). */
   private async fetchToken(c: Challenge, signal?: AbortSignal): Promise<string> {
     if (!c.realm) throw new RegistryError(401, "unauthorized: the registry sent no token realm");
     let realm: URL;

@@ -7,6 +7,7 @@
 // measured both before and after it, and every level gets a warm-up window before one that counts.
 // CORRAL_TRANSFER_CONCURRENCY fixes the number instead.
 
+import { daemonConfig, type DaemonConfig } from "../config.ts";
 import type { RisingLimit } from "./parts.ts";
 
 const START = 4;
@@ -84,7 +85,7 @@ export class StreamRamp implements RisingLimit {
 }
 
 /** The ramp for one download: fixed when CORRAL_TRANSFER_CONCURRENCY says how many streams. */
-export function streamRamp(env: NodeJS.ProcessEnv = process.env): StreamRamp {
-  const n = Number(env["CORRAL_TRANSFER_CONCURRENCY"]);
-  return Number.isInteger(n) && n > 0 ? new StreamRamp(n, n) : new StreamRamp(START, MAX);
+export function streamRamp(config: Pick<DaemonConfig, "transferConcurrency"> = daemonConfig()): StreamRamp {
+  const n = config.transferConcurrency;
+  return n !== undefined ? new StreamRamp(n, n) : new StreamRamp(START, MAX);
 }

@@ -1,4 +1,4 @@
-// Uploading one blob (§5.6): mount from another repository when the layer says where it came
+// Uploading one blob (docs/protocol.md, "Uploading a blob"): mount from another repository when the layer says where it came
 // from, else a session with chunked PATCHes (Ollama's `Content-Range: a-b` form and
 // X-Redirect-Uploads, following a 307 to object storage with a PUT), then the finalising PUT with
 // the digest, and the S3-style etag when object storage took parts.
@@ -13,6 +13,7 @@ import { USER_AGENT, type RegistrySession } from "./session.ts";
 import { ForeignCredentialsError, RegistryError, TransportError } from "./registry-errors.ts";
 import { bodyText, bulkRequest, discard, headerValue } from "./bulk-http.ts";
 import { planParts } from "./parts.ts";
+import { pause } from "../abortable-wait.ts";
 import { encodeQuery } from "@corral/shared/signing";
 
 export interface UploadOptions {
@@ -101,7 +102,7 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
         });
         discard(res.body);
         if (res.status === 307) {
-          // The bytes go to object storage; the next session URL comes separately (§5.6).
+          // The bytes go to object storage; the next session URL comes separately (docs/protocol.md, "Uploading a blob").
           const storage = headerValue(res.headers, "location");
           const next = headerValue(res.headers, "docker-upload-location");
           if (!storage || !next) throw new RegistryError(307, "the registry redirected an upload without Location and Docker-Upload-Location");
@@ -132,7 +133,7 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
         // refused the same way every time: retrying cannot help.
         if (signal?.aborted || attempt >= 5 || e instanceof ForeignCredentialsError || (e instanceof RegistryError && (e.status === 401 || e.status === 507))) throw e;
         o.onProgress(done, size);
-        await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 32_000)));
+        await pause(Math.min(1000 * 2 ** attempt, 32_000), signal);
       }
     }
   }

@@ -1,4 +1,4 @@
-// keep_alive values (§7.2, §7.15): a JSON number is seconds, a string is a Go duration.
+// keep_alive values (docs/daemon.md, "Generate, chat and embed" and "Keep-alive"): a JSON number is seconds, a string is a Go duration.
 import { StatusError } from "../errors.ts";
 
 const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -28,12 +28,4 @@ export function parseKeepAlive(v: unknown): number | undefined {
     return ms < 0 ? -1 : ms;
   }
   throw new StatusError(400, "keep_alive must be a number of seconds or a duration string like \"5m\"");
-}
-
-export function defaultKeepAlive(env: NodeJS.ProcessEnv = process.env): number {
-  const v = (env["CORRAL_KEEP_ALIVE"] ?? env["OLLAMA_KEEP_ALIVE"] ?? "").trim();
-  if (v === "") return 5 * 60_000;
-  if (/^-?\d+$/.test(v)) return Number(v) < 0 ? -1 : Number(v) * 1000;
-  const ms = parseGoDuration(v);
-  return ms < 0 ? -1 : ms;
 }

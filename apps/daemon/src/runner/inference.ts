@@ -3,6 +3,7 @@
 
 import { stat } from "node:fs/promises";
 import type { LlamaGrammar, Token } from "node-llama-cpp";
+import { LRUCache } from "lru-cache";
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import { ModelName } from "@corral/shared/name";
 import { StatusError } from "../errors.ts";
@@ -12,6 +13,8 @@ import type { StoredManifest } from "../store/manifests.ts";
 import { effectiveOptions } from "./options.ts";
 import type { Lease, LoadSpec, Scheduler } from "./scheduler.ts";
 import { llamaEngine } from "./llama.ts";
+import { debugLog } from "../log.ts";
+import type { PromptModel } from "./prompt-assembly.ts";
 import { ggufString } from "@corral/shared/gguf/index";
 
 export interface ResolvedModel {
@@ -24,7 +27,7 @@ export interface ResolvedModel {
   template: string | undefined;
 }
 
-/** Looks a model up for inference; the messages are Ollama's (§7.3–7.5). */
+/** Looks a model up for inference; the messages are Ollama's (docs/daemon.md, "Generate, chat and embed"). */
 export async function resolveModel(store: Store, input: string, requestOptions: unknown): Promise<ResolvedModel> {
   const name = ModelName.parse(input);
   if (!name.isValid()) throw new StatusError(400, "invalid model name");
@@ -55,6 +58,28 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
   return { stored, contents, capabilities: capabilities(contents), options, spec, template };
 }
 
+/** The text of a special token (BOS, EOS) the vocabulary names by id under `key`. */
+function vocabText(r: ResolvedModel, key: string): string | undefined {
+  const h = r.contents.header;
+  const id = h?.kv.get(key)?.value;
+  const tokens = h?.kv.get("tokenizer.ggml.tokens")?.value;
+  return typeof id === "number" && Array.isArray(tokens) && typeof tokens[id] === "string" ? (tokens[id] as string) : undefined;
+}
+
+/** What of the model shapes its prompts. */
+export function promptModel(r: ResolvedModel): PromptModel {
+  const bos = vocabText(r, "tokenizer.ggml.bos_token_id");
+  const eos = vocabText(r, "tokenizer.ggml.eos_token_id");
+  return {
+    template: r.template,
+    system: r.contents.system ?? "",
+    messages: r.contents.messages,
+    numCtx: r.spec.numCtx,
+    ...(bos ? { bosToken: bos } : {}),
+    ...(eos ? { eosToken: eos } : {}),
+  };
+}
+
 export interface GenerationStats {
   text: string;
   doneReason: "stop" | "length";
@@ -66,24 +91,32 @@ export interface GenerationStats {
   tokens: Token[];
 }
 
-const grammarCache = new Map<string, Promise<LlamaGrammar>>();
+let jsonGrammar: Promise<LlamaGrammar> | undefined;
 
-/** `format`: "json" or a JSON schema object, enforced with a grammar (§7.3). */
+/**
+ * Grammars built from JSON schemas, by the schema's text. Clients choose the schemas, so the cache
+ * is bounded both by count and by the total length of the schemas it keeps (a grammar grows with
+ * its schema); the least recently used go first, and a schema longer than the whole budget is
+ * compiled for its request without being kept.
+ */
+const schemaGrammars = new LRUCache<string, Promise<LlamaGrammar>>({
+  max: 64,
+  maxSize: 1 << 20,
+  sizeCalculation: (_grammar, schemaText) => schemaText.length,
+});
+
+/** `format`: "json" or a JSON schema object, enforced with a grammar (docs/daemon.md, "Generate, chat and embed"). */
 export async function grammarFor(format: unknown): Promise<LlamaGrammar | undefined> {
   if (format === undefined || format === null || format === "") return undefined;
   const llama = await llamaEngine();
-  if (format === "json") {
-    let g = grammarCache.get("json");
-    if (!g) grammarCache.set("json", (g = llama.getGrammarFor("json")));
-    return g;
-  }
+  if (format === "json") return (jsonGrammar ??= llama.getGrammarFor("json"));
   if (typeof format === "object" && !Array.isArray(format)) {
     const key = JSON.stringify(format);
-    let g = grammarCache.get(key);
+    let g = schemaGrammars.get(key);
     if (!g) {
-      g = llama.createGrammarForJsonSchema(format as never) as Promise<LlamaGrammar>;
-      grammarCache.set(key, g);
-      g.catch(() => grammarCache.delete(key));
+      const built = (g = llama.createGrammarForJsonSchema(format as never) as Promise<LlamaGrammar>);
+      schemaGrammars.set(key, built);
+      built.catch(() => schemaGrammars.peek(key) === built && schemaGrammars.delete(key));
     }
     try {
       return await g;
@@ -123,6 +156,11 @@ export async function generateTokens(
     throw new StatusError(400, `the prompt is ${promptCount} tokens, more than the context window of ${runner.spec.numCtx} (set num_ctx higher)`);
   }
   const seq = await runner.acquireSequence(signal);
+  debugLog("generation started", { model: runner.spec.name, sequences_in_use: runner.sequencesInUse });
+  let stopReason = "error";
+  let evalCount = 0;
+  // Tokens made after the daemon learnt that the client left: the work should stop at once.
+  let afterClientLeft = 0;
   try {
     // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
     const { LlamaCompletion } = await import("node-llama-cpp");
@@ -130,17 +168,14 @@ export async function generateTokens(
     const start = process.hrtime.bigint();
     let firstToken: bigint | undefined;
     const out: Token[] = [];
-    let text = "";
     const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
     const result = await completion.generateCompletionWithMeta(input, {
       onToken: (tokens) => {
         firstToken ??= process.hrtime.bigint();
         out.push(...tokens);
+        if (signal?.aborted) afterClientLeft += tokens.length;
       },
-      onTextChunk: (piece) => {
-        text += piece;
-        onPiece(piece);
-      },
+      onTextChunk: (piece) => onPiece(piece),
       ...(signal ? { signal, stopOnAbortSignal: true } : {}),
       ...(options.num_predict > 0 ? { maxTokens: options.num_predict } : {}),
       temperature: options.temperature,
@@ -161,6 +196,8 @@ export async function generateTokens(
     });
     const end = process.hrtime.bigint();
     const first = firstToken ?? end;
+    stopReason = result.metadata.stopReason;
+    evalCount = out.length;
     signal?.throwIfAborted();
     return {
       text: result.response,
@@ -172,6 +209,7 @@ export async function generateTokens(
       tokens: [...promptTokens, ...out],
     };
   } finally {
+    debugLog("generation ended", { model: runner.spec.name, eval_count: evalCount, stop_reason: stopReason, tokens_after_client_left: afterClientLeft });
     await runner.releaseSequence(seq);
   }
 }

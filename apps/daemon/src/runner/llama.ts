@@ -4,13 +4,13 @@
 
 import { availableParallelism } from "node:os";
 import type { Llama } from "node-llama-cpp";
+import { daemonConfig, type DaemonConfig } from "../config.ts";
 
 let engine: Promise<Llama> | undefined;
 
 /** Threads ggml may use at most; a model's own context may use fewer (see threadsFor). */
-export function maxThreads(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env["CORRAL_NUM_THREADS"]);
-  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+export function maxThreads(config: Pick<DaemonConfig, "numThreads"> = daemonConfig()): number {
+  return config.numThreads ?? availableParallelism();
 }
 
 export function llamaEngine(): Promise<Llama> {
@@ -42,6 +42,6 @@ async function loadEngine(): Promise<Llama> {
  */
 export function threadsFor(modelBytes: number, requested?: number): number {
   if (requested !== undefined && requested > 0) return Math.min(requested, maxThreads());
-  if (process.env["CORRAL_NUM_THREADS"]) return maxThreads();
+  if (daemonConfig().numThreads !== undefined) return maxThreads();
   return modelBytes < 50 * 1024 * 1024 ? 1 : maxThreads();
 }

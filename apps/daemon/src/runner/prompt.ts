@@ -1,4 +1,4 @@
-// Turning a conversation into the prompt text a model sees (§8.4, §8.5): the model's TEMPLATE
+// Turning a conversation into the prompt text a model sees (docs/daemon.md, "Templates and prompts"): the model's TEMPLATE
 // (Go text/template, or a Hugging Face Jinja chat template), its SYSTEM and MESSAGE history,
 // and truncation to the context window keeping the system messages and the last message.
 // A TEMPLATE is whatever the model's creator wrote and runs on the daemon's main thread, so every
@@ -83,7 +83,7 @@ export function render(t: PromptTemplate, input: RenderInput, opts: RenderOption
 }
 
 /**
- * §8.5 step 3: drops the oldest non-system messages until the rendered prompt fits in
+ * Drops the oldest non-system messages until the rendered prompt fits in
  * `numCtx` tokens. System messages and the last message are always kept. Each render has the
  * limits of the whole conversation, and all of them share one wall clock: a long conversation
  * that must lose many messages is rendered many times over.

@@ -1,4 +1,4 @@
-// Which models are loaded, for how long, and who may use them (§7.15). A loaded model (a
+// Which models are loaded, for how long, and who may use them (docs/daemon.md, "Keep-alive"). A loaded model (a
 // "runner") has one llama.cpp context with CORRAL_NUM_PARALLEL sequences; requests beyond that
 // wait for a free sequence. A model stays loaded for its keep-alive after its last request; when
 // too many models are loaded, or memory is short, idle ones are unloaded first (least recently
@@ -8,7 +8,8 @@ import { freemem } from "node:os";
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
 import { llamaEngine, threadsFor } from "./llama.ts";
 import { ensureLoadable } from "./guard.ts";
-import { defaultKeepAlive } from "./durations.ts";
+import type { DaemonConfig } from "../config.ts";
+import { waitInQueue } from "../abortable-wait.ts";
 
 export interface LoadSpec {
   /** Manifest digest: what identifies the model being run. */
@@ -31,19 +32,8 @@ export interface SchedulerOptions {
   defaultKeepAliveMs: number;
 }
 
-export function schedulerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulerOptions {
-  const int = (names: string[], def: number): number => {
-    for (const n of names) {
-      const v = Number(env[n]);
-      if (env[n] && Number.isInteger(v) && v > 0) return v;
-    }
-    return def;
-  };
-  return {
-    numParallel: int(["CORRAL_NUM_PARALLEL", "OLLAMA_NUM_PARALLEL"], 1),
-    maxLoaded: int(["CORRAL_MAX_LOADED_MODELS", "OLLAMA_MAX_LOADED_MODELS"], 3),
-    defaultKeepAliveMs: defaultKeepAlive(env),
-  };
+export function schedulerOptions(config: DaemonConfig): SchedulerOptions {
+  return { numParallel: config.numParallel, maxLoaded: config.maxLoadedModels, defaultKeepAliveMs: config.keepAliveMs };
 }
 
 export class Runner {
@@ -66,27 +56,18 @@ export class Runner {
     this.expiresAt = new Date(Date.now() + (keepAliveMs < 0 ? 1e12 : keepAliveMs));
   }
 
+  /** Sequences handed out and not yet given back: the requests generating on this model now. */
+  sequencesInUse = 0;
+
   /** A context sequence for one request; waits while every sequence is in use. */
-  acquireSequence(signal?: AbortSignal): Promise<LlamaContextSequence> {
-    const s = this.free.pop();
-    if (s) return Promise.resolve(s);
-    if (this.context.sequencesLeft > 0) return Promise.resolve(this.context.getSequence());
-    return new Promise((resolve, reject) => {
-      const take = (seq: LlamaContextSequence): void => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(seq);
-      };
-      const onAbort = (): void => {
-        const i = this.waiting.indexOf(take);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal?.reason ?? new Error("aborted"));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiting.push(take);
-    });
+  async acquireSequence(signal?: AbortSignal): Promise<LlamaContextSequence> {
+    const seq = this.free.pop() ?? (this.context.sequencesLeft > 0 ? this.context.getSequence() : await waitInQueue(this.waiting, signal));
+    this.sequencesInUse++;
+    return seq;
   }
 
   async releaseSequence(seq: LlamaContextSequence): Promise<void> {
+    this.sequencesInUse--;
     // A sequence goes back empty, so the next request cannot see this one's tokens.
     await seq.clearHistory().catch(() => undefined);
     const next = this.waiting.shift();
@@ -118,7 +99,7 @@ export class Runner {
     if (this.active === 0) this.arm();
   }
 
-  /** Starts the keep-alive countdown (§7.15: it starts when the last request finishes). */
+  /** Starts the keep-alive countdown (it starts when the last request finishes; docs/daemon.md, "Keep-alive"). */
   arm(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -242,18 +223,7 @@ export class Scheduler {
   }
 
   private waitForIdle(signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
-        reject(signal?.reason ?? new Error("aborted"));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.idleWaiters.push(done);
-    });
+    return waitInQueue<void>(this.idleWaiters, signal);
   }
 
   private notifyIdle(): void {

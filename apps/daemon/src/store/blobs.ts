@@ -1,11 +1,11 @@
-// Content-addressed blobs under <models>/blobs/sha256-<hex> (Ollama's layout, §1.4). A blob only
+// Content-addressed blobs under <models>/blobs/sha256-<hex> (Ollama's layout; docs/store-layout.md, "Blobs"). A blob only
 // ever appears under its final name after its bytes were hashed and matched: it is streamed into
 // a temporary file beside the blobs and renamed, so a crash leaves no half-written blob behind.
 
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { writeDurably } from "./durable-write.ts";
+import { renameDurably, writeSynced } from "@corral/shared/durable-write";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -100,7 +100,7 @@ export class BlobStore {
     }
     const tmp = this.tempPath();
     try {
-      await writeDurably(tmp, bytes).catch((e: unknown) => {
+      await writeSynced(tmp, bytes).catch((e: unknown) => {
         throw noSpaceError(e, `blob ${digest} to ${this.dir}`);
       });
       const created = await this.commit(tmp, digest);
@@ -122,7 +122,7 @@ export class BlobStore {
       await this.touch(digest);
       return false;
     }
-    await rename(tmp, final);
+    await renameDurably(tmp, final);
     return true;
   }
 

@@ -1,9 +1,9 @@
-// Manifest files under <models>/manifests/<host>/<namespace>/<model>/<tag> (§1.5). Writes go
+// Manifest files under <models>/manifests/<host>/<namespace>/<model>/<tag> (docs/store-layout.md, "Manifests"). Writes go
 // through a temporary file and a rename, so a reader never sees a partial manifest.
 
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { writeDurably } from "./durable-write.ts";
+import { writeFileDurably } from "@corral/shared/durable-write";
 import { randomBytes } from "node:crypto";
 import { ModelName } from "@corral/shared/name";
 import { parseManifest, type Manifest } from "@corral/shared/manifest";
@@ -52,13 +52,7 @@ export class ManifestStore {
   async write(name: ModelName, bytes: Uint8Array): Promise<void> {
     const p = this.path(name);
     await mkdir(dirname(p), { recursive: true, mode: 0o755 });
-    const tmp = join(dirname(p), `.tmp-${randomBytes(8).toString("hex")}`);
-    try {
-      await writeDurably(tmp, bytes);
-      await rename(tmp, p);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    await writeFileDurably(p, bytes, { tmp: join(dirname(p), `.tmp-${randomBytes(8).toString("hex")}`) });
   }
 
   /** Removes a manifest file and the directories it leaves empty. */

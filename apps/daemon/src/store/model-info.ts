@@ -98,7 +98,7 @@ export function modelDetails(c: ModelContents): ModelDetails {
   return d;
 }
 
-/** §7.17, for GGUF models with Go templates. */
+/** What a model can do (docs/daemon.md, "Capabilities"), for GGUF models with Go templates. */
 export function capabilities(c: ModelContents): string[] {
   const caps = new Set<string>(c.config.capabilities ?? []);
   const h = c.header;

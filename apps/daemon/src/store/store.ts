@@ -2,9 +2,10 @@
 // references (create, copy, delete, prune) run one at a time, so a blob can never be pruned
 // between being written and being named by a manifest.
 
-import { copyFile, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { renameDurably } from "@corral/shared/durable-write";
 import type { ModelName } from "@corral/shared/name";
 import { manifestDigests, type Manifest } from "@corral/shared/manifest";
 import { BlobStore } from "./blobs.ts";
@@ -86,7 +87,7 @@ export class Store {
     await this.manifests.write(name, bytes);
   }
 
-  /** Copies the manifest bytes verbatim, so the copy has the same identity (§1.8). */
+  /** Copies the manifest bytes verbatim, so the copy has the same identity (docs/store-layout.md, "Copy and delete"). */
   copy(src: ModelName, dst: ModelName): Promise<void> {
     return this.exclusive(async () => {
       const from = await this.manifests.canonicalize(src);
@@ -103,7 +104,7 @@ export class Store {
       const tmp = join(dirname(toPath), `.tmp-${randomBytes(8).toString("hex")}`);
       try {
         await copyFile(fromPath, tmp);
-        await rename(tmp, toPath);
+        await renameDurably(tmp, toPath);
       } finally {
         await rm(tmp, { force: true });
       }
@@ -127,7 +128,7 @@ export class Store {
   }
 
   /**
-   * Start-up maintenance (§1.7): unless a manifest cannot be read, delete stray files and
+   * Start-up maintenance (docs/store-layout.md, "Start-up pruning"): unless a manifest cannot be read, delete stray files and
    * unreferenced blobs older than the grace period.
    */
   prune(now = Date.now()): Promise<{ removed: string[] }> {

@@ -56,7 +56,7 @@ function eq(args: unknown[]): boolean {
       }
       continue;
     }
-    // eslint-disable-next-line eqeqeq -- number and bigint compare by value
+     
     if (k1 === "nil" || (k1 === "number" ? a == b : a === b)) return true;
   }
   return false;

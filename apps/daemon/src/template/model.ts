@@ -1,5 +1,5 @@
 /**
- * The model-TEMPLATE layer on top of the engine (spec §8.2–§8.4): the
+ * The model-TEMPLATE layer on top of the engine (docs/daemon.md, "Templates and prompts"): the
  * identifiers a template uses, the implicit `{{ .Response }}`, the legacy
  * last-turn cut, and rendering a chat through a template in suffix,
  * messages or legacy mode.
@@ -133,7 +133,7 @@ export function truncateAfterResponse(t: Template): Template {
 }
 
 // ---------------------------------------------------------------------------
-// Rendering a conversation (§8.4)
+// Rendering a conversation (docs/daemon.md, "Templates and prompts")
 
 export interface ChatToolCall {
   id?: string;
@@ -294,7 +294,7 @@ function collate(msgs: readonly ChatMessage[]): { system: string; messages: Chat
 }
 
 /**
- * Renders a conversation through a model template (spec §8.4): suffix mode when
+ * Renders a conversation through a model template (docs/daemon.md, "Templates and prompts"): suffix mode when
  * both prompt and suffix are set, messages mode when the template reads
  * `.Messages`, otherwise the legacy prompt/response loop whose last turn stops
  * after `{{ .Response }}`. The legacy loop executes the template once per turn, so every execution

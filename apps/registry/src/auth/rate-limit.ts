@@ -3,11 +3,8 @@
 // address nor one key spread over many addresses can make the registry verify signatures and
 // insert nonces without bound. The buckets live in this process's memory, so the limit holds per
 // replica: behind a load balancer spreading one client over N replicas it admits up to N times
-// the configured rate, which still bounds the work each replica does.
-
-import type { Context, MiddlewareHandler } from "hono";
-import { RegistryError } from "../errors.ts";
-import type { AppEnv } from "../http/env.ts";
+// the configured rate, which still bounds the work each replica does. The middleware that charges
+// the buckets is middleware/rate-limit.ts; each registry has its own (Registry.tokenBuckets).
 
 /** Most distinct clients tracked at once; the least recently seen are forgotten first. */
 const MAX_BUCKETS = 50_000;
@@ -53,39 +50,4 @@ export class TokenBuckets {
   get size(): number {
     return this.buckets.size;
   }
-}
-
-/** One set of buckets per registry (several in-process registries must not share a budget). */
-const byRegistry = new WeakMap<object, TokenBuckets>();
-
-function bucketsOf(c: Context<AppEnv>): TokenBuckets {
-  const reg = c.var.registry;
-  let b = byRegistry.get(reg);
-  if (!b) byRegistry.set(reg, (b = new TokenBuckets(reg.config.tokenRatePerMinute)));
-  return b;
-}
-
-function tooMany(what: string, retryAfter: number): RegistryError {
-  return new RegistryError("TOOMANYREQUESTS", `too many token requests from this ${what}; try again in ${retryAfter}s`, undefined, { "Retry-After": String(retryAfter) });
-}
-
-/** The peer address; behind a proxy that is the proxy, which then shares one budget (per replica). */
-function clientAddress(c: Context<AppEnv>): string {
-  return c.env?.incoming?.socket?.remoteAddress ?? "unknown";
-}
-
-/** Middleware: charges the client's address before any signature is checked. */
-export const limitByAddress: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const wait = bucketsOf(c).take(`ip:${clientAddress(c)}`);
-  if (wait) throw tooMany("address", wait);
-  await next();
-};
-
-/**
- * Charges a signing key. Called only once its signature has verified, so nobody can spend another
- * person's budget by sending garbage signed "by" their public key.
- */
-export function limitByKey(c: Context<AppEnv>, fingerprint: string): void {
-  const wait = bucketsOf(c).take(`key:${fingerprint}`);
-  if (wait) throw tooMany("key", wait);
 }

@@ -1,4 +1,4 @@
-// Verifies Ollama's signed token request (§6.3, §6.4): an ed25519 signature over
+// Verifies Ollama's signed token request (docs/protocol.md, "Signed token request" and "Tokens and scopes"): an ed25519 signature over
 // `GET,<exact URL>,<constant>`, a timestamp inside the window and a nonce never seen before.
 
 import { lt, sql } from "drizzle-orm";

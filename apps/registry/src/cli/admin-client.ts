@@ -4,6 +4,7 @@
 import type { Config } from "../config.ts";
 import { openRegistry, type Registry } from "../registry.ts";
 import { directAdmin, type AdminOps } from "../services/admin.ts";
+import { splitRepoPath } from "../services/names.ts";
 import { adminToken, hasEmbeddedDatabase, readServerInfo } from "../ops/server-info.ts";
 import { processAlive } from "../ops/process-alive.ts";
 
@@ -63,9 +64,11 @@ export function httpAdmin(url: string, token: string): AdminOps {
     createOrg: (name, owner) => call("POST", "/orgs", { name, owner }),
     addMember: (org, user, role) => call("POST", `/orgs/${seg(org)}/members`, { user, role }),
     grant: (ns, user, role) => call("POST", `/namespaces/${seg(ns)}/grants`, { user, role }),
-    setVisibility: (repository, visibility) => {
-      const [ns = "", model = ""] = repository.split("/");
-      return call("PUT", `/repositories/${seg(ns)}/${seg(model)}/visibility`, { visibility });
+    setVisibility: async (repository, visibility) => {
+      const parts = splitRepoPath(repository);
+      // The same words the server uses when it opens the data itself.
+      if (!parts) throw new Error(`invalid repository "${repository}": expected namespace/model`);
+      return call("PUT", `/repositories/${seg(parts.namespace)}/${seg(parts.model)}/visibility`, { visibility });
     },
     gc: (dryRun) => call("POST", "/gc", { dryRun }),
     token: (user, scopes, service) => call("POST", "/tokens", { user, scopes, service }),

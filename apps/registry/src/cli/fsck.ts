@@ -25,7 +25,7 @@ export async function registryFsck(config: Config, flags: FsckFlags): Promise<Re
   if (server) return viaServer(server.url, server.token, flags);
   const registry = await openExistingRegistry(config);
   try {
-    return await fsckRegistry(registry.db, registry.store, { repair: flags.repair === true, quick: flags.quick === true, graceSeconds: config.gcGraceSeconds });
+    return await fsckRegistry(registry, { repair: flags.repair === true, quick: flags.quick === true, graceSeconds: config.gcGraceSeconds });
   } finally {
     await registry.close();
   }

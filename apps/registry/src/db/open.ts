@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.ts";
-import { TableWrites, registerTableWrites } from "./table-writes.ts";
 import { unpackTemplate } from "./pgdata-template.ts";
 
 export type Schema = typeof schema;
@@ -87,10 +86,8 @@ export async function openPGlite(dir: string | undefined): Promise<OpenDatabase>
   const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ["-c", s])] };
   const client = dir ? new PGlite(dir, options) : new PGlite(options);
   try {
-    const writes = new TableWrites();
-    const db = drizzle(client, { schema, logger: writes });
+    const db = drizzle(client, { schema });
     if (!(await upToDate(client))) await migrate(db, { migrationsFolder });
-    registerTableWrites(db, writes);
     return { db: db as unknown as Database, kind: "pglite", close: () => client.close() };
   } catch (e) {
     await client.close().catch(() => {});

@@ -1,16 +1,17 @@
-// How blob bytes reach a client. Ollama's puller needs a `Location` on the blob GET (§5.4, §5.8): a
-// 307 to another host, or a 200 carrying `Location`. Generic OCI clients need the bytes or a
-// redirect. So: a store that signs its own URLs on another host gets a 307; otherwise the registry
-// answers 200 with the bytes and a `Location` of its own signed, token-free, ranged URL.
+// How blob bytes reach a client. Ollama's puller needs a `Location` on the blob GET
+// (docs/protocol.md, "Downloading a blob" and "OCI distribution extras"): a 307 to another host, or
+// a 200 carrying `Location`. Generic OCI clients need the bytes or a redirect. So: a store that
+// signs its own URLs on another host gets a 307 (the redirect is middleware/blob-redirect.ts);
+// otherwise the registry answers 200 with the bytes and a `Location` of its own signed, token-free,
+// ranged URL, made and checked here.
 
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { checkBlobURL, signBlobURL } from "../auth/secrets.ts";
 import type { AppEnv } from "./env.ts";
-import { openSlice, parseRange, sendFile, sendStream } from "./io.ts";
+import { parseRange, sendFile, sendStream } from "./io.ts";
 import { publicURL } from "./public-urls.ts";
 import { RegistryError } from "../errors.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
-import { FilesystemBlobStore } from "../storage/filesystem.ts";
 
 /** The registry's own blob URL: signed and expiring, usable without a bearer token. */
 export function ownBlobURL(c: Context<AppEnv>, digest: string): string {
@@ -25,21 +26,6 @@ export function validBlobURL(c: Context<AppEnv>, digest: string): boolean {
   if (!Number.isSafeInteger(expires) || expires < Date.now() / 1000) return false;
   return checkBlobURL(c.var.registry.secrets.urlKey, digest, expires, sig);
 }
-
-/** Middleware: redirects a blob GET to the store when the store can serve it from another host. */
-export const redirectToStore: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.method !== "GET") return next();
-  const { digest } = c.var.blob;
-  const reg = c.var.registry;
-  const presigned = await reg.store.presignedURL(digest, reg.config.blobURLTTLSeconds);
-  const ownHost = new URL(publicURL(c)).hostname;
-  if (presigned && new URL(presigned).hostname !== ownHost) {
-    return c.body(null, 307, { Location: presigned, "Docker-Content-Digest": digest, "Content-Length": "0" });
-  }
-  // Same host: Ollama's client would follow a 307 here, so hand the URL over in a 200 instead.
-  c.set("blobLocation", presigned ?? ownBlobURL(c, digest));
-  return next();
-};
 
 /** Streams a blob (or the requested range of it) from the store. */
 export async function serveBlob(c: Context<AppEnv>, digest: string, size: number): Promise<Response> {
@@ -56,20 +42,16 @@ export async function serveBlob(c: Context<AppEnv>, digest: string, size: number
   const length = range ? range.end - range.start + 1 : size;
   headers["Content-Length"] = String(length);
   if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
-  if (c.req.method === "HEAD" || length === 0) return c.body(null, range ? 206 : 200, headers);
+  const status = range ? 206 : 200;
+  if (c.req.method === "HEAD" || length === 0) return c.body(null, status, headers);
   const store = c.var.registry.store;
-  if (store instanceof FilesystemBlobStore) {
-    // Straight from the file to the socket through reused buffers: no stream objects per chunk.
-    const file = await openSlice(store.blobPath(digest), range?.start ?? 0, range ? range.end : size - 1);
-    if (!file) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
-    return sendFile(c, range ? 206 : 200, headers, file);
-  }
-  let stream;
   try {
-    stream = await store.read(digest, range);
+    // A store with local files hands over a descriptor: straight from the file to the socket
+    // through reused buffers, no stream objects per chunk.
+    if (store.openRange) return sendFile(c, status, headers, await store.openRange(digest, range ?? { start: 0, end: size - 1 }));
+    return sendStream(c, status, headers, await store.read(digest, range));
   } catch (e) {
     if (e instanceof BlobNotFoundError) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
     throw e;
   }
-  return sendStream(c, range ? 206 : 200, headers, stream);
 }

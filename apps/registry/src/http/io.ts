@@ -1,7 +1,7 @@
 // Request bodies and response streams. On a real socket the Node request and response are used
 // directly (no web-stream copy per chunk); in-process `app.request()` calls fall back to web streams.
 
-import { close, createReadStream, open } from "node:fs";
+import { close, createReadStream } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -32,7 +32,7 @@ export function contentLength(c: Context<AppEnv>): number | undefined {
 export async function readLimited(c: Context<AppEnv>, max: number, what: string): Promise<Buffer> {
   const declared = contentLength(c);
   if (declared !== undefined && declared > max) {
-    throw new RegistryError("SIZE_INVALID", `${what} is ${declared} bytes; the limit is ${max}`, undefined, {}, 413);
+    throw new RegistryError("SIZE_TOO_LARGE", `${what} is ${declared} bytes; the limit is ${max}`);
   }
   const parts: Buffer[] = [];
   let n = 0;
@@ -41,7 +41,7 @@ export async function readLimited(c: Context<AppEnv>, max: number, what: string)
     n += (chunk as Buffer).length;
     if (n > max) {
       body.destroy();
-      throw new RegistryError("SIZE_INVALID", `${what} is larger than ${max} bytes`, undefined, {}, 413);
+      throw new RegistryError("SIZE_TOO_LARGE", `${what} is larger than ${max} bytes`);
     }
     parts.push(chunk as Buffer);
   }
@@ -70,18 +70,6 @@ export function sendStream(c: Context<AppEnv>, status: number, headers: Record<s
     return RESPONSE_ALREADY_SENT;
   }
   return new Response(Readable.toWeb(stream) as unknown as ReadableStream, { status, headers });
-}
-
-/** Opens `path` for a response; undefined when it does not exist (the caller names what is missing). */
-export function openSlice(path: string, start: number, end: number): Promise<FileSlice | undefined> {
-  // A plain descriptor rather than a FileHandle, which would close itself when collected.
-  return new Promise((resolve, reject) => {
-    open(path, "r", (err, fd) => {
-      if (!err) resolve({ fd, start, end });
-      else if (err.code === "ENOENT") resolve(undefined);
-      else reject(err);
-    });
-  });
 }
 
 /** Sends a status, headers and a slice of an open file (none for HEAD), then closes the file. */
@@ -131,5 +119,5 @@ export function parseRange(header: string | undefined, size: number): ParsedRang
 }
 
 function rangeError(size: number): RegistryError {
-  return new RegistryError("RANGE_INVALID", `requested range is not satisfiable for ${size} bytes`, undefined, { "Content-Range": `bytes */${size}` });
+  return new RegistryError("RANGE_INVALID", `requested range is not satisfiable for ${size} bytes`).withHeaders({ "Content-Range": `bytes */${size}` });
 }

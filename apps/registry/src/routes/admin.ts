@@ -6,7 +6,7 @@ import { Hono, type Context } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
 import { readLimited } from "../http/io.ts";
-import { serviceName } from "../auth/middleware.ts";
+import { serviceName } from "../middleware/bearer.ts";
 import { directAdmin } from "../services/admin.ts";
 import { fsckRegistry } from "../services/fsck.ts";
 
@@ -77,7 +77,7 @@ export function adminRoutes(adminToken: string): Hono<AppEnv> {
   app.post("/fsck", async (c) => {
     const b = await json(c);
     const reg = c.var.registry;
-    return c.json(await fsckRegistry(reg.db, reg.store, { repair: b["repair"] === true, quick: b["quick"] === true, graceSeconds: reg.config.gcGraceSeconds }));
+    return c.json(await fsckRegistry(reg, { repair: b["repair"] === true, quick: b["quick"] === true, graceSeconds: reg.config.gcGraceSeconds }));
   });
   app.post("/tokens", async (c) => {
     const b = await json(c);

@@ -4,10 +4,10 @@
 import { Hono } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { bearerClaims, challenge } from "../auth/middleware.ts";
+import { bearerClaims, challenge } from "../middleware/bearer.ts";
 
 export const base = new Hono<AppEnv>().get("/", async (c) => {
   const claims = await bearerClaims(c, undefined);
-  if (!claims) throw new RegistryError("UNAUTHORIZED", "authentication required", undefined, challenge(c, undefined));
+  if (!claims) throw new RegistryError("UNAUTHORIZED", "authentication required").withHeaders(challenge(c, undefined));
   return c.json({}, 200, { "Docker-Distribution-API-Version": "registry/2.0" });
 });

@@ -2,16 +2,17 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { requireAction } from "../auth/middleware.ts";
-import { redirectToStore, serveBlob } from "../http/blob-delivery.ts";
+import { requireAction } from "../middleware/require-action.ts";
+import { serveBlob } from "../http/blob-delivery.ts";
+import { redirectToStore } from "../middleware/blob-redirect.ts";
 import { findLinkedBlob, isReferenced, touchBlob, unlinkBlob } from "../services/blobs.ts";
 import { parseDigestParam } from "../services/names.ts";
 
 const resolveBlob: MiddlewareHandler<AppEnv> = async (c, next) => {
   const digest = parseDigestParam(c.req.param("digest") ?? "");
   const repo = c.var.access.repository;
-  const blob = repo ? await findLinkedBlob(c.var.registry.db, repo.id, digest) : undefined;
-  if (!blob) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in ${c.var.repo.path}`, { digest });
+  const blob = repo ? await findLinkedBlob(c.var.registry, repo.id, digest) : undefined;
+  if (!blob) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in ${c.var.repo.path}`).withDetail({ digest });
   c.set("blob", blob);
   await next();
 };
@@ -20,7 +21,7 @@ export const blobRoutes = new Hono<AppEnv>()
   .get("/:digest", requireAction("pull"), resolveBlob, redirectToStore, async (c) => {
     const { digest, size } = c.var.blob;
     // An existence check is often the first step of a push; it keeps the blob from collection.
-    await touchBlob(c.var.registry.db, digest);
+    await touchBlob(c.var.registry, digest);
     return serveBlob(c, digest, size);
   })
   .delete("/:digest", requireAction("delete"), resolveBlob, async (c) => {
@@ -29,6 +30,6 @@ export const blobRoutes = new Hono<AppEnv>()
     if (await isReferenced(c.var.registry.db, repo.id, digest)) {
       throw new RegistryError("CONFLICT", `blob ${digest} is referenced by a manifest in ${c.var.repo.path}; delete the manifest first`);
     }
-    await unlinkBlob(c.var.registry.db, repo.id, digest);
+    await unlinkBlob(c.var.registry, repo.id, digest);
     return c.body(null, 202, { "Content-Length": "0" });
   });

@@ -1,7 +1,7 @@
 // GET /v2/_catalog: the repositories the caller may pull, paginated.
 import { Hono } from "hono";
 import type { AppEnv } from "../http/env.ts";
-import { accountOf, bearerClaims } from "../auth/middleware.ts";
+import { accountOf, bearerClaims } from "../middleware/bearer.ts";
 import { visibleRepositories } from "../services/repositories.ts";
 import { nextLink, pageParams } from "./pagination.ts";
 

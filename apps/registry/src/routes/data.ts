@@ -1,5 +1,5 @@
 // GET /data/<digest>?expires=…&sig=…: the registry's own blob URL handed out in `Location`. It
-// needs no bearer token (Ollama's ranged part downloads send none, §5.4) but a valid signature.
+// needs no bearer token (Ollama's ranged part downloads send none: docs/protocol.md, "Downloading a blob") but a valid signature.
 import { Hono } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";

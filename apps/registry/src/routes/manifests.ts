@@ -4,7 +4,7 @@ import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
 import { readLimited } from "../http/io.ts";
 import { publicURL } from "../http/public-urls.ts";
-import { requireAction } from "../auth/middleware.ts";
+import { requireAction } from "../middleware/require-action.ts";
 import { manifestDigests } from "@corral/shared/manifest";
 import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest, validateManifest } from "../services/manifests.ts";
 import { parseReference } from "../services/names.ts";
@@ -15,7 +15,7 @@ export const manifestRoutes = new Hono<AppEnv>()
     const ref = parseReference(c.req.param("ref"));
     const repo = c.var.access.repository;
     if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
-    const m = await getManifest(c.var.registry.db, repo.id, ref);
+    const m = await getManifest(c.var.registry, repo.id, ref);
     if (!m) throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${c.req.param("ref")} is not in ${c.var.repo.path}`);
     const headers = {
       "Content-Type": m.mediaType,
@@ -38,10 +38,10 @@ export const manifestRoutes = new Hono<AppEnv>()
       // repository holds no blobs yet, so a manifest naming any is refused before creating it.
       if (ref.kind === "digest" && ref.digest !== valid.digest) throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${valid.digest}, not ${ref.digest}`);
       const first = manifestDigests(valid.manifest)[0];
-      if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names blob ${first}, which this repository does not have`, { digest: first });
+      if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names blob ${first}, which this repository does not have`).withDetail({ digest: first });
     }
-    const repo = c.var.access.repository ?? (await ensureRepository(reg.db, namespace, c.var.repo.model, reg.config.defaultVisibility));
-    const digest = await putManifest(reg.db, repo.id, ref, bytes, valid);
+    const repo = c.var.access.repository ?? (await ensureRepository(reg, namespace, c.var.repo.model, reg.config.defaultVisibility));
+    const digest = await putManifest(reg, repo.id, ref, bytes, valid);
     return c.body(null, 201, {
       Location: `${publicURL(c)}/v2/${c.var.repo.path}/manifests/${digest}`,
       "Docker-Content-Digest": digest,
@@ -52,7 +52,7 @@ export const manifestRoutes = new Hono<AppEnv>()
     const ref = parseReference(c.req.param("ref"));
     const repo = c.var.access.repository;
     if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
-    if (!(await deleteManifest(c.var.registry.db, repo.id, ref))) {
+    if (!(await deleteManifest(c.var.registry, repo.id, ref))) {
       throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${c.req.param("ref")} is not in ${c.var.repo.path}`);
     }
     return c.body(null, 202, { "Content-Length": "0" });

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import { requireAction } from "../auth/middleware.ts";
+import { requireAction } from "../middleware/require-action.ts";
 import { listTags } from "../services/manifests.ts";
 import { nextLink, pageParams } from "./pagination.ts";
 

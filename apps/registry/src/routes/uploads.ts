@@ -6,7 +6,7 @@ import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
 import { contentLength, discardBody, requestBody } from "../http/io.ts";
 import { publicURL } from "../http/public-urls.ts";
-import { requireAction } from "../auth/middleware.ts";
+import { requireAction } from "../middleware/require-action.ts";
 import { findLinkedBlob } from "../services/blobs.ts";
 import { findAccount } from "../services/accounts.ts";
 import { ANONYMOUS } from "../auth/tokens.ts";
@@ -37,7 +37,7 @@ function sessionHeaders(c: Context<AppEnv>, row: UploadRow): Record<string, stri
   const location = uploadURL(c, row.id);
   return {
     Location: location,
-    // Ollama's client takes the next URL from here when it prefers redirects (§5.6).
+    // Ollama's client takes the next URL from here when it prefers redirects (docs/protocol.md, "Uploading a blob").
     "Docker-Upload-Location": location,
     "Docker-Upload-UUID": row.id,
     "Content-Length": "0",
@@ -53,7 +53,7 @@ async function targetRepository(c: Context<AppEnv>): Promise<Repository> {
   const namespace = c.var.access.namespace;
   if (!namespace) throw new RegistryError("NAME_UNKNOWN", `namespace ${c.var.repo.namespace} does not exist`);
   const reg = c.var.registry;
-  return c.var.access.repository ?? ensureRepository(reg.db, namespace, c.var.repo.model, reg.config.defaultVisibility);
+  return c.var.access.repository ?? ensureRepository(reg, namespace, c.var.repo.model, reg.config.defaultVisibility);
 }
 
 function existingRepository(c: Context<AppEnv>): Repository {
@@ -69,16 +69,16 @@ async function tryMount(c: Context<AppEnv>, repo: Repository, mount: string, fro
   try {
     source = parseRepoPath(from);
   } catch {
-    return undefined; // Ollama may send a file name as `from` (§5.8): fall back to an upload.
+    return undefined; // Ollama may send a file name as `from` (docs/protocol.md, "OCI distribution extras"): fall back to an upload.
   }
   const reg = c.var.registry;
   const sub = c.var.subject;
   const account = sub && sub !== ANONYMOUS ? await findAccount(reg.db, sub) : undefined;
   const access = await accessTo(reg.db, account, source);
   if (!access.repository || !access.actions.has("pull")) return undefined;
-  const blob = await findLinkedBlob(reg.db, access.repository.id, digest);
+  const blob = await findLinkedBlob(reg, access.repository.id, digest);
   if (!blob) return undefined;
-  await recordBlob(reg.db, repo.id, digest, blob.size);
+  await recordBlob(reg, repo.id, digest, blob.size);
   return digest;
 }
 
@@ -136,7 +136,7 @@ const start = async (c: Context<AppEnv>): Promise<Response> => {
     // Monolithic upload: the whole blob is the body of the POST.
     try {
       await appendChunk(reg.db, reg.store, reg.hashes, row, 0, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
-      await finishUpload(reg.db, reg.store, reg.hashes, row, digest);
+      await finishUpload(reg, row, digest);
     } catch (e) {
       await cancelUpload(reg.db, reg.store, reg.hashes, row).catch(() => {});
       throw e;
@@ -162,10 +162,10 @@ uploadRoutes.patch("/:id", requireAction("push"), async (c) => {
   if (range) {
     const rangeLength = range.end - range.start + 1;
     if (length !== undefined && length !== rangeLength) {
-      throw new RegistryError("RANGE_INVALID", `Content-Range covers ${rangeLength} bytes but Content-Length is ${length}`, undefined, rangeHeaders(row.size));
+      throw new RegistryError("RANGE_INVALID", `Content-Range covers ${rangeLength} bytes but Content-Length is ${length}`).withHeaders(rangeHeaders(row.size));
     }
     if (range.start !== row.size) {
-      throw new RegistryError("RANGE_INVALID", `chunk starts at ${range.start} but the upload has ${row.size} bytes`, undefined, rangeHeaders(row.size));
+      throw new RegistryError("RANGE_INVALID", `chunk starts at ${range.start} but the upload has ${row.size} bytes`).withHeaders(rangeHeaders(row.size));
     }
     length = rangeLength;
   }
@@ -180,7 +180,7 @@ uploadRoutes.put("/:id", requireAction("push"), async (c) => {
   if (!digestParam) throw new RegistryError("DIGEST_INVALID", "the final PUT needs ?digest=sha256:<hex>");
   const digest = parseDigestParam(digestParam);
   if (hasBody(c)) await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
-  await finishUpload(reg.db, reg.store, reg.hashes, row, digest);
+  await finishUpload(reg, row, digest);
   return created(c, digest);
 });
 

@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { ANONYMOUS } from "../auth/tokens.ts";
 import { verifyTokenCached } from "../auth/verified-tokens.ts";
-import { serviceName } from "../auth/middleware.ts";
+import { serviceName } from "../middleware/bearer.ts";
 import { recordPush, warmFacts } from "../services/catalog.ts";
 import { findRepository } from "../services/repositories.ts";
 
@@ -26,7 +26,7 @@ export const recordPushes: MiddlewareHandler<AppEnv> = async (c, next) => {
   let account: string | null = c.var.subject && c.var.subject !== ANONYMOUS ? c.var.subject : null;
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
   if (bearer) {
-    const claims = await verifyTokenCached(reg.secrets.tokenKey, serviceName(c), bearer[1]!);
+    const claims = await verifyTokenCached(reg, serviceName(c), bearer[1]!);
     if (!("error" in claims)) {
       keyFingerprint = claims.key ?? null;
       if (claims.sub !== ANONYMOUS) account = claims.sub;

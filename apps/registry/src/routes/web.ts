@@ -9,13 +9,13 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { humanBytes } from "@corral/shared/format";
 import { parseLayerJSON } from "@corral/shared/manifest";
 import { renderModelfile } from "@corral/shared/modelfile/render";
-import { RegistryError, errorResponse } from "../errors.ts";
+import { AdminError, RegistryError, errorResponse } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";
 import { readLimited } from "../http/io.ts";
 import { publicURL, signedRequestURLs } from "../http/public-urls.ts";
-import { limitByAddress, limitByKey } from "../auth/rate-limit.ts";
+import { limitByAddress, limitByKey } from "../middleware/rate-limit.ts";
 import { verifySignedRequest } from "../auth/token-request.ts";
-import { AdminError, accountForKey, type Account } from "../services/accounts.ts";
+import { accountForKey, type Account } from "../services/accounts.ts";
 import {
   defaultTag,
   listModels,
@@ -29,6 +29,7 @@ import {
   type TagContents,
   type TagView,
 } from "../services/catalog.ts";
+import { namespaceProblem, repoNameProblem, tagProblem } from "../services/names.ts";
 import { createLoginLink, endSession, findSession, peekLoginLink, redeemLoginLink, sameToken, SESSION_TTL_SECONDS } from "../services/sessions.ts";
 import type { PageContext, Viewer } from "../web/layout.tsx";
 import { HomePage, SearchPage } from "../web/pages/home.tsx";
@@ -40,8 +41,6 @@ import { assets } from "../web/static.ts";
 
 const SESSION_COOKIE = "corral_session";
 const MAX_FORM_BYTES = 256 * 1024;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 type WebEnv = {
   Bindings: AppEnv["Bindings"];
@@ -108,7 +107,7 @@ function sameOrigin(c: WebContext): boolean {
 
 async function readForm(c: WebContext): Promise<URLSearchParams> {
   const type = c.req.header("content-type") ?? "";
-  if (!type.startsWith("application/x-www-form-urlencoded")) throw new AdminError(400, "expected a form (application/x-www-form-urlencoded)");
+  if (!type.startsWith("application/x-www-form-urlencoded")) throw new AdminError("INVALID_REQUEST", "expected a form (application/x-www-form-urlencoded)");
   return new URLSearchParams((await readLimited(c as unknown as Context<AppEnv>, MAX_FORM_BYTES, "the form")).toString("utf8"));
 }
 
@@ -129,8 +128,9 @@ function isSecure(c: WebContext): boolean {
 export const web = new Hono<WebEnv>({ strict: false });
 
 web.onError((err, c) => {
+  // What an owner can correct is a page; everything else answers as the API does.
+  if (err instanceof AdminError) return message(c, err.status, "Not done", err.message);
   if (err instanceof RegistryError) return errorResponse(err, c.req.method === "HEAD");
-  if (err instanceof AdminError) return message(c, err.status === 404 ? 404 : err.status === 409 ? 409 : 400, "Not done", err.message);
   throw err;
 });
 
@@ -228,7 +228,7 @@ web.post("/-/models/:ns/:model", async (c) => {
   const { ns, model } = c.req.param();
   const description = r.form.get("description");
   const visibility = r.form.get("visibility");
-  await updateModelSettings(c.var.registry.db, r.viewer, ns, model, {
+  await updateModelSettings(c.var.registry, r.viewer, ns, model, {
     ...(description !== null ? { description } : {}),
     ...(visibility !== null ? { visibility } : {}),
   });
@@ -240,7 +240,7 @@ web.post("/-/orgs/:org/members", async (c) => {
   if (r instanceof Response) return r;
   const org = c.req.param("org");
   const user = (r.form.get("user") ?? "").trim();
-  if (!user) throw new AdminError(400, "user: enter the name of an account");
+  if (!user) throw new AdminError("INVALID_REQUEST", "user: enter the name of an account");
   if (r.form.get("action") === "remove") await removeMember(c.var.registry.db, r.viewer, org, user);
   else await setMemberRole(c.var.registry.db, r.viewer, org, user, r.form.get("role") ?? "");
   return c.redirect(`/${org.toLowerCase()}?members=1`, 303);
@@ -250,7 +250,7 @@ web.post("/-/orgs/:org/members", async (c) => {
 
 web.get("/:ns", async (c) => {
   const ns = c.req.param("ns");
-  if (!NAME_RE.test(ns)) return notFound(c, "such page");
+  if (namespaceProblem(ns)) return notFound(c, "such page");
   const view = await namespaceView(c.var.registry.db, c.var.viewer?.account, ns);
   if (!view) return notFound(c, `namespace called ${ns}`);
   const notice = c.req.query("members") ? "Members updated." : undefined;
@@ -263,7 +263,7 @@ async function contentsOf(c: WebContext, tag: TagView | undefined): Promise<TagC
 
 web.get("/:ns/:model", async (c) => {
   const { ns, model } = c.req.param();
-  if (!NAME_RE.test(ns) || !NAME_RE.test(model)) return notFound(c, "such page");
+  if (repoNameProblem(ns, model)) return notFound(c, "such page");
   const reg = c.var.registry;
   const view = await modelView(reg.db, reg.store, c.var.viewer?.account, ns, model);
   if (!view) return notFound(c, `model called ${ns}/${model}`);
@@ -326,7 +326,7 @@ function parseJSON<T>(text: string | undefined): T | undefined {
 
 web.get("/:ns/:model/tags/:tag", async (c) => {
   const { ns, model, tag: tagName } = c.req.param();
-  if (!NAME_RE.test(ns) || !NAME_RE.test(model) || !TAG_RE.test(tagName)) return notFound(c, "such page");
+  if (repoNameProblem(ns, model) || tagProblem(tagName)) return notFound(c, "such page");
   const reg = c.var.registry;
   const view = await modelView(reg.db, reg.store, c.var.viewer?.account, ns, model);
   const tag = view?.tags.find((t) => t.name === tagName);

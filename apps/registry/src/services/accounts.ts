@@ -2,23 +2,15 @@
 // plus the lookups authorisation needs. Names follow the namespace rules, in lower case.
 
 import { and, asc, eq } from "drizzle-orm";
-import { ModelName } from "@corral/shared/name";
 import { fingerprint, formatPublicKeyLine, KeyFormatError, parsePublicKeyLine } from "@corral/shared/signing";
 import type { Database } from "../db/open.ts";
+import { AdminError } from "../errors.ts";
 import { accounts, members, publicKeys, repositories } from "../db/schema.ts";
 import { isRole, type Role } from "../auth/scope.ts";
 import { ANONYMOUS } from "../auth/tokens.ts";
-
-/** A problem with an admin request; the API answers 400/404/409 with its message. */
-export class AdminError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 409,
-    message: string,
-  ) {
-    super(message);
-    this.name = "AdminError";
-  }
-}
+import type { CachedDatabase } from "./read-cache.ts";
+import { writeMembership } from "./membership.ts";
+import { namespaceProblem, repoNameProblem } from "./names.ts";
 
 export interface Account {
   id: number;
@@ -36,10 +28,10 @@ export interface UserInfo {
 const RESERVED = new Set([ANONYMOUS, "_catalog", "token", "v2"]);
 
 export function checkAccountName(name: string): string {
-  const problem = new ModelName("registry", name, "model", "latest").problem();
-  if (problem) throw new AdminError(400, `invalid account name "${name}": ${problem.replace("namespace", "name")}`);
+  const problem = namespaceProblem(name);
+  if (problem) throw new AdminError("INVALID_REQUEST", `invalid account name "${name}": ${problem.replace("namespace", "name")}`);
   const lower = name.toLowerCase();
-  if (RESERVED.has(lower)) throw new AdminError(400, `invalid account name "${name}": the name is reserved`);
+  if (RESERVED.has(lower)) throw new AdminError("INVALID_REQUEST", `invalid account name "${name}": the name is reserved`);
   return lower;
 }
 
@@ -48,7 +40,7 @@ function parseKey(line: string): { base64: string; fingerprint: string; comment:
     const k = parsePublicKeyLine(line);
     return { base64: k.base64, fingerprint: fingerprint(k.publicKey), comment: k.comment };
   } catch (e) {
-    if (e instanceof KeyFormatError) throw new AdminError(400, e.message);
+    if (e instanceof KeyFormatError) throw new AdminError("INVALID_REQUEST", e.message);
     throw e;
   }
 }
@@ -60,7 +52,7 @@ export async function findAccount(db: Database, name: string): Promise<Account |
 
 async function mustFind(db: Database, name: string, kind?: "user" | "org"): Promise<Account> {
   const a = await findAccount(db, checkAccountName(name));
-  if (!a || (kind && a.kind !== kind)) throw new AdminError(404, `${kind === "org" ? "organisation" : kind ?? "account"} "${name}" does not exist`);
+  if (!a || (kind && a.kind !== kind)) throw new AdminError("NOT_FOUND", `${kind === "org" ? "organisation" : kind ?? "account"} "${name}" does not exist`);
   return a;
 }
 
@@ -82,20 +74,22 @@ export async function roleOn(db: Database, account: Account | undefined, namespa
   return m?.role;
 }
 
-export async function addUser(db: Database, name: string, keyLines: string[] = []): Promise<UserInfo> {
+export async function addUser({ db, reads }: CachedDatabase, name: string, keyLines: string[] = []): Promise<UserInfo> {
   const lower = checkAccountName(name);
   const keys = keyLines.map(parseKey);
-  return db.transaction(async (tx) => {
-    const [row] = await tx.insert(accounts).values({ name: lower, kind: "user" }).onConflictDoNothing().returning();
-    if (!row) throw new AdminError(409, `an account named "${lower}" already exists`);
-    for (const k of keys) await insertKey(tx, row.id, k);
-    return describe(tx, row);
-  });
+  return reads.changing([accounts, publicKeys], () =>
+    db.transaction(async (tx) => {
+      const [row] = await tx.insert(accounts).values({ name: lower, kind: "user" }).onConflictDoNothing().returning();
+      if (!row) throw new AdminError("CONFLICT", `an account named "${lower}" already exists`);
+      for (const k of keys) await insertKey(tx, row.id, k);
+      return describe(tx, row);
+    }),
+  );
 }
 
 async function insertKey(db: Database, accountId: number, k: { base64: string; fingerprint: string; comment: string }): Promise<void> {
   const [row] = await db.insert(publicKeys).values({ accountId, key: k.base64, fingerprint: k.fingerprint, comment: k.comment }).onConflictDoNothing().returning();
-  if (!row) throw new AdminError(409, `key ${k.fingerprint} is already registered`);
+  if (!row) throw new AdminError("CONFLICT", `key ${k.fingerprint} is already registered`);
 }
 
 export async function addKey(db: Database, user: string, line: string): Promise<UserInfo> {
@@ -111,31 +105,29 @@ export async function removeKey(db: Database, user: string, keyOrFingerprint: st
   const text = keyOrFingerprint.trim();
   const cond = text.startsWith("SHA256:") ? eq(publicKeys.fingerprint, text) : eq(publicKeys.key, parseKey(text).base64);
   const removed = await db.delete(publicKeys).where(and(eq(publicKeys.accountId, account.id), cond)).returning();
-  if (removed.length === 0) throw new AdminError(404, `user "${account.name}" has no such key`);
+  if (removed.length === 0) throw new AdminError("NOT_FOUND", `user "${account.name}" has no such key`);
   return describe(db, account);
 }
 
-export async function createOrg(db: Database, name: string, owner: string): Promise<UserInfo> {
+export async function createOrg({ db, reads }: CachedDatabase, name: string, owner: string): Promise<UserInfo> {
   const lower = checkAccountName(name);
   const ownerAccount = await mustFind(db, owner, "user");
-  return db.transaction(async (tx) => {
-    const [row] = await tx.insert(accounts).values({ name: lower, kind: "org" }).onConflictDoNothing().returning();
-    if (!row) throw new AdminError(409, `an account named "${lower}" already exists`);
-    await tx.insert(members).values({ namespaceId: row.id, accountId: ownerAccount.id, role: "owner" });
-    return describe(tx, row);
-  });
+  return reads.changing([accounts, members], () =>
+    db.transaction(async (tx) => {
+      const [row] = await tx.insert(accounts).values({ name: lower, kind: "org" }).onConflictDoNothing().returning();
+      if (!row) throw new AdminError("CONFLICT", `an account named "${lower}" already exists`);
+      await writeMembership(tx, row, ownerAccount, "owner");
+      return describe(tx, row);
+    }),
+  );
 }
 
 /** Gives a user a role on a namespace (an organisation, or another user's own namespace). */
 export async function grant(db: Database, namespace: string, user: string, role: string): Promise<UserInfo> {
-  if (!isRole(role)) throw new AdminError(400, `invalid role "${role}": expected reader, writer or owner`);
+  if (!isRole(role)) throw new AdminError("INVALID_REQUEST", `invalid role "${role}": expected reader, writer or owner`);
   const ns = await mustFind(db, namespace);
   const account = await mustFind(db, user, "user");
-  if (ns.id === account.id) throw new AdminError(400, `"${account.name}" already owns the namespace "${ns.name}"`);
-  await db
-    .insert(members)
-    .values({ namespaceId: ns.id, accountId: account.id, role })
-    .onConflictDoUpdate({ target: [members.namespaceId, members.accountId], set: { role } });
+  await writeMembership(db, ns, account, role);
   return describe(db, ns);
 }
 
@@ -144,21 +136,23 @@ export async function addMember(db: Database, org: string, user: string, role: s
   return grant(db, org, user, role);
 }
 
-export async function setVisibility(db: Database, namespace: string, model: string, visibility: string): Promise<{ repository: string; visibility: string }> {
-  if (visibility !== "public" && visibility !== "private") throw new AdminError(400, `invalid visibility "${visibility}": expected public or private`);
+export async function setVisibility({ db, reads }: CachedDatabase, namespace: string, model: string, visibility: string): Promise<{ repository: string; visibility: string }> {
+  if (visibility !== "public" && visibility !== "private") throw new AdminError("INVALID_REQUEST", `invalid visibility "${visibility}": expected public or private`);
   const ns = await mustFind(db, namespace);
   const modelName = model.toLowerCase();
-  const problem = new ModelName("registry", ns.name, model, "latest").problem();
-  if (problem) throw new AdminError(400, `invalid model name "${model}": ${problem}`);
+  const problem = repoNameProblem(ns.name, model);
+  if (problem) throw new AdminError("INVALID_REQUEST", `invalid model name "${model}": ${problem}`);
   // Only a pushed model changes: creating the repository here would put an empty model in the
   // catalog (a typo becomes a public name nobody pushed). Its first push decides its visibility from
   // REGISTRY_DEFAULT_VISIBILITY, private unless set otherwise.
-  const changed = await db
-    .update(repositories)
-    .set({ visibility })
-    .where(and(eq(repositories.namespaceId, ns.id), eq(repositories.name, modelName)))
-    .returning({ id: repositories.id });
-  if (changed.length === 0) throw new AdminError(404, `no model ${ns.name}/${modelName}; push it first`);
+  const changed = await reads.changing([repositories], () =>
+    db
+      .update(repositories)
+      .set({ visibility })
+      .where(and(eq(repositories.namespaceId, ns.id), eq(repositories.name, modelName)))
+      .returning({ id: repositories.id }),
+  );
+  if (changed.length === 0) throw new AdminError("NOT_FOUND", `no model ${ns.name}/${modelName}; push it first`);
   return { repository: `${ns.name}/${modelName}`, visibility };
 }
 

@@ -1,12 +1,13 @@
 // The admin operations as one interface, with the implementation that works on the database
 // directly. The CLI uses it, or its HTTP twin (cli/admin-client.ts) when a server owns the data.
 
+import { AdminError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import * as accounts from "./accounts.ts";
 import { collectGarbage, type GCReport } from "./gc.ts";
 import { issueToken, type Grant } from "../auth/tokens.ts";
 import { parseScope } from "../auth/scope.ts";
-import { parseRepoPath } from "./names.ts";
+import { parseRepoPath, splitRepoPath } from "./names.ts";
 import { accessTo } from "./repositories.ts";
 import { serviceHost } from "../http/public-urls.ts";
 
@@ -30,31 +31,31 @@ export interface AdminOps {
 export function directAdmin(reg: Registry): AdminOps {
   const db = reg.db;
   return {
-    addUser: (name, keys) => accounts.addUser(db, name, keys),
+    addUser: (name, keys) => accounts.addUser(reg, name, keys),
     listUsers: () => accounts.listAccounts(db),
     addKey: (user, key) => accounts.addKey(db, user, key),
     removeKey: (user, key) => accounts.removeKey(db, user, key),
-    createOrg: (name, owner) => accounts.createOrg(db, name, owner),
+    createOrg: (name, owner) => accounts.createOrg(reg, name, owner),
     addMember: (org, user, role) => accounts.addMember(db, org, user, role),
     grant: (ns, user, role) => accounts.grant(db, ns, user, role),
     async setVisibility(repository, visibility) {
-      const parts = repository.split("/");
-      if (parts.length !== 2) throw new accounts.AdminError(400, `invalid repository "${repository}": expected namespace/model`);
-      return accounts.setVisibility(db, parts[0]!, parts[1]!, visibility);
+      const parts = splitRepoPath(repository);
+      if (!parts) throw new AdminError("INVALID_REQUEST", `invalid repository "${repository}": expected namespace/model`);
+      return accounts.setVisibility(reg, parts.namespace, parts.model, visibility);
     },
-    gc: (dryRun) => collectGarbage(db, reg.store, { graceSeconds: reg.config.gcGraceSeconds, uploadTTLSeconds: reg.config.uploadTTLSeconds, dryRun }),
+    gc: (dryRun) => collectGarbage(reg, { graceSeconds: reg.config.gcGraceSeconds, uploadTTLSeconds: reg.config.uploadTTLSeconds, dryRun }),
     async token(user, scopes, service) {
       const account = await accounts.findAccount(db, accounts.checkAccountName(user));
-      if (!account || account.kind !== "user") throw new accounts.AdminError(404, `user "${user}" does not exist`);
+      if (!account || account.kind !== "user") throw new AdminError("NOT_FOUND", `user "${user}" does not exist`);
       const access: Grant[] = [];
       for (const item of scopes) {
         const scope = parseScope(item);
-        if (!scope) throw new accounts.AdminError(400, `invalid scope "${item}": expected repository:<ns>/<model>:<actions>`);
+        if (!scope) throw new AdminError("INVALID_REQUEST", `invalid scope "${item}": expected repository:<ns>/<model>:<actions>`);
         let name;
         try {
           name = parseRepoPath(scope.name);
         } catch (e) {
-          throw new accounts.AdminError(400, (e as Error).message);
+          throw new AdminError("INVALID_REQUEST", (e as Error).message);
         }
         const allowed = (await accessTo(db, account, name)).actions;
         const actions = scope.actions.filter((a) => allowed.has(a));

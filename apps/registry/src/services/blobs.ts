@@ -1,16 +1,17 @@
 // Blobs as a repository sees them: present in the store and linked to the repository.
-import { and, eq, getTableName, lt, sql } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
 import { blobs, manifestBlobs, repositoryBlobs } from "../db/schema.ts";
-import { cachedRead, freeze, type MemoSpec } from "./read-cache.ts";
+import type { Registry } from "../registry.ts";
+import { freeze, type CachedDatabase, type MemoSpec } from "./read-cache.ts";
 
 const linkedBlob: MemoSpec<{ digest: string; size: number } | undefined> = {
-  tables: [getTableName(repositoryBlobs), getTableName(blobs)],
+  tables: [repositoryBlobs, blobs],
   max: 10_000,
 };
 
-export function findLinkedBlob(db: Database, repositoryId: number, digest: string): Promise<{ digest: string; size: number } | undefined> {
-  return cachedRead(db, linkedBlob, `${repositoryId}@${digest}`, async () => {
+export function findLinkedBlob({ db, reads }: CachedDatabase, repositoryId: number, digest: string): Promise<{ digest: string; size: number } | undefined> {
+  return reads.read(linkedBlob, `${repositoryId}@${digest}`, async () => {
     const [row] = await db
       .select({ digest: blobs.digest, size: blobs.size })
       .from(repositoryBlobs)
@@ -21,24 +22,24 @@ export function findLinkedBlob(db: Database, repositoryId: number, digest: strin
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
-/** When this process last asked the database to touch a blob; bounded, oldest dropped first. */
-const lastTouch = new WeakMap<object, Map<string, number>>();
+/** Most digests Registry.blobTouches remembers; the oldest touch is forgotten first. */
+const MAX_TOUCHES = 10_000;
 
 /**
  * Marks a blob as in use so garbage collection's grace period starts again (at most once a minute).
  * Within a minute of its own last touch this process skips the statement: the database would not
- * change the row anyway, and the write would drop the cached lookups that read `blobs`.
+ * change the row anyway, and a blob GET would otherwise write every time. Only `touched_at`
+ * changes, which no memoised lookup reads, so the read cache is not told.
  */
-export async function touchBlob(db: Database, digest: string): Promise<void> {
-  let touched = lastTouch.get(db);
-  if (!touched) lastTouch.set(db, (touched = new Map()));
+export async function touchBlob(reg: Pick<Registry, "db" | "blobTouches">, digest: string): Promise<void> {
+  const touched = reg.blobTouches;
   const now = Date.now();
   const last = touched.get(digest);
   if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
   touched.delete(digest);
-  if (touched.size >= 10_000) touched.delete(touched.keys().next().value!);
+  if (touched.size >= MAX_TOUCHES) touched.delete(touched.keys().next().value!);
   touched.set(digest, now);
-  await db
+  await reg.db
     .update(blobs)
     .set({ touchedAt: sql`now()` })
     .where(and(eq(blobs.digest, digest), lt(blobs.touchedAt, sql`now() - interval '60 seconds'`)));
@@ -53,6 +54,6 @@ export async function isReferenced(db: Database, repositoryId: number, digest: s
   return rows.length > 0;
 }
 
-export async function unlinkBlob(db: Database, repositoryId: number, digest: string): Promise<void> {
-  await db.delete(repositoryBlobs).where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)));
+export async function unlinkBlob({ db, reads }: CachedDatabase, repositoryId: number, digest: string): Promise<void> {
+  await reads.changing([repositoryBlobs], () => db.delete(repositoryBlobs).where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest))));
 }

@@ -8,9 +8,12 @@ import type { Database } from "../db/open.ts";
 import { accounts, blobFacts, manifestBlobs, manifests, members, pushes, repositories, tags } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { isRole, type Role } from "../auth/scope.ts";
-import { AdminError, findAccount, roleOn, type Account } from "./accounts.ts";
+import { AdminError } from "../errors.ts";
+import { findAccount, roleOn, type Account } from "./accounts.ts";
+import { writeMembership } from "./membership.ts";
 import { readableBy } from "./repositories.ts";
 import { blobFactsFor, type BlobRef, type GGUFFacts, type TextFacts } from "./model-facts.ts";
+import type { CachedDatabase } from "./read-cache.ts";
 
 /** Longest description accepted from the web form. */
 export const MAX_DESCRIPTION_CHARS = 64 * 1024;
@@ -364,13 +367,13 @@ async function ownedRepository(db: Database, viewer: Account | undefined, ns: st
     : [];
   const role = namespace && repo ? await roleOn(db, viewer, namespace) : undefined;
   // A model the viewer cannot see answers exactly as a missing one does, as its pages do.
-  if (!namespace || !repo || (repo.visibility !== "public" && !role)) throw new AdminError(404, `there is no model ${ns}/${model} here that you can see`);
-  if (role !== "owner") throw new AdminError(404, `only owners of ${namespace.name} can change this model`);
+  if (!namespace || !repo || (repo.visibility !== "public" && !role)) throw new AdminError("NOT_FOUND", `there is no model ${ns}/${model} here that you can see`);
+  if (role !== "owner") throw new AdminError("NOT_FOUND", `only owners of ${namespace.name} can change this model`);
   return { namespace, id: repo.id };
 }
 
 export async function updateModelSettings(
-  db: Database,
+  { db, reads }: CachedDatabase,
   viewer: Account | undefined,
   ns: string,
   model: string,
@@ -380,52 +383,37 @@ export async function updateModelSettings(
   const set: { description?: string; visibility?: "public" | "private" } = {};
   if (change.description !== undefined) {
     const d = change.description.replace(/\r\n?/g, "\n");
-    if (d.length > MAX_DESCRIPTION_CHARS) throw new AdminError(400, `description: at most ${MAX_DESCRIPTION_CHARS} characters, got ${d.length}`);
+    if (d.length > MAX_DESCRIPTION_CHARS) throw new AdminError("INVALID_REQUEST", `description: at most ${MAX_DESCRIPTION_CHARS} characters, got ${d.length}`);
     set.description = d;
   }
   if (change.visibility !== undefined) {
-    if (change.visibility !== "public" && change.visibility !== "private") throw new AdminError(400, `visibility: expected public or private, got ${JSON.stringify(change.visibility.slice(0, 40))}`);
+    if (change.visibility !== "public" && change.visibility !== "private") throw new AdminError("INVALID_REQUEST", `visibility: expected public or private, got ${JSON.stringify(change.visibility.slice(0, 40))}`);
     set.visibility = change.visibility;
   }
-  if (Object.keys(set).length) await db.update(repositories).set(set).where(eq(repositories.id, id));
+  if (Object.keys(set).length) await reads.changing([repositories], () => db.update(repositories).set(set).where(eq(repositories.id, id)));
 }
 
 async function orgFor(db: Database, viewer: Account | undefined, org: string): Promise<Account> {
   const namespace = await findAccount(db, org);
   const role = namespace?.kind === "org" ? await roleOn(db, viewer, namespace) : undefined;
   // Only members see an organisation's members: to anyone else it answers as a missing one does.
-  if (!namespace || namespace.kind !== "org" || !role) throw new AdminError(404, `there is no organisation ${org} here whose members you can see`);
-  if (role !== "owner") throw new AdminError(404, `only owners of ${namespace.name} can manage its members`);
+  if (!namespace || namespace.kind !== "org" || !role) throw new AdminError("NOT_FOUND", `there is no organisation ${org} here whose members you can see`);
+  if (role !== "owner") throw new AdminError("NOT_FOUND", `only owners of ${namespace.name} can manage its members`);
   return namespace;
 }
 
 /** Adds a member or changes a role; an organisation keeps at least one owner. */
 export async function setMemberRole(db: Database, viewer: Account | undefined, org: string, user: string, role: string): Promise<void> {
-  if (!isRole(role)) throw new AdminError(400, `role: expected reader, writer or owner, got ${JSON.stringify(role.slice(0, 40))}`);
+  if (!isRole(role)) throw new AdminError("INVALID_REQUEST", `role: expected reader, writer or owner, got ${JSON.stringify(role.slice(0, 40))}`);
   const namespace = await orgFor(db, viewer, org);
   const target = await findAccount(db, user.trim());
-  if (!target || target.kind !== "user") throw new AdminError(404, `user ${JSON.stringify(user.trim().slice(0, 80))} does not exist`);
-  await db.transaction(async (tx) => {
-    await tx
-      .insert(members)
-      .values({ namespaceId: namespace.id, accountId: target.id, role })
-      .onConflictDoUpdate({ target: [members.namespaceId, members.accountId], set: { role } });
-    await keepAnOwner(tx, namespace);
-  });
+  if (!target || target.kind !== "user") throw new AdminError("NOT_FOUND", `user ${JSON.stringify(user.trim().slice(0, 80))} does not exist`);
+  await writeMembership(db, namespace, target, role);
 }
 
 export async function removeMember(db: Database, viewer: Account | undefined, org: string, user: string): Promise<void> {
   const namespace = await orgFor(db, viewer, org);
   const target = await findAccount(db, user);
-  if (!target) throw new AdminError(404, `user ${JSON.stringify(user.slice(0, 80))} does not exist`);
-  await db.transaction(async (tx) => {
-    const gone = await tx.delete(members).where(and(eq(members.namespaceId, namespace.id), eq(members.accountId, target.id))).returning({ id: members.accountId });
-    if (gone.length === 0) throw new AdminError(404, `${target.name} is not a member of ${namespace.name}`);
-    await keepAnOwner(tx, namespace);
-  });
-}
-
-async function keepAnOwner(db: Database, org: Account): Promise<void> {
-  const owners = await db.select({ id: members.accountId }).from(members).where(and(eq(members.namespaceId, org.id), eq(members.role, "owner")));
-  if (owners.length === 0) throw new AdminError(409, `${org.name} must keep at least one owner`);
+  if (!target) throw new AdminError("NOT_FOUND", `user ${JSON.stringify(user.slice(0, 80))} does not exist`);
+  await writeMembership(db, namespace, target, undefined);
 }

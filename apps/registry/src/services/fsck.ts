@@ -5,9 +5,9 @@
 
 import { createHash } from "node:crypto";
 import { and, eq, inArray, notExists, sql } from "drizzle-orm";
-import type { Database } from "../db/open.ts";
-import { blobs, manifestBlobs, manifests, repositories, repositoryBlobs, accounts, tags, uploads } from "../db/schema.ts";
+import { blobFacts, blobs, manifestBlobs, manifests, repositories, repositoryBlobs, accounts, tags, uploads } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { CachedDatabase } from "./read-cache.ts";
 
 export type RegistryFsckKind =
   /** A blob row whose bytes the store does not have. */
@@ -61,7 +61,8 @@ async function hashStored(store: BlobStore, digest: string): Promise<{ digest: s
   return { digest: `sha256:${h.digest("hex")}`, size };
 }
 
-export async function fsckRegistry(db: Database, store: BlobStore, opts: RegistryFsckOptions): Promise<RegistryFsckReport> {
+export async function fsckRegistry(reg: CachedDatabase & { store: BlobStore }, opts: RegistryFsckOptions): Promise<RegistryFsckReport> {
+  const { db, reads, store } = reg;
   const problems: RegistryFsckProblem[] = [];
   const graceCutoff = Date.now() - opts.graceSeconds * 1000;
   let bytesVerified = 0;
@@ -151,11 +152,13 @@ export async function fsckRegistry(db: Database, store: BlobStore, opts: Registr
           const [path, digest] = p.subject.split("@") as [string, string];
           const m = broken.find((b) => `${b.ns}/${b.model}` === path && b.digest === digest)!;
           // Tags and the manifest's blob list go with the manifest (foreign keys cascade).
-          await db.transaction(async (tx) => {
-            await tx.delete(tags).where(and(eq(tags.repositoryId, m.repositoryId), eq(tags.manifestDigest, digest)));
-            await tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, m.repositoryId), eq(manifestBlobs.manifestDigest, digest)));
-            await tx.delete(manifests).where(and(eq(manifests.repositoryId, m.repositoryId), eq(manifests.digest, digest)));
-          });
+          await reads.changing([tags, manifestBlobs, manifests], () =>
+            db.transaction(async (tx) => {
+              await tx.delete(tags).where(and(eq(tags.repositoryId, m.repositoryId), eq(tags.manifestDigest, digest)));
+              await tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, m.repositoryId), eq(manifestBlobs.manifestDigest, digest)));
+              await tx.delete(manifests).where(and(eq(manifests.repositoryId, m.repositoryId), eq(manifests.digest, digest)));
+            }),
+          );
           p.repaired = "deleted the manifest and its tags";
           break;
         }
@@ -167,8 +170,8 @@ export async function fsckRegistry(db: Database, store: BlobStore, opts: Registr
       switch (p.kind) {
         case "missing-blob":
         case "corrupt-blob":
-          // Any manifest naming it was removed above; the row's repository links cascade.
-          await db.delete(blobs).where(eq(blobs.digest, p.subject));
+          // Any manifest naming it was removed above; the row's repository links and facts cascade.
+          await reads.changing([blobs, repositoryBlobs, blobFacts], () => db.delete(blobs).where(eq(blobs.digest, p.subject)));
           if (p.kind === "corrupt-blob") await store.delete(p.subject);
           p.repaired = p.kind === "missing-blob" ? "removed the database row; push the blob again" : "deleted the bytes and the database row; push the blob again";
           break;

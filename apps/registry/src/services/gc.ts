@@ -4,9 +4,9 @@
 // not yet its manifest keeps them; blobs named by a manifest are protected by a foreign key too.
 
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
-import type { Database } from "../db/open.ts";
-import { blobs, manifestBlobs, repositoryBlobs, uploads } from "../db/schema.ts";
+import { blobFacts, blobs, manifestBlobs, repositoryBlobs, uploads } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { CachedDatabase } from "./read-cache.ts";
 import { expireUploads, UploadHashes } from "./uploads.ts";
 
 export interface GCOptions {
@@ -24,7 +24,8 @@ export interface GCReport {
   dryRun: boolean;
 }
 
-export async function collectGarbage(db: Database, store: BlobStore, opts: GCOptions): Promise<GCReport> {
+export async function collectGarbage(reg: CachedDatabase & { store: BlobStore }, opts: GCOptions): Promise<GCReport> {
+  const { db, reads, store } = reg;
   const dryRun = opts.dryRun ?? false;
   const report: GCReport = { uploadsRemoved: 0, linksRemoved: 0, blobsRemoved: 0, bytesFreed: 0, strayFilesRemoved: 0, dryRun };
   const grace = sql`now() - make_interval(secs => ${opts.graceSeconds})`;
@@ -53,10 +54,11 @@ export async function collectGarbage(db: Database, store: BlobStore, opts: GCOpt
     ),
   );
   if (dryRun) report.linksRemoved = (await db.select({ d: repositoryBlobs.digest }).from(repositoryBlobs).where(unneeded)).length;
-  else report.linksRemoved = (await db.delete(repositoryBlobs).where(unneeded).returning({ d: repositoryBlobs.digest })).length;
+  else report.linksRemoved = (await reads.changing([repositoryBlobs], () => db.delete(repositoryBlobs).where(unneeded).returning({ d: repositoryBlobs.digest }))).length;
 
   // 3. Blobs no manifest and no repository needs. The conditions are re-checked in the DELETE, so
-  // a manifest that started referencing a blob meanwhile keeps it.
+  // a manifest that started referencing a blob meanwhile keeps it. The delete cascades into the
+  // blobs' links (none are left) and facts.
   const unreferenced = and(
     lt(blobs.touchedAt, grace),
     notExists(db.select({ one: sql`1` }).from(manifestBlobs).where(eq(manifestBlobs.blobDigest, blobs.digest))),
@@ -64,7 +66,7 @@ export async function collectGarbage(db: Database, store: BlobStore, opts: GCOpt
   );
   const doomed = dryRun
     ? await db.select({ digest: blobs.digest, size: blobs.size }).from(blobs).where(unreferenced)
-    : await db.delete(blobs).where(unreferenced).returning({ digest: blobs.digest, size: blobs.size });
+    : await reads.changing([blobs, repositoryBlobs, blobFacts], () => db.delete(blobs).where(unreferenced).returning({ digest: blobs.digest, size: blobs.size }));
   for (const b of doomed) {
     if (!dryRun) await store.delete(b.digest);
     report.blobsRemoved++;

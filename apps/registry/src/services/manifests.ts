@@ -1,14 +1,14 @@
 // Manifests stored verbatim (digest = sha256 of the bytes), validated with the shared manifest
 // module; every blob they name must already be in the repository.
 
-import { and, eq, getTableName, inArray, asc, gt } from "drizzle-orm";
+import { and, eq, inArray, asc, gt } from "drizzle-orm";
 import { MAX_MANIFEST_BYTES, ManifestError, MediaType, manifestDigests, readManifest, type Manifest } from "@corral/shared/manifest";
 import { sha256Bytes } from "@corral/shared/digest";
 import type { Database } from "../db/open.ts";
 import { blobs, manifestBlobs, manifests, repositoryBlobs, tags } from "../db/schema.ts";
 import { RegistryError } from "../errors.ts";
 import type { Reference } from "./names.ts";
-import { cachedRead, freeze, type MemoSpec } from "./read-cache.ts";
+import { freeze, type CachedDatabase, type MemoSpec } from "./read-cache.ts";
 
 export { MAX_MANIFEST_BYTES };
 
@@ -39,7 +39,7 @@ export interface ValidManifest {
 }
 
 export function validateManifest(bytes: Buffer, contentType: string | undefined): ValidManifest {
-  if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError("SIZE_INVALID", `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, undefined, {}, 413);
+  if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError("SIZE_TOO_LARGE", `manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
   if (bytes.length === 0) throw new RegistryError("MANIFEST_INVALID", "manifest body is empty");
   // The shared parser bounds the nesting and the layer count before building anything.
   let read: ReturnType<typeof readManifest>;
@@ -56,7 +56,7 @@ export function validateManifest(bytes: Buffer, contentType: string | undefined)
 }
 
 /** Stores a manifest (the bytes validateManifest passed) and points the tag (if the reference is one) at it; returns its digest. */
-export async function putManifest(db: Database, repositoryId: number, ref: Reference, bytes: Buffer, valid: ValidManifest): Promise<string> {
+export async function putManifest({ db, reads }: CachedDatabase, repositoryId: number, ref: Reference, bytes: Buffer, valid: ValidManifest): Promise<string> {
   const { manifest, mediaType, digest } = valid;
   if (ref.kind === "digest" && ref.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${ref.digest}`);
@@ -64,31 +64,33 @@ export async function putManifest(db: Database, repositoryId: number, ref: Refer
   const descriptors = [...manifest.layers.map((l, i) => ({ d: l, where: `layers[${i}]` }))];
   if (manifest.config.digest) descriptors.push({ d: manifest.config, where: "config" });
   const wanted = [...new Set(manifestDigests(manifest))];
-  await db.transaction(async (tx) => {
-    const present = wanted.length
-      ? await tx
-          .select({ digest: blobs.digest, size: blobs.size })
-          .from(repositoryBlobs)
-          .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
-          .where(and(eq(repositoryBlobs.repositoryId, repositoryId), inArray(repositoryBlobs.digest, wanted)))
-      : [];
-    const sizes = new Map(present.map((p) => [p.digest, p.size]));
-    for (const { d, where } of descriptors) {
-      const size = sizes.get(d.digest);
-      if (size === undefined) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest.${where} names blob ${d.digest}, which this repository does not have`, { digest: d.digest });
-      if (size !== d.size) throw new RegistryError("MANIFEST_INVALID", `manifest.${where}.size is ${d.size} but blob ${d.digest} has ${size} bytes`);
-    }
-    await tx.insert(manifests).values({ repositoryId, digest, mediaType, content: bytes }).onConflictDoNothing();
-    if (wanted.length) {
-      await tx.insert(manifestBlobs).values(wanted.map((blobDigest) => ({ repositoryId, manifestDigest: digest, blobDigest }))).onConflictDoNothing();
-    }
-    if (ref.kind === "tag") {
-      await tx
-        .insert(tags)
-        .values({ repositoryId, name: ref.tag, manifestDigest: digest })
-        .onConflictDoUpdate({ target: [tags.repositoryId, tags.name], set: { manifestDigest: digest, updatedAt: new Date() } });
-    }
-  });
+  await reads.changing([manifests, manifestBlobs, tags], () =>
+    db.transaction(async (tx) => {
+      const present = wanted.length
+        ? await tx
+            .select({ digest: blobs.digest, size: blobs.size })
+            .from(repositoryBlobs)
+            .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
+            .where(and(eq(repositoryBlobs.repositoryId, repositoryId), inArray(repositoryBlobs.digest, wanted)))
+        : [];
+      const sizes = new Map(present.map((p) => [p.digest, p.size]));
+      for (const { d, where } of descriptors) {
+        const size = sizes.get(d.digest);
+        if (size === undefined) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest.${where} names blob ${d.digest}, which this repository does not have`).withDetail({ digest: d.digest });
+        if (size !== d.size) throw new RegistryError("MANIFEST_INVALID", `manifest.${where}.size is ${d.size} but blob ${d.digest} has ${size} bytes`);
+      }
+      await tx.insert(manifests).values({ repositoryId, digest, mediaType, content: bytes }).onConflictDoNothing();
+      if (wanted.length) {
+        await tx.insert(manifestBlobs).values(wanted.map((blobDigest) => ({ repositoryId, manifestDigest: digest, blobDigest }))).onConflictDoNothing();
+      }
+      if (ref.kind === "tag") {
+        await tx
+          .insert(tags)
+          .values({ repositoryId, name: ref.tag, manifestDigest: digest })
+          .onConflictDoUpdate({ target: [tags.repositoryId, tags.name], set: { manifestDigest: digest, updatedAt: new Date() } });
+      }
+    }),
+  );
   return digest;
 }
 
@@ -96,15 +98,15 @@ export async function putManifest(db: Database, repositoryId: number, ref: Refer
 // kept, so the memo holds at most 16 MiB.
 const MEMO_MANIFEST_BYTES = 16 << 10;
 const manifestLookup: MemoSpec<StoredManifest | undefined> = {
-  tables: [getTableName(tags), getTableName(manifests)],
+  tables: [tags, manifests],
   max: 1024,
   keep: (m) => !m || m.content.length <= MEMO_MANIFEST_BYTES,
 };
 
 /** The manifest a tag or digest names in the repository. The result is shared: do not modify it. */
-export function getManifest(db: Database, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
+export function getManifest({ db, reads }: CachedDatabase, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
   const key = ref.kind === "tag" ? `${repositoryId}:${ref.tag}` : `${repositoryId}@${ref.digest}`;
-  return cachedRead(db, manifestLookup, key, async () => freeze(await queryManifest(db, repositoryId, ref)));
+  return reads.read(manifestLookup, key, async () => freeze(await queryManifest(db, repositoryId, ref)));
 }
 
 async function queryManifest(db: Database, repositoryId: number, ref: Reference): Promise<StoredManifest | undefined> {
@@ -122,17 +124,19 @@ async function queryManifest(db: Database, repositoryId: number, ref: Reference)
 }
 
 /** Deleting by tag removes the tag; by digest removes the manifest and every tag pointing at it. */
-export async function deleteManifest(db: Database, repositoryId: number, ref: Reference): Promise<boolean> {
+export async function deleteManifest({ db, reads }: CachedDatabase, repositoryId: number, ref: Reference): Promise<boolean> {
   if (ref.kind === "tag") {
-    const gone = await db.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, ref.tag))).returning({ name: tags.name });
+    const gone = await reads.changing([tags], () => db.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, ref.tag))).returning({ name: tags.name }));
     return gone.length > 0;
   }
-  return db.transaction(async (tx) => {
-    await tx.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.manifestDigest, ref.digest)));
-    await tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, repositoryId), eq(manifestBlobs.manifestDigest, ref.digest)));
-    const gone = await tx.delete(manifests).where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, ref.digest))).returning({ d: manifests.digest });
-    return gone.length > 0;
-  });
+  return reads.changing([tags, manifestBlobs, manifests], () =>
+    db.transaction(async (tx) => {
+      await tx.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.manifestDigest, ref.digest)));
+      await tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repositoryId, repositoryId), eq(manifestBlobs.manifestDigest, ref.digest)));
+      const gone = await tx.delete(manifests).where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, ref.digest))).returning({ d: manifests.digest });
+      return gone.length > 0;
+    }),
+  );
 }
 
 export async function listTags(db: Database, repositoryId: number, n: number, last: string): Promise<string[]> {

@@ -13,11 +13,36 @@ export interface RepoName {
   path: string;
 }
 
+// The shared parser checks whole names; these check one part of a registry path by giving the
+// other parts a value that always passes.
 const PLACEHOLDER_HOST = "registry";
 
+/** Why `namespace` cannot name a namespace (an account), or undefined when it can. */
+export function namespaceProblem(namespace: string): string | undefined {
+  return new ModelName(PLACEHOLDER_HOST, namespace, "model", "latest").problem();
+}
+
+/** Why `namespace/model` is not a repository name, or undefined when it is. */
+export function repoNameProblem(namespace: string, model: string): string | undefined {
+  return new ModelName(PLACEHOLDER_HOST, namespace, model, "latest").problem();
+}
+
+/** Why `tag` is not a tag, or undefined when it is. */
+export function tagProblem(tag: string): string | undefined {
+  return new ModelName(PLACEHOLDER_HOST, "ns", "model", tag).problem();
+}
+
+/**
+ * The two parts of `namespace/model` as the shared parser splits them, unchecked; undefined unless
+ * the text is exactly those two parts (no host, scheme or tag, and a model after the '/').
+ */
+export function splitRepoPath(path: string): { namespace: string; model: string } | undefined {
+  const raw = ModelName.parseRaw(path);
+  return raw.repository() === path ? { namespace: raw.namespace, model: raw.model } : undefined;
+}
+
 export function parseRepoName(namespace: string, model: string): RepoName {
-  const name = new ModelName(PLACEHOLDER_HOST, namespace, model, "latest");
-  const problem = name.problem();
+  const problem = repoNameProblem(namespace, model);
   if (problem) throw new RegistryError("NAME_INVALID", `invalid repository name "${namespace}/${model}": ${problem}`);
   const ns = namespace.toLowerCase();
   const m = model.toLowerCase();
@@ -26,13 +51,13 @@ export function parseRepoName(namespace: string, model: string): RepoName {
 
 /** `ns/model` as written in a scope or a mount's `from`. */
 export function parseRepoPath(path: string): RepoName {
-  const parts = path.split("/");
-  if (parts.length !== 2) throw new RegistryError("NAME_INVALID", `invalid repository name "${path.slice(0, 200)}": expected namespace/model`);
-  return parseRepoName(parts[0]!, parts[1]!);
+  const parts = splitRepoPath(path);
+  if (!parts) throw new RegistryError("NAME_INVALID", `invalid repository name "${path.slice(0, 200)}": expected namespace/model`);
+  return parseRepoName(parts.namespace, parts.model);
 }
 
 export function parseTag(tag: string): string {
-  const problem = new ModelName(PLACEHOLDER_HOST, "ns", "model", tag).problem();
+  const problem = tagProblem(tag);
   if (problem) throw new RegistryError("TAG_INVALID", `invalid tag "${tag.slice(0, 200)}": ${problem}`);
   return tag;
 }

@@ -1,12 +1,12 @@
 // Repositories and who may do what with them.
 
-import { and, asc, eq, getTableName, gt, inArray, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, or, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
 import { accounts, members, repositories } from "../db/schema.ts";
 import { actionsForRole, type Action } from "../auth/scope.ts";
 import { findAccount, roleOn, type Account } from "./accounts.ts";
 import type { RepoName } from "./names.ts";
-import { cachedRead, freeze, type MemoSpec } from "./read-cache.ts";
+import { freeze, type CachedDatabase, type MemoSpec } from "./read-cache.ts";
 
 export interface Repository {
   id: number;
@@ -24,21 +24,21 @@ export async function findRepository(db: Database, namespace: Account, model: st
 }
 
 /** Finds or creates the repository a push goes to. */
-export async function ensureRepository(db: Database, namespace: Account, model: string, visibility: "public" | "private"): Promise<Repository> {
-  await db.insert(repositories).values({ namespaceId: namespace.id, name: model, visibility }).onConflictDoNothing();
+export async function ensureRepository({ db, reads }: CachedDatabase, namespace: Account, model: string, visibility: "public" | "private"): Promise<Repository> {
+  await reads.changing([repositories], () => db.insert(repositories).values({ namespaceId: namespace.id, name: model, visibility }).onConflictDoNothing());
   const repo = await findRepository(db, namespace, model);
   if (!repo) throw new Error(`repository ${namespace.name}/${model} could not be created`);
   return repo;
 }
 
 const namespaceAndRepository: MemoSpec<{ namespace: Account | undefined; repository: Repository | undefined }> = {
-  tables: [getTableName(accounts), getTableName(repositories)],
+  tables: [accounts, repositories],
   max: 10_000,
 };
 
 /** The namespace's account and the repository, in one query (the hot path of every request). */
-export function findNamespaceAndRepository(db: Database, name: RepoName): Promise<{ namespace: Account | undefined; repository: Repository | undefined }> {
-  return cachedRead(db, namespaceAndRepository, name.path, async () => {
+export function findNamespaceAndRepository({ db, reads }: CachedDatabase, name: RepoName): Promise<{ namespace: Account | undefined; repository: Repository | undefined }> {
+  return reads.read(namespaceAndRepository, name.path, async () => {
     const [row] = await db
       .select({
         account: { id: accounts.id, name: accounts.name, kind: accounts.kind },

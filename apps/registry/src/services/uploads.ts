@@ -1,4 +1,4 @@
-// Upload sessions (§5.6 and the OCI push flow). A session is a database row with the number of
+// Upload sessions (docs/protocol.md, "Upload sessions" and "Uploading a blob"). A session is a database row with the number of
 // bytes received; its bytes live in the blob store's upload area. The sha256 of what has arrived is
 // kept in memory only as a shortcut: when this process saw every chunk the digest is known at the
 // final PUT, otherwise (a restart, another instance) the bytes are read back and hashed.
@@ -15,6 +15,7 @@ import { accounts, blobs, repositoryBlobs, uploads } from "../db/schema.ts";
 import { RegistryError } from "../errors.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { isUploadId, UploadNotFoundError } from "../storage/blob-store.ts";
+import type { CachedDatabase } from "./read-cache.ts";
 
 export interface UploadRow {
   id: string;
@@ -245,7 +246,7 @@ export async function appendChunk(
   ttlSeconds: number,
 ): Promise<number> {
   if (offset !== row.size) {
-    throw new RegistryError("RANGE_INVALID", `chunk starts at ${offset} but the upload has ${row.size} bytes`, undefined, rangeHeaders(row.size));
+    throw new RegistryError("RANGE_INVALID", `chunk starts at ${offset} but the upload has ${row.size} bytes`).withHeaders(rangeHeaders(row.size));
   }
   const hash = hashes.get(row.id, offset);
   hashes.drop(row.id);
@@ -294,13 +295,14 @@ async function hashStored(store: BlobStore, row: UploadRow): Promise<string> {
  * Verifies the session's bytes against `digest` and makes them the blob, linked to the repository.
  * On a mismatch nothing is kept: the session and its bytes are removed.
  */
-export async function finishUpload(db: Database, store: BlobStore, hashes: UploadHashes, row: UploadRow, digest: string): Promise<void> {
+export async function finishUpload(reg: CachedDatabase & { store: BlobStore; hashes: UploadHashes }, row: UploadRow, digest: string): Promise<void> {
+  const { db, store, hashes } = reg;
   const cached = hashes.get(row.id, row.size);
   hashes.drop(row.id);
   const actual = cached ? `sha256:${cached.digest("hex")}` : await hashStored(store, row);
   if (actual !== digest) {
     await cancelUpload(db, store, hashes, row);
-    throw new RegistryError("DIGEST_INVALID", `the uploaded data has digest ${actual}, not ${digest}; nothing was kept`, { expected: digest, actual });
+    throw new RegistryError("DIGEST_INVALID", `the uploaded data has digest ${actual}, not ${digest}; nothing was kept`).withDetail({ expected: digest, actual });
   }
   // The upload row goes first: a second PUT for the same session then finds nothing to commit.
   const deleted = await db.delete(uploads).where(eq(uploads.id, row.id)).returning({ id: uploads.id });
@@ -308,19 +310,21 @@ export async function finishUpload(db: Database, store: BlobStore, hashes: Uploa
   const existing = await store.stat(digest);
   if (existing && existing.size === row.size) await store.discardUpload(row.id);
   else await store.commit(row.id, row.size, digest);
-  await recordBlob(db, row.repositoryId, digest, row.size);
+  await recordBlob(reg, row.repositoryId, digest, row.size);
 }
 
 /** Records a committed blob and links it to the repository; touching it protects it from collection. */
-export async function recordBlob(db: Database, repositoryId: number, digest: string, size: number): Promise<void> {
-  await db
-    .insert(blobs)
-    .values({ digest, size })
-    .onConflictDoUpdate({ target: blobs.digest, set: { touchedAt: sql`now()` } });
-  await db
-    .insert(repositoryBlobs)
-    .values({ repositoryId, digest })
-    .onConflictDoUpdate({ target: [repositoryBlobs.repositoryId, repositoryBlobs.digest], set: { linkedAt: sql`now()` } });
+export async function recordBlob({ db, reads }: CachedDatabase, repositoryId: number, digest: string, size: number): Promise<void> {
+  await reads.changing([blobs, repositoryBlobs], async () => {
+    await db
+      .insert(blobs)
+      .values({ digest, size })
+      .onConflictDoUpdate({ target: blobs.digest, set: { touchedAt: sql`now()` } });
+    await db
+      .insert(repositoryBlobs)
+      .values({ repositoryId, digest })
+      .onConflictDoUpdate({ target: [repositoryBlobs.repositoryId, repositoryBlobs.digest], set: { linkedAt: sql`now()` } });
+  });
 }
 
 export async function cancelUpload(db: Database, store: BlobStore, hashes: UploadHashes, row: UploadRow): Promise<void> {

@@ -5,6 +5,7 @@
 
 import type { Readable } from "node:stream";
 import { isDigest } from "@corral/shared/digest";
+import type { FileSlice } from "@corral/shared/file-pump";
 
 /** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
@@ -29,6 +30,13 @@ export interface BlobStore {
   stat(digest: string): Promise<{ size: number } | undefined>;
   /** The blob's bytes, or the inclusive range of them; throws BlobNotFoundError when absent. */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Optional, for drivers whose blobs are local files: an open descriptor over the inclusive range
+   * of the blob. The HTTP layer then copies it to the socket through pooled buffers (file-pump.ts)
+   * instead of a stream that allocates per chunk; the caller owns the descriptor. Throws
+   * BlobNotFoundError when absent. Callers use `read` when a driver lacks it.
+   */
+  openRange?(digest: string, range: ByteRange): Promise<FileSlice>;
   /**
    * A URL that serves the blob, honouring Range, without the registry's token; undefined when the
    * store cannot sign URLs itself (the registry then hands out its own signed URL).

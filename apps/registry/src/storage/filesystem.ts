@@ -1,7 +1,8 @@
 // Blobs as files: <root>/blobs/sha256/<2 hex>/<64 hex>, uploads as <root>/uploads/<uuid>. A commit
 // is a rename, so a blob is either absent or complete.
 
-import { createReadStream } from "node:fs";
+import { createReadStream, open as openFd } from "node:fs";
+import type { FileSlice } from "@corral/shared/file-pump";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { BufferPool } from "@corral/shared/buffer-pool";
 import { BackgroundFlush } from "@corral/shared/background-flush";
@@ -49,7 +50,7 @@ export class FilesystemBlobStore implements BlobStore {
     return this;
   }
 
-  /** Where a blob's file lives; exposed for the registry's own ranged blob URL. */
+  /** Where a blob's file lives; public so that tests can damage or inspect the files. */
   blobPath(digest: string): string {
     const hex = checkDigest(digest);
     return join(this.blobsDir, hex.slice(0, 2), hex);
@@ -81,6 +82,17 @@ export class FilesystemBlobStore implements BlobStore {
       // Large reads keep the per-chunk cost of the HTTP write path low.
       highWaterMark: 4 << 20,
       ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  openRange(digest: string, range: ByteRange): Promise<FileSlice> {
+    const path = this.blobPath(digest);
+    // A plain descriptor rather than a FileHandle, which would close itself when collected.
+    return new Promise((resolve, reject) => {
+      openFd(path, "r", (err, fd) => {
+        if (!err) resolve({ fd, start: range.start, end: range.end });
+        else reject(err.code === "ENOENT" ? new BlobNotFoundError(digest) : err);
+      });
     });
   }
 

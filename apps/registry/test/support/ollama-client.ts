@@ -1,5 +1,5 @@
-// A registry client that behaves exactly as Ollama's classic push and pull do (ollama-protocol.md
-// §5.2–§5.6, §6.2–§6.3), so the registry is tested against the client it must serve: the same
+// A registry client that behaves exactly as Ollama's classic push and pull do (docs/protocol.md, "Registry sessions",
+// "Pull", "Downloading a blob", "Push", "Uploading a blob", "Challenge" and "Signed token request"), so the registry is tested against the client it must serve: the same
 // requests, headers, challenge parsing, host pinning, retry-once on 401, part planning, etag,
 // Location handling and unauthenticated ranged part downloads.
 
@@ -70,7 +70,7 @@ export class OllamaRegistryClient {
     this.trace = opts.trace ?? [];
   }
 
-  /** §5.2: send; on 401 fetch a token from the challenge and try once more. */
+  /** Send; on 401 fetch a token from the challenge and try once more. */
   async request(method: string, url: string, init: { headers?: Record<string, string>; body?: Buffer; redirect?: "manual" | "follow" } = {}): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { "User-Agent": OLLAMA_USER_AGENT, ...init.headers };
@@ -92,7 +92,7 @@ export class OllamaRegistryClient {
     }
   }
 
-  /** §6.3 */
+  /** The signed token request (docs/protocol.md, "Signed token request"). */
   private async fetchToken(header: string, originalHost: string): Promise<string> {
     const c = parseChallengeLikeOllama(header);
     const realmHost = new URL(c.realm).host;
@@ -112,7 +112,7 @@ export class OllamaRegistryClient {
     return `${this.opts.base}/v2/${repo}${path}`;
   }
 
-  /** §5.5 + §5.6: push the blobs one after another, then the manifest. */
+  /** Push the blobs one after another, then the manifest. */
   async push(repo: string, tag: string, manifest: Manifest, blobs: Map<string, Buffer>): Promise<void> {
     this.token = undefined;
     const descriptors = [...manifest.layers, ...(manifest.config.digest ? [manifest.config] : [])];
@@ -169,7 +169,7 @@ export class OllamaRegistryClient {
     await this.request("PUT", `${u.origin}${u.pathname}?${encodeQuery(params)}`, { headers: { "Content-Type": "application/octet-stream", "Content-Length": "0" } });
   }
 
-  /** §5.3 + §5.4: the manifest bytes and every blob, fetched in ranged parts from the direct URL. */
+  /** Pull: the manifest bytes and every blob, fetched in ranged parts from the direct URL. */
   async pull(repo: string, tag: string): Promise<{ manifestBytes: Buffer; blobs: Map<string, Buffer> }> {
     this.token = undefined;
     const res = await this.request("GET", this.repoURL(repo, `/manifests/${tag}`), { headers: { Accept: MediaType.manifestV2 } });
@@ -186,7 +186,7 @@ export class OllamaRegistryClient {
     const registryHost = new URL(url).hostname;
     for (let hops = 0; hops < 10; hops++) {
       const res = await this.request("GET", url, { redirect: "manual" });
-      // The body is never read (§5.4).
+      // The body is never read (docs/protocol.md, "Downloading a blob").
       await res.body?.cancel();
       const location = res.headers.get("location");
       if (res.status === 307 || res.status === 301 || res.status === 302 || res.status === 308) {

@@ -1,4 +1,4 @@
-// Streaming GGUF header reader (ollama-protocol.md Appendix A). Reads the metadata and tensor
+// Streaming GGUF header reader (docs/daemon.md, "GGUF files"). Reads the metadata and tensor
 // infos through a small buffer and never touches the tensor data. Every length and count is checked
 // against the bytes that remain before anything is allocated for it, so a hostile header costs at
 // most what the file itself holds.

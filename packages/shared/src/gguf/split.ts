@@ -1,6 +1,6 @@
 // llama.cpp split GGUF sets (`<prefix>-00001-of-00003.gguf`): recognising shards, validating and
-// ordering a set with the error strings of ollama-protocol.md §4.5, merging a set into one GGUF
-// (Appendix A), and writing a set the way llama.cpp's gguf-split does.
+// ordering a set with Ollama's error strings, merging a set into one GGUF
+// (docs/daemon.md, "GGUF files"), and writing a set the way llama.cpp's gguf-split does.
 
 import { stat } from "node:fs/promises";
 import { posix } from "node:path";

@@ -1,5 +1,5 @@
 // GGUF vocabulary: metadata value types, ggml tensor types with their storage sizes, and the
-// `general.file_type` names Ollama shows (ollama-protocol.md Appendix A).
+// `general.file_type` names Ollama shows (docs/daemon.md, "GGUF files").
 
 /** Metadata value types as stored in the file (u32 tag before every value). */
 export const GGUFValueType = {

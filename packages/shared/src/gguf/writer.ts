@@ -5,7 +5,8 @@
 // tensors ends right after its header.
 
 import { randomBytes } from "node:crypto";
-import { open, rename, unlink, type FileHandle } from "node:fs/promises";
+import { open, unlink, type FileHandle } from "node:fs/promises";
+import { renameDurably } from "../durable-write.ts";
 import { dirname, basename, join } from "node:path";
 import {
   GGUF_DEFAULT_ALIGNMENT,
@@ -355,7 +356,7 @@ export async function writeGGUF(out: string, spec: GGUFWriteSpec): Promise<{ siz
     if (written !== header.fileSize) fail(`internal layout error: wrote ${written} bytes, expected ${header.fileSize}`);
     await fh.close();
     fh = undefined;
-    await rename(tmp, out);
+    await renameDurably(tmp, out);
     return { size: written, dataOffset: header.dataOffset, offsets: header.offsets };
   } catch (err) {
     await fh?.close().catch(() => {});

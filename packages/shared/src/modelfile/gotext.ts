@@ -1,6 +1,6 @@
 // Go's notions of "printable", "space" and its fmt verbs (%v, %#v), reproduced so that what the
-// Modelfile parser keeps and what `show` prints match Ollama byte for byte (ollama-protocol.md §3.2,
-// §3.6, §7.9).
+// Modelfile parser keeps and what `show` prints match Ollama byte for byte (docs/daemon.md, "Modelfile"
+// and "Model operations").
 
 import { compareByCodePoint } from "../gojson.ts";
 

@@ -1,6 +1,6 @@
 // Model options: the PARAMETER table, Ollama's string → typed conversion used by the Modelfile
 // (FormatParams), and the JSON → options conversion used at inference time (FromMap)
-// (ollama-protocol.md §3.7, §3.8, §7.16).
+// (docs/daemon.md, "Modelfile" and "Option precedence").
 
 import { parseFloat32Decimal, toFloat32Number } from "../gojson.ts";
 import { goQuote } from "./gotext.ts";
@@ -217,7 +217,7 @@ const NON_PARAMETER_COMMANDS = new Set(["model", "license", "template", "system"
 
 /**
  * The `parameters` of a create request built from parsed Modelfile commands, as Ollama's CLI
- * builds them (§3.7): deprecated names are skipped with a warning, repeated `stop` values
+ * builds them (docs/daemon.md, "Modelfile"): deprecated names are skipped with a warning, repeated `stop` values
  * accumulate, other repeats overwrite. Errors name the Modelfile line.
  */
 export function parametersFromCommands(commands: readonly ModelfileCommand[]): {

@@ -1,6 +1,6 @@
 // The Modelfile parser: the same character-level state machine as Ollama's, so every file Ollama
 // accepts parses to the same commands here and every file it rejects fails with the same text
-// (ollama-protocol.md §3.1–§3.5).
+// (docs/daemon.md, "Modelfile").
 
 import { isGoPrint, trimGoSpace } from "./gotext.ts";
 
@@ -133,7 +133,7 @@ export function splitMessageArgs(args: string): { role: string; content: string 
 }
 
 /**
- * Parses a Modelfile. Throws ModelfileError with Ollama's error text (§3.5) on bad input,
+ * Parses a Modelfile. Throws ModelfileError with Ollama's error text (docs/daemon.md, "Modelfile") on bad input,
  * including `no FROM line` when no FROM command is present.
  */
 export function parseModelfile(input: string | Uint8Array): ModelfileCommand[] {

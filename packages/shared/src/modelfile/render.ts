@@ -1,5 +1,5 @@
 // Writing a model back out as Modelfile text (`show --modelfile`) and as /api/show's
-// `parameters` block (ollama-protocol.md §3.6, §7.9).
+// `parameters` block (docs/daemon.md, "Modelfile" and "Model operations").
 
 import { compareByCodePoint } from "../gojson.ts";
 import { formatGoSyntax, formatGoValue, isGoSpace, trimGoSpace } from "./gotext.ts";
@@ -83,7 +83,7 @@ function formatParameterValue(key: string, v: unknown): string {
 }
 
 /**
- * Modelfile text in Ollama's order (§3.6): FROM, ADAPTER, DRAFT, projector FROMs, TEMPLATE,
+ * Modelfile text in Ollama's order (docs/daemon.md, "Modelfile"): FROM, ADAPTER, DRAFT, projector FROMs, TEMPLATE,
  * SYSTEM (when non-empty), RENDERER, PARSER, REQUIRES, PARAMETER (sorted by name; one line per
  * list element), LICENSE, MESSAGE. Every line ends with "\n". Values are quoted so that parsing
  * the text gives them back (see quoteModelfileValue).

@@ -1,5 +1,5 @@
-// POST /v1/chat/completions as POST /api/chat (§7.14): the request mapped onto the native one,
-// and the native answer (one object, or NDJSON chunks) mapped back to OpenAI's chat completion
+// POST /v1/chat/completions as POST /api/chat (docs/daemon.md, "OpenAI-compatible endpoints"): the request mapped onto the native one,
+// and the native answer (one object, or its chunks) mapped back to OpenAI's chat completion
 // or its SSE chunks.
 
 import { StatusError } from "../../errors.ts";
@@ -28,7 +28,7 @@ export interface NativeMessage {
   tool_call_id?: string;
 }
 
-export interface NativeChatRequest {
+export type NativeChatRequest = {
   model: string;
   messages: NativeMessage[];
   format?: unknown;
@@ -39,7 +39,7 @@ export interface NativeChatRequest {
   logprobs?: boolean;
   top_logprobs?: number;
   _debug_render_only?: boolean;
-}
+};
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);

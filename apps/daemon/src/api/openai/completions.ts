@@ -1,4 +1,4 @@
-// POST /v1/completions as POST /api/generate (§7.14): a string prompt (with an optional suffix)
+// POST /v1/completions as POST /api/generate (docs/daemon.md, "OpenAI-compatible endpoints"): a string prompt (with an optional suffix)
 // in, `text_completion` objects out, streamed as SSE like chat.
 
 import { samplingOptions } from "./options.ts";
@@ -7,7 +7,7 @@ import { DONE, throwIfErrorLine, type SSEEvent } from "./sse.ts";
 
 type Obj = Record<string, unknown>;
 
-export interface NativeGenerateRequest {
+export type NativeGenerateRequest = {
   model: string;
   prompt: string;
   suffix?: string;
@@ -16,7 +16,7 @@ export interface NativeGenerateRequest {
   logprobs?: boolean;
   top_logprobs?: number;
   _debug_render_only?: boolean;
-}
+};
 
 /** Maps a (type-checked) OpenAI completion request onto the native /api/generate request. */
 export function completionRequestToNative(req: Obj): NativeGenerateRequest {

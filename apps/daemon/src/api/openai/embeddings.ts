@@ -1,4 +1,4 @@
-// POST /v1/embeddings as POST /api/embed (§7.14): vectors come back as JSON floats or, with
+// POST /v1/embeddings as POST /api/embed (docs/daemon.md, "OpenAI-compatible endpoints"): vectors come back as JSON floats or, with
 // `encoding_format: "base64"`, as the base64 of their little-endian float32 bytes.
 
 import { StatusError } from "../../errors.ts";
@@ -8,11 +8,11 @@ type Obj = Record<string, unknown>;
 
 export type EncodingFormat = "float" | "base64";
 
-export interface NativeEmbedRequest {
+export type NativeEmbedRequest = {
   model: string;
   input: unknown;
   dimensions?: number;
-}
+};
 
 /** The requested encoding, case-insensitive; anything else is OpenAI's own error text. */
 export function encodingFormat(value: unknown): EncodingFormat {

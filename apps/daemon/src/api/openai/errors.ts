@@ -1,4 +1,4 @@
-// Errors in OpenAI's shape (§7.14): `{"error":{"message","type","param":null,"code":null}}`, with
+// Errors in OpenAI's shape (docs/daemon.md, "OpenAI-compatible endpoints"): `{"error":{"message","type","param":null,"code":null}}`, with
 // the type chosen by status the way OpenAI's clients expect it.
 
 export interface OpenAIErrorBody {

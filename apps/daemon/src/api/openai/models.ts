@@ -1,4 +1,4 @@
-// GET /v1/models and /v1/models/:model from the native model list (§7.8, §7.14): the id is the
+// GET /v1/models and /v1/models/:model from the native model list (docs/daemon.md, "Model operations" and "OpenAI-compatible endpoints"): the id is the
 // model's name, `created` its manifest time and `owned_by` its namespace.
 
 import { ModelName } from "@corral/shared/name";

@@ -1,4 +1,4 @@
-// What the native routes answer (§7.3–7.5, §7.8), as far as the OpenAI layer reads it, and the
+// What the native routes answer (docs/daemon.md, "Generate, chat and embed" and "Model operations"), as far as the OpenAI layer reads it, and the
 // small conversions every OpenAI answer shares.
 
 export interface NativeToolCall {

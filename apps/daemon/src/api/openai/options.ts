@@ -1,4 +1,4 @@
-// OpenAI sampling fields as native `options` (§3.8). Both completion endpoints default
+// OpenAI sampling fields as native `options` (docs/daemon.md, "Modelfile"). Both completion endpoints default
 // temperature and top_p to 1.0, OpenAI's defaults, rather than leaving the model's own.
 
 import { StatusError } from "../../errors.ts";

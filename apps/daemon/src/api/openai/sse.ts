@@ -1,6 +1,7 @@
 // The two stream formats met here: the native routes' NDJSON, read line by line, and OpenAI's
 // Server-Sent Events, `data: <json>\n\n` per chunk, ending with `data: [DONE]\n\n`.
 
+import { LineTooLongError, ndjsonLines } from "../../ndjson.ts";
 import { errorBody } from "./errors.ts";
 
 /** Marks the end of an OpenAI stream. */
@@ -14,10 +15,6 @@ const MAX_LINE = 64 << 20;
 /** Parses an NDJSON body into its objects; cancels the body when the reader stops early. */
 export async function* readNDJSON(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Record<string, unknown>> {
   if (!body) return;
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  let finished = false;
   const parse = (line: string): Record<string, unknown> => {
     let v: unknown;
     try {
@@ -29,26 +26,10 @@ export async function* readNDJSON(body: ReadableStream<Uint8Array> | null): Asyn
     return v as Record<string, unknown>;
   };
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) {
-        finished = true;
-        buffer += decoder.decode();
-        if (buffer.trim()) yield parse(buffer);
-        return;
-      }
-      buffer += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line.trim()) yield parse(line);
-      }
-      if (buffer.length > MAX_LINE) throw new Error(`invalid native response: a line longer than ${MAX_LINE} bytes`);
-    }
-  } finally {
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
+    for await (const line of ndjsonLines(body, MAX_LINE)) yield parse(line);
+  } catch (e) {
+    if (e instanceof LineTooLongError) throw new Error(`invalid native response: ${e.message}`);
+    throw e;
   }
 }
 

@@ -1,4 +1,4 @@
-// HEAD/POST /api/blobs/:digest (§7.7): how clients hand files to create. A blob is kept only if
+// HEAD/POST /api/blobs/:digest (docs/daemon.md, "Model operations"): how clients hand files to create. A blob is kept only if
 // its bytes hash to the digest in the path.
 import { Hono } from "hono";
 import { Readable } from "node:stream";

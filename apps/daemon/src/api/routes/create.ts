@@ -1,4 +1,4 @@
-// POST /api/create (§4, §7.6).
+// POST /api/create (docs/daemon.md, "Create").
 import { Hono } from "hono";
 import type { Store } from "../../store/store.ts";
 import { createModel } from "../../create/create-model.ts";

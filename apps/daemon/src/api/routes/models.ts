@@ -1,5 +1,5 @@
 // The local model list and per-model operations: GET /api/tags, POST /api/show, POST /api/copy,
-// DELETE /api/delete (§7.8–7.11).
+// DELETE /api/delete (docs/daemon.md, "Model operations").
 import { Hono } from "hono";
 import { ModelName } from "@corral/shared/name";
 import { manifestSize } from "@corral/shared/manifest";
@@ -13,28 +13,31 @@ import { badRequest } from "../../errors.ts";
 import { jsonError, modelField, readJSON } from "../respond.ts";
 import { formatTime } from "../time.ts";
 
+/** The installed models, newest first, as GET /api/tags lists them (the OpenAI model list reads it too). */
+export async function tagList(store: Store) {
+  const all = await store.manifests.list();
+  all.sort((a, b) => b.modifiedAt.getTime() - a.modifiedAt.getTime());
+  const models = [];
+  for (const m of all) {
+    const contents = await readModel(store, m).catch(() => undefined);
+    const short = m.name.shortest();
+    models.push({
+      name: short,
+      model: short,
+      modified_at: formatTime(m.modifiedAt),
+      size: manifestSize(m.manifest),
+      digest: digestHex(m.digest),
+      details: contents ? modelDetails(contents) : undefined,
+      ...(contents ? { capabilities: capabilities(contents) } : {}),
+    });
+  }
+  return { models };
+}
+
 export function modelRoutes(store: Store): Hono {
   const app = new Hono();
 
-  app.get("/api/tags", async (c) => {
-    const all = await store.manifests.list();
-    all.sort((a, b) => b.modifiedAt.getTime() - a.modifiedAt.getTime());
-    const models = [];
-    for (const m of all) {
-      const contents = await readModel(store, m).catch(() => undefined);
-      const short = m.name.shortest();
-      models.push({
-        name: short,
-        model: short,
-        modified_at: formatTime(m.modifiedAt),
-        size: manifestSize(m.manifest),
-        digest: digestHex(m.digest),
-        details: contents ? modelDetails(contents) : undefined,
-        ...(contents ? { capabilities: capabilities(contents) } : {}),
-      });
-    }
-    return c.json({ models });
-  });
+  app.get("/api/tags", async (c) => c.json(await tagList(store)));
 
   app.post("/api/show", async (c) => {
     try {

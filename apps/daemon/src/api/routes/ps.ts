@@ -1,4 +1,4 @@
-// GET /api/ps (§7.13): the models loaded now, latest expiry first.
+// GET /api/ps (docs/daemon.md, "Model operations"): the models loaded now, latest expiry first.
 import { Hono } from "hono";
 import { digestHex } from "@corral/shared/digest";
 import type { Scheduler } from "../../runner/scheduler.ts";

@@ -1,4 +1,4 @@
-// POST /api/pull and POST /api/push (§7.12): streamed progress of the registry client.
+// POST /api/pull and POST /api/push (docs/daemon.md, "Model operations"): streamed progress of the registry client.
 import { Hono } from "hono";
 import { ModelName } from "@corral/shared/name";
 import type { Store } from "../../store/store.ts";

@@ -1,4 +1,4 @@
-// `corral create NAME [-f Modelfile] [-q TYPE]` (§4.1): parse the Modelfile locally, upload the
+// `corral create NAME [-f Modelfile] [-q TYPE]` (docs/daemon.md, "Create"): parse the Modelfile locally, upload the
 // files it names through /api/blobs, then stream /api/create's progress.
 import { stat } from "node:fs/promises";
 import { ModelName } from "@corral/shared/name";

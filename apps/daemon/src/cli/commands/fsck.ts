@@ -3,7 +3,7 @@
 // right now (younger than an hour) are reported but left alone.
 
 import { existsSync } from "node:fs";
-import { loadConfig } from "../../config.ts";
+import { daemonConfig } from "../../config.ts";
 import { fsckStore, formatFsckReport } from "../../store/fsck.ts";
 import { Client } from "../client.ts";
 import { CLIError } from "../errors.ts";
@@ -24,7 +24,7 @@ async function daemonRunning(): Promise<boolean> {
 }
 
 export async function fsckCommand(flags: FsckFlags): Promise<void> {
-  const { modelsDir } = loadConfig();
+  const { modelsDir } = daemonConfig();
   if (!existsSync(modelsDir)) throw new CLIError(`models directory ${modelsDir} does not exist (set CORRAL_MODELS)`);
   const running = await daemonRunning();
   if (running && flags.repair && !flags.json) process.stderr.write("a daemon is running: files younger than an hour are left alone\n");

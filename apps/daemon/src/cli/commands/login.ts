@@ -4,7 +4,7 @@
 // Prints the link; opening it in a browser signs that browser in to the registry's web catalog.
 
 import { EMPTY_BODY_HASH, encodeQuery, formatPublicKeyLine, newNonce, signedAuthorization } from "@corral/shared/signing";
-import { loadConfig } from "../../config.ts";
+import { daemonConfig } from "../../config.ts";
 import { loadOrCreateIdentity } from "../../identity.ts";
 import { USER_AGENT } from "../../registry-client/session.ts";
 import { CLIError } from "../errors.ts";
@@ -36,7 +36,7 @@ interface LinkResponse {
 
 export async function loginCommand(registry: string, opts: { insecure?: boolean }): Promise<void> {
   const base = registryBaseURL(registry, opts.insecure === true);
-  const key = await loadOrCreateIdentity(loadConfig().homeDir);
+  const key = await loadOrCreateIdentity(daemonConfig().homeDir);
   const url = `${base}/-/login/links?${encodeQuery([
     ["nonce", newNonce()],
     ["ts", String(Math.floor(Date.now() / 1000))],

@@ -1,4 +1,4 @@
-// `corral list`, `show`, `cp`, `rm` (§9.4, §9.9, §9.11, §9.12).
+// `corral list`, `show`, `cp`, `rm` (docs/daemon.md, "CLI").
 import { ModelName } from "@corral/shared/name";
 import { humanBytes, humanTime } from "@corral/shared/format";
 import { Client } from "../client.ts";

@@ -1,4 +1,4 @@
-// `corral ps [prefix]` and `corral stop MODEL` (ollama-protocol.md §9.6, §9.10): the models the
+// `corral ps [prefix]` and `corral stop MODEL` (docs/daemon.md, "CLI"): the models the
 // daemon holds in memory, and unloading one of them.
 
 import { humanBytes, humanTime } from "@corral/shared/format";

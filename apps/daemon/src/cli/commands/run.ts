@@ -1,4 +1,4 @@
-// `corral run MODEL [PROMPT...]` (ollama-protocol.md §9.5): look the model up, then answer one
+// `corral run MODEL [PROMPT...]` (docs/daemon.md, "CLI"): look the model up, then answer one
 // prompt (given as words, piped on stdin, or both), print an embedding, or start the interactive
 // session.
 

@@ -1,4 +1,4 @@
-// `corral pull` and `corral push` (§9.7, §9.8, §5.9).
+// `corral pull` and `corral push` (docs/daemon.md, "CLI").
 import { ModelName, OLLAMA_REGISTRY_HOST } from "@corral/shared/name";
 import { Client } from "../client.ts";
 import { CLIError } from "../errors.ts";

@@ -1,16 +1,15 @@
-// How `corral run` shows a streamed answer (ollama-protocol.md §9.5): a spinner on stderr until the
+// How `corral run` shows a streamed answer (docs/daemon.md, "CLI"): a spinner on stderr until the
 // first piece arrives, the model's thinking between `Thinking...` and `...done thinking.` (grey on
 // a terminal, left out with --hidethinking), the answer itself word-wrapped when asked, and any
 // tool call the model invents described in one line.
 
 import { WordWrapper } from "../wordwrap.ts";
+import { WaitSpinner } from "./spinner.ts";
 
 const GREY = "\x1b[38;5;245m";
 const BOLD = "\x1b[1m";
 const RESET = "\x1b[0m";
 
-const SPINNER_FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"] as const;
-const SPINNER_MS = 100;
 const DEFAULT_WIDTH = 80;
 
 /** What the printer writes to: process.stdout / process.stderr or anything shaped like them. */
@@ -36,35 +35,6 @@ export interface AnswerPrinterOptions {
   err: TextSink;
   wordWrap: boolean;
   hideThinking: boolean;
-}
-
-/**
- * A spinner without text on a terminal, erased (not left behind) when stopped, so the answer
- * starts where the spinner was.
- */
-export class WaitSpinner {
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #frame = 0;
-
-  constructor(private readonly sink: TextSink) {}
-
-  start(): void {
-    if (!this.sink.isTTY || this.#timer) return;
-    this.#draw();
-    this.#timer = setInterval(() => this.#draw(), SPINNER_MS);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    if (!this.#timer) return;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.sink.write("\r\x1b[K");
-  }
-
-  #draw(): void {
-    this.sink.write(`\r${SPINNER_FRAMES[this.#frame++ % SPINNER_FRAMES.length]}`);
-  }
 }
 
 export function thinkingOpening(tty: boolean): string {

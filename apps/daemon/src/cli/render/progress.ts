@@ -1,4 +1,4 @@
-// The CLI's progress display on stderr (ollama-protocol.md §5.9, §9.1): a list of spinners and
+// The CLI's progress display on stderr (docs/daemon.md, "CLI"): a list of spinners and
 // transfer bars. On a terminal the whole list is redrawn in place ten times a second, and lines
 // that are finished at the top of the list are written out for good so the live area stays small.
 // Anywhere else (a pipe, a log file, a test) each status line is printed once when it appears and a
@@ -6,9 +6,8 @@
 
 import { createLogUpdate } from "log-update";
 import { goFixed, humanBytes, humanDuration } from "@corral/shared/format";
+import { SPINNER_FRAME_MS, spinnerFrameAt } from "./spinner.ts";
 
-const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"] as const;
-const FRAME_MS = 100;
 const DEFAULT_WIDTH = 80;
 
 /** What the progress display writes to: process.stderr, or any stream with the same shape. */
@@ -69,7 +68,7 @@ export class Spinner implements State {
   line(_width: number, now: number): string {
     const text = this.#text.trim();
     if (this.#finished) return text;
-    const frame = FRAMES[Math.floor((now - this.#started) / FRAME_MS) % FRAMES.length]!;
+    const frame = spinnerFrameAt(now - this.#started);
     return text ? `${text} ${frame}` : frame;
   }
 
@@ -263,7 +262,7 @@ export class Progress {
     this.#states.push(state);
     if (this.#tty && !this.#timer) {
       this.#log = createLogUpdate(this.#stream as NodeJS.WritableStream);
-      this.#timer = setInterval(() => this.#render(), FRAME_MS);
+      this.#timer = setInterval(() => this.#render(), SPINNER_FRAME_MS);
       // The display must never be what keeps the process alive.
       this.#timer.unref();
     }

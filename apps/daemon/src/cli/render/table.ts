@@ -1,8 +1,10 @@
-// Ollama's borderless tables (`list`, `ps`, the sections of `show`; ollama-protocol.md §9.4, §9.9,
-// §9.10): left-aligned columns padded to the widest cell and separated by four spaces. Like the
+// Ollama's borderless tables (`list`, `ps`, the sections of `show`; docs/daemon.md, "CLI"):
+// left-aligned columns padded to the widest cell and separated by four spaces. Like the
 // table writer Ollama uses, a cell wider than the column limit (30, or 100 in the free-text sections
 // of `show`) is word-wrapped onto more lines, breaking where the lines come out most even.
 // Trailing padding is dropped so that output and tests carry no invisible spaces.
+
+import stringWidth from "string-width";
 
 const GAP = "    ";
 const DEFAULT_WRAP = 30;
@@ -97,28 +99,7 @@ export function wrapEvenly(words: string[], limit: number): string[] {
   return lines;
 }
 
-/** Terminal columns of a string: East Asian wide and emoji code points take two, combining marks none. */
+/** Terminal columns of a string: wide characters and emoji take two, combining marks and joiners none. */
 export function displayWidth(s: string): number {
-  let width = 0;
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)!;
-    if ((cp >= 0x300 && cp <= 0x36f) || cp === 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f)) continue;
-    width += isWide(cp) ? 2 : 1;
-  }
-  return width;
-}
-
-function isWide(cp: number): boolean {
-  return (
-    (cp >= 0x1100 && cp <= 0x115f) ||
-    (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) ||
-    (cp >= 0xac00 && cp <= 0xd7a3) ||
-    (cp >= 0xf900 && cp <= 0xfaff) ||
-    (cp >= 0xfe30 && cp <= 0xfe4f) ||
-    (cp >= 0xff00 && cp <= 0xff60) ||
-    (cp >= 0xffe0 && cp <= 0xffe6) ||
-    (cp >= 0x1f300 && cp <= 0x1f64f) ||
-    (cp >= 0x1f900 && cp <= 0x1f9ff) ||
-    (cp >= 0x20000 && cp <= 0x3fffd)
-  );
+  return stringWidth(s);
 }

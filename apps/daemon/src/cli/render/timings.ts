@@ -1,9 +1,9 @@
-// The timings `corral run --verbose` prints after each answer (ollama-protocol.md §9.5), in
+// The timings `corral run --verbose` prints after each answer (docs/daemon.md, "CLI"), in
 // Ollama's wording and with Go's Duration formatting (`1.234567s`, `812.5ms`, `1m2.5s`).
 
 import { goFixed } from "@corral/shared/format";
 
-/** The metrics on an answer's final chunk (§7.2); durations are nanoseconds. */
+/** The metrics on an answer's final chunk (docs/daemon.md, "Generate, chat and embed"); durations are nanoseconds. */
 export interface AnswerMetrics {
   total_duration?: number;
   load_duration?: number;

@@ -1,4 +1,4 @@
-// The safetensors/PyTorch branch of create (§4.5): the uploaded blobs are converted into one new
+// The safetensors/PyTorch branch of create (docs/daemon.md, "Create"): the uploaded blobs are converted into one new
 // GGUF model layer (status "converting model"), or, for ADAPTER, a GGUF LoRA layer ("converting
 // adapter"). The chat template travels as tokenizer.chat_template and becomes the model's
 // template: Ollama's Go template for a recognised family, the Jinja text itself otherwise.
@@ -21,7 +21,7 @@ export interface ImportedLayer extends Descriptor {
 
 const base = (name: string): string => name.slice(name.lastIndexOf("/") + 1);
 
-/** §4.5: a key ending in .safetensors makes the set safetensors; PyTorch checkpoints come with config.json. */
+/** A key ending in .safetensors makes the set safetensors; PyTorch checkpoints come with config.json. */
 export function isCheckpointUpload(names: readonly string[]): boolean {
   if (names.some((n) => n.endsWith(".safetensors"))) return true;
   return names.some((n) => base(n) === "config.json") && names.some((n) => /^pytorch_model.*\.bin$|^consolidated.*\.pth$/.test(base(n)));

@@ -1,4 +1,4 @@
-// Quantizing a model layer during create (§4.6): llama.cpp's quantizer runs in a child process
+// Quantizing a model layer during create (docs/daemon.md, "Create"): llama.cpp's quantizer runs in a child process
 // (worker.mjs) on all cores, writing into a temporary file beside the blobs; the result is checked,
 // hashed and committed as a new blob. Progress is the share of the source's tensor bytes that
 // llama.cpp has finished, read from its per-tensor log lines.
@@ -133,7 +133,7 @@ export interface QuantizedBlob {
 }
 
 /**
- * Quantizes the model blob `digest` into a new blob, streaming §4.6 progress. Returns undefined
+ * Quantizes the model blob `digest` into a new blob, streaming its progress. Returns undefined
  * when the source already has the requested type (nothing to do). Throws a 400 for a source that
  * is not F32/F16/BF16.
  */

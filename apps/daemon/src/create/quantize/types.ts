@@ -1,5 +1,5 @@
 // The quantization types `create --quantize` accepts, the llama_ftype value each one asks
-// llama.cpp for, and what a source model must be to be quantized (§4.6).
+// llama.cpp for, and what a source model must be to be quantized (docs/daemon.md, "Create").
 
 import type { GGUFHeader } from "@corral/shared/gguf/reader";
 import { ggufNumber } from "@corral/shared/gguf/reader";
@@ -60,7 +60,7 @@ export const UNQUANTIZED_ONLY = "quantization is only supported for F16, BF16 an
 const FLOAT_TENSORS: ReadonlySet<number> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16]);
 
 /**
- * The source's type name (`F32`, `F16` or `BF16`) when it can be quantized; throws the §4.6 400
+ * The source's type name (`F32`, `F16` or `BF16`) when it can be quantized; throws a 400
  * otherwise. `general.file_type` decides when present; files without it (llama2.c conversions such
  * as stories260K) are judged by their tensors. Either way every tensor must be a float type,
  * because llama.cpp only re-quantizes with `allow_requantize`, which would lose precision twice.

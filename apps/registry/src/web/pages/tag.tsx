@@ -4,7 +4,7 @@
 
 import type { Descriptor } from "@corral/shared/manifest";
 import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
-import { bytes, CommandBox, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
+import { bytes, CommandBox, pullCommand, TimeAgo } from "../components.tsx";
 import { Layout, type PageContext } from "../layout.tsx";
 import { Facts, Layers, LastPush } from "./model.tsx";
 

@@ -13,7 +13,8 @@
       area.select();
       var ok = document.execCommand("copy");
       document.body.removeChild(area);
-      ok ? resolve() : reject(new Error("copy failed"));
+      if (ok) resolve();
+      else reject(new Error("copy failed"));
     });
   }
   document.querySelectorAll("button[data-copy]").forEach(function (button) {

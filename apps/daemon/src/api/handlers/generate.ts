@@ -1,0 +1,67 @@
+// /api/generate (docs/daemon.md, "Generate, chat and embed") apart from HTTP: the checks in Ollama's order, load and unload requests,
+// raw prompts or the assembled one (runner/prompt-assembly.ts), and the chunks of the answer.
+// The native route and /v1/completions both call it.
+
+import type { Token } from "node-llama-cpp";
+import { StatusError } from "../../errors.ts";
+import { acquire, checkImages, generateTokens, grammarFor, promptModel, tokenize } from "../../runner/inference.ts";
+import { assembleGenerate } from "../../runner/prompt-assembly.ts";
+import { modelField } from "../respond.ts";
+import { BodyCheck, generateBody } from "./bodies.ts";
+import { joined, lookUpModel, metrics, now, requireCapability, requireThinking, type Generation, type Inference, type Metrics } from "./generation.ts";
+
+export type GenerateChunk = {
+  model: string;
+  created_at: string;
+  response: string;
+  done: boolean;
+  done_reason?: string;
+  /** Prompt and answer tokens, to continue from (not in raw mode). */
+  context?: Token[];
+} & Partial<Metrics>;
+
+export async function generate(deps: Inference, body: Record<string, unknown>): Promise<Generation<GenerateChunk>> {
+  const started = process.hrtime.bigint();
+  const check = BodyCheck.of(generateBody, body);
+  const model = modelField(body);
+  const resolved = await lookUpModel(deps, model, body["options"], new StatusError(404, "model '' not found"));
+  const req = check.value();
+  const done = (reason: string): GenerateChunk => ({ model, created_at: now(), response: "", done: true, done_reason: reason });
+
+  const run: Generation<GenerateChunk>["run"] = async (emit, signal) => {
+    if (req.prompt === "" && req.keep_alive === 0) {
+      deps.scheduler.unload(resolved.stored.digest);
+      return emit(done("unload"));
+    }
+    requireThinking(resolved, model, req.think.think);
+    requireCapability(resolved, model, "completion", "generate");
+    if (req.suffix && !resolved.capabilities.includes("insert")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support insert`);
+    checkImages(resolved, req.images);
+    const grammar = await grammarFor(req.format);
+    const lease = await acquire(deps.scheduler, resolved, req.keep_alive, signal);
+    try {
+      if (req.prompt === "" && req.suffix === "") return emit(done("load"));
+      const count = (s: string): number => tokenize(lease, s).length;
+      const tokens = req.raw
+        ? tokenize(lease, req.prompt)
+        : [
+            ...(req.context ?? []),
+            ...tokenize(lease, assembleGenerate(promptModel(resolved), { ...req, continues: req.context !== undefined }, count)),
+          ];
+      const stats = await generateTokens(lease, tokens, resolved.options, grammar, (piece) => emit({ model, created_at: now(), response: piece, done: false }), signal);
+      emit({
+        ...done(stats.doneReason),
+        ...(req.raw ? {} : { context: stats.tokens }),
+        ...metrics(stats, started, lease.loadDurationNs),
+      });
+    } finally {
+      lease.release();
+    }
+  };
+
+  return {
+    stream: req.stream,
+    run,
+    answer: (signal) => joined(run, signal, (c) => c.response, (final, response) => ({ ...final, response })),
+  };
+}

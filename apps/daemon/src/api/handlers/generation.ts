@@ -1,0 +1,143 @@
+// What generate and chat share: the model lookup every refusal waits for, the capability checks,
+// the metrics of a final chunk, and the two ways a generation is consumed (chunk by chunk, or as
+// one answer whose pieces are joined).
+
+import type { Store } from "../../store/store.ts";
+import type { Scheduler } from "../../runner/scheduler.ts";
+import { StatusError } from "../../errors.ts";
+import { resolveModel, type GenerationStats, type ResolvedModel } from "../../runner/inference.ts";
+
+/** What the inference handlers work with. */
+export interface Inference {
+  store: Store;
+  scheduler: Scheduler;
+}
+
+export type Emit<C> = (chunk: C) => void;
+
+/** A request that passed every check that needs no loaded model, ready to run. */
+export interface Generation<C> {
+  /** Whether the client asked for chunks (`stream`, true unless false). */
+  stream: boolean;
+  /**
+   * Generates, emitting chunks as they come; the last one has `done: true`. A failure before the
+   * first chunk is still the request's fault (a 4xx); after it, the stream's.
+   */
+  run(emit: Emit<C>, signal: AbortSignal): Promise<void>;
+  /** Generates to the end and answers with the final chunk, the pieces joined into it. */
+  answer(signal: AbortSignal): Promise<C>;
+}
+
+export const now = (): string => new Date().toISOString();
+
+export interface Metrics {
+  total_duration: number;
+  load_duration: number;
+  prompt_eval_count: number;
+  prompt_eval_duration: number;
+  eval_count: number;
+  eval_duration: number;
+}
+
+export function metrics(stats: GenerationStats, started: bigint, loadNs: number): Metrics {
+  return {
+    total_duration: Number(process.hrtime.bigint() - started),
+    load_duration: loadNs,
+    prompt_eval_count: stats.promptEvalCount,
+    prompt_eval_duration: stats.promptEvalDurationNs,
+    eval_count: stats.evalCount,
+    eval_duration: stats.evalDurationNs,
+  };
+}
+
+/** The model a request names, looked up with the request's options; `missing` answers a request without one. */
+export async function lookUpModel(deps: Inference, model: string, options: unknown, missing: StatusError): Promise<ResolvedModel> {
+  if (!model) throw missing;
+  return resolveModel(deps.store, model, options);
+}
+
+export function requireCapability(r: ResolvedModel, model: string, cap: string, verb: string): void {
+  if (!r.capabilities.includes(cap)) throw new StatusError(400, `"${model}" does not support ${verb}`);
+}
+
+export function requireThinking(r: ResolvedModel, model: string, think: boolean): void {
+  if (think && !r.capabilities.includes("thinking")) throw new StatusError(400, `"${model}" does not support thinking`);
+}
+
+/**
+ * Runs `run` to the end and returns its final chunk with the text of the ones before it joined in
+ * (`text` reads a chunk's piece, `withText` puts the whole text in the final chunk).
+ */
+export async function joined<C extends { done: boolean }>(
+  run: Generation<C>["run"],
+  signal: AbortSignal,
+  text: (chunk: C) => string,
+  withText: (final: C, text: string) => C,
+): Promise<C> {
+  let whole = "";
+  let final: C | undefined;
+  await run((chunk) => {
+    if (chunk.done) final = withText(chunk, whole);
+    else whole += text(chunk);
+  }, signal);
+  if (!final) throw new Error("the generation ended before it was done");
+  return final;
+}
+
+/**
+ * The chunks of `gen` as an async iterable, once the first is there: a failure before it rejects
+ * this promise (the caller can still answer with an error status), a later one is thrown by the
+ * iteration. A consumer that stops early stops the generation, as `signal` does.
+ */
+export async function firstChunk<C>(gen: Generation<C>, signal: AbortSignal): Promise<AsyncIterable<C>> {
+  const stop = new AbortController();
+  const queue: C[] = [];
+  let finished = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const news = (): Promise<void> => new Promise((r) => (wake = r));
+  gen
+    .run(
+      (chunk) => {
+        queue.push(chunk);
+        notify();
+      },
+      AbortSignal.any([signal, stop.signal]),
+    )
+    .then(
+      () => {
+        finished = true;
+        notify();
+      },
+      (error: unknown) => {
+        failure = { error };
+        finished = true;
+        notify();
+      },
+    );
+
+  while (queue.length === 0 && !finished) await news();
+  if (queue.length === 0 && failure) throw failure.error;
+
+  async function* drain(): AsyncGenerator<C> {
+    try {
+      for (;;) {
+        while (queue.length === 0 && !finished) await news();
+        if (queue.length > 0) {
+          yield queue.shift()!;
+          continue;
+        }
+        if (failure) throw failure.error;
+        return;
+      }
+    } finally {
+      if (!finished) stop.abort();
+    }
+  }
+  return drain();
+}
