@@ -85,7 +85,8 @@ interface Scenario {
   statusCodes: Record<string, number>;
 }
 
-async function storm(name: string, url: string, requests: CannonRequest[], connections = CONNECTIONS, seconds = SECONDS): Promise<Scenario> {
+async function storm(name: string, url: string, requests: CannonRequest[], opts: { connections?: number; seconds?: number } = {}): Promise<Scenario> {
+  const { connections = CONNECTIONS, seconds = SECONDS } = opts;
   const r = await autocannon({ url, connections, duration: seconds, requests });
   const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count]));
   const out: Scenario = {
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
       Array.from({ length: MB }, (_, part) => ({ method: "GET", path: p, headers: { Range: `bytes=${part * PART}-${(part + 1) * PART - 1}` } })),
     );
 
-    await storm("warm-up", reg.url, manyManifests, 16, 2);
+    await storm("warm-up", reg.url, manyManifests, { connections: 16, seconds: 2 });
     // Past the server's 5 s keep-alive timeout, so idle client connections are gone before counting.
     await sleep(6000);
     const before = processState(pid);
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
       pulls.push(await pullRound(`${PULLS} concurrent pulls of one model (round ${rep + 1})`, reg.url, key, Array.from({ length: PULLS }, () => ({ repo: repos[0]!, model: models[0]! }))));
       pulls.push(await pullRound(`${PULLS} concurrent pulls over ${MODELS} models (round ${rep + 1})`, reg.url, key, Array.from({ length: PULLS }, (_, i) => ({ repo: repos[i % MODELS]!, model: models[i % MODELS]! }))));
     }
-    scenarios.push(await storm(`ranged 1 MiB data GETs over ${MODELS} blobs`, reg.url, ranged, 16));
+    scenarios.push(await storm(`ranged 1 MiB data GETs over ${MODELS} blobs`, reg.url, ranged, { connections: 16 }));
 
     // The first storm again: memory and descriptors must come back to where that round left them.
     scenarios.push(await storm("manifest GET storm, one model (again)", reg.url, sameManifest));

@@ -101,10 +101,15 @@ test("the images build from the compiled programs on a local base and the stack 
   registryPort = await freePort();
   daemonPort = await freePort();
   context = await phase("snapshot of the checkout", checkoutSnapshot);
-  project = composeProject(engine!, PROJECT, context, FILES, {
-    CORRAL_BASE_IMAGE: base,
-    REGISTRY_PUBLISHED_PORT: String(registryPort),
-    DAEMON_PUBLISHED_PORT: String(daemonPort),
+  project = composeProject(engine!, {
+    name: PROJECT,
+    dir: context,
+    files: FILES,
+    env: {
+      CORRAL_BASE_IMAGE: base,
+      REGISTRY_PUBLISHED_PORT: String(registryPort),
+      DAEMON_PUBLISHED_PORT: String(daemonPort),
+    },
   });
   // What an interrupted run may have left.
   await project.down();

@@ -106,7 +106,8 @@ interface Reply {
 }
 
 /** A request to one replica as a load balancer would forward it: with the shared Host. */
-function call(r: RegistryProcess, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
+function call(r: RegistryProcess, method: string, path: string, opts: { headers?: Record<string, string>; body?: Buffer } = {}): Promise<Reply> {
+  const { headers = {}, body } = opts;
   return new Promise((resolve, reject) => {
     const [hostname, port] = r.host.split(":");
     const req = httpRequest({ hostname, port: Number(port), method, path, headers: { Host: SERVICE, ...headers, ...(body ? { "Content-Length": String(body.length) } : {}) } }, (res) => {
@@ -126,10 +127,10 @@ test("an upload started on A continues on B and finishes on A; a token from A wo
   const url = tokenRequestURL({ realm: `http://${SERVICE}/v2/token`, service: SERVICE, scope: "repository:carol/raw:pull,push", ts: Math.floor(Date.now() / 1000), nonce: newNonce() });
   const signed = { Authorization: signedAuthorization(key, tokenRequestChallenge(url)) };
   const pathAndQuery = url.slice(`http://${SERVICE}`.length);
-  const issued = await call(a, "GET", pathAndQuery, signed);
+  const issued = await call(a, "GET", pathAndQuery, { headers: signed });
   assert.equal(issued.status, 200, issued.body.toString());
   const token = (JSON.parse(issued.body.toString()) as { token: string }).token;
-  const replay = await call(b, "GET", pathAndQuery, signed);
+  const replay = await call(b, "GET", pathAndQuery, { headers: signed });
   assert.equal(replay.status, 401);
   assert.match(replay.body.toString(), /already used/, "B knows the nonce A accepted");
   const auth = { Authorization: `Bearer ${token}` };
@@ -138,31 +139,31 @@ test("an upload started on A continues on B and finishes on A; a token from A wo
   const digest = sha256Bytes(data);
   const cut1 = 1024 * 1024;
   const cut2 = 2 * 1024 * 1024 + 7;
-  const started = await call(a, "POST", "/v2/carol/raw/blobs/uploads/", auth);
+  const started = await call(a, "POST", "/v2/carol/raw/blobs/uploads/", { headers: auth });
   assert.equal(started.status, 202, started.body.toString());
   const location = new URL(String(started.headers["location"]));
   assert.equal(location.host, SERVICE);
   const session = location.pathname;
 
   const chunk = (from: number, to: number): Record<string, string> => ({ ...auth, "Content-Type": "application/octet-stream", "Content-Range": `${from}-${to - 1}` });
-  const p1 = await call(b, "PATCH", session, chunk(0, cut1), data.subarray(0, cut1));
+  const p1 = await call(b, "PATCH", session, { headers: chunk(0, cut1), body: data.subarray(0, cut1) });
   assert.equal(p1.status, 202, `B accepts a chunk for A's session: ${p1.body.toString()}`);
   assert.equal(p1.headers["range"], `0-${cut1 - 1}`);
-  const status = await call(a, "GET", session, auth);
+  const status = await call(a, "GET", session, { headers: auth });
   assert.equal(status.status, 204);
   assert.equal(status.headers["range"], `0-${cut1 - 1}`, "A sees the size B recorded");
-  const stale = await call(a, "PATCH", session, chunk(0, cut1), data.subarray(0, cut1));
+  const stale = await call(a, "PATCH", session, { headers: chunk(0, cut1), body: data.subarray(0, cut1) });
   assert.equal(stale.status, 416, "a chunk at an offset B already filled is refused by A");
-  const p2 = await call(a, "PATCH", session, chunk(cut1, cut2), data.subarray(cut1, cut2));
+  const p2 = await call(a, "PATCH", session, { headers: chunk(cut1, cut2), body: data.subarray(cut1, cut2) });
   assert.equal(p2.status, 202, p2.body.toString());
-  const p3 = await call(b, "PATCH", session, chunk(cut2, data.length), data.subarray(cut2));
+  const p3 = await call(b, "PATCH", session, { headers: chunk(cut2, data.length), body: data.subarray(cut2) });
   assert.equal(p3.status, 202, p3.body.toString());
-  const done = await call(a, "PUT", `${session}?digest=${digest}`, auth);
+  const done = await call(a, "PUT", `${session}?digest=${digest}`, { headers: auth });
   assert.equal(done.status, 201, done.body.toString());
 
   for (const r of [a, b]) {
     // The bucket is on another host than the service name, so the blob GET redirects to it.
-    const got = await call(r, "GET", `/v2/carol/raw/blobs/${digest}`, auth);
+    const got = await call(r, "GET", `/v2/carol/raw/blobs/${digest}`, { headers: auth });
     assert.equal(got.status, 307, got.body.toString());
     const bytes = Buffer.from(await (await fetch(String(got.headers["location"]))).arrayBuffer());
     assert.equal(sha256Bytes(bytes), digest);
@@ -171,11 +172,11 @@ test("an upload started on A continues on B and finishes on A; a token from A wo
   // good on either replica; a token for another service is good on neither.
   const minted = await registryCLI(a, ["token", "carol", "--scope", "repository:carol/raw:pull"]);
   assert.equal(minted.code, 0, minted.stderr);
-  assert.equal((await call(b, "GET", `/v2/carol/raw/blobs/${digest}`, { Authorization: `Bearer ${minted.stdout.trim()}` })).status, 307);
+  assert.equal((await call(b, "GET", `/v2/carol/raw/blobs/${digest}`, { headers: { Authorization: `Bearer ${minted.stdout.trim()}` } })).status, 307);
   const elsewhere = await registryCLI(a, ["token", "carol", "--scope", "repository:carol/raw:pull", "--service", b.host]);
   assert.equal(elsewhere.code, 0, elsewhere.stderr);
   for (const r of [a, b]) {
-    const wrongService = await call(r, "GET", `/v2/carol/raw/blobs/${digest}`, { Authorization: `Bearer ${elsewhere.stdout.trim()}` });
+    const wrongService = await call(r, "GET", `/v2/carol/raw/blobs/${digest}`, { headers: { Authorization: `Bearer ${elsewhere.stdout.trim()}` } });
     assert.equal(wrongService.status, 401, "a token is for the service it was issued for, not for any address");
   }
 });

@@ -72,7 +72,8 @@ export function startOrder(services: Record<string, ServiceConfig>): Array<{ ser
 }
 
 /** `files` are relative to `dir`, the project directory (build contexts are relative to it too). */
-export function composeProject(engine: Engine, name: string, dir: string, files: string[], env: NodeJS.ProcessEnv = {}): ComposeProject {
+export function composeProject(engine: Engine, project: { name: string; dir: string; files: string[]; env?: NodeJS.ProcessEnv }): ComposeProject {
+  const { name, dir, files, env = {} } = project;
   const fullEnv = { ...engine.env, ...env };
   const base = ["-p", name, "--project-directory", dir, ...files.flatMap((f) => ["-f", join(dir, f)])];
   const run = (args: string[], opts: { input?: string } = {}): Promise<RunResult> =>

@@ -80,7 +80,8 @@ function ensurePackages(): { docker: string; dockerd: string } | { skip: string 
   return { docker, dockerd };
 }
 
-function engineFor(docker: string, host: string, owned: boolean, description: string, stop: () => Promise<void>): Engine {
+function engineFor(docker: string, host: string, daemon: { owned: boolean; description: string; stop: () => Promise<void> }): Engine {
+  const { owned, description, stop } = daemon;
   // The classic builder everywhere: docker-compose 1.29 builds through the API with it, and a
   // plain `docker build` then shares its layer cache.
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host, DOCKER_BUILDKIT: "0", COMPOSE_DOCKER_CLI_BUILD: "0" };
@@ -112,7 +113,7 @@ export async function startEngine(): Promise<Engine | { skip: string }> {
   for (const host of [process.env["DOCKER_HOST"], existsSync("/var/run/docker.sock") ? "unix:///var/run/docker.sock" : undefined]) {
     if (!host) continue;
     const version = await answers(docker, host);
-    if (version) return engineFor(docker, host, false, `Docker ${version} at ${host}`, noop);
+    if (version) return engineFor(docker, host, { owned: false, description: `Docker ${version} at ${host}`, stop: noop });
   }
 
   mkdirSync(cacheDir, { recursive: true });
@@ -120,7 +121,7 @@ export async function startEngine(): Promise<Engine | { skip: string }> {
   const host = `unix://${sock}`;
   // A dockerd an earlier, interrupted run left behind: use it, and leave it to whoever started it.
   const left = await answers(docker, host);
-  if (left) return engineFor(docker, host, false, `Docker ${left}, the suite's own dockerd left running (${host})`, noop);
+  if (left) return engineFor(docker, host, { owned: false, description: `Docker ${left}, the suite's own dockerd left running (${host})`, stop: noop });
 
   if (userInfo().uid !== 0) return { skip: "no Docker daemon answers and dockerd must run as root to start one" };
   const log = join(cacheDir, "dockerd.log");
@@ -153,7 +154,7 @@ export async function startEngine(): Promise<Engine | { skip: string }> {
       return { skip: `dockerd could not start (${dockerd}, log ${log}):\n${tail(readFileSync(log, "utf8"), 5)}` };
     }
     const version = await answers(docker, host);
-    if (version) return engineFor(docker, host, true, `Docker ${version}, dockerd started by the suite (data in ${cacheDir})`, stop);
+    if (version) return engineFor(docker, host, { owned: true, description: `Docker ${version}, dockerd started by the suite (data in ${cacheDir})`, stop });
     await sleep(200);
   }
 }

@@ -24,7 +24,8 @@ interface Reply {
 }
 
 /** One request on a fresh connection, with exactly the headers given (Host included). */
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
+function send(base: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer | undefined } = {}): Promise<Reply> {
+  const { headers = {}, body } = opts;
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
     // node:http sends a DELETE body without framing unless told its length.
@@ -84,10 +85,10 @@ before(async () => {
 
   daemon = await startDaemon({ env: { CORRAL_ORIGINS: "", OLLAMA_ORIGINS: "" } });
   const digest = await uploadFile(daemon, fixtures.stories260K);
-  const created = await send(daemon.url, "POST", "/api/create", {}, JSON.stringify({ model: "story", files: { "stories260K.gguf": digest }, template: "{{ .Prompt }}", stream: false }));
+  const created = await send(daemon.url, "POST", "/api/create", { body: JSON.stringify({ model: "story", files: { "stories260K.gguf": digest }, template: "{{ .Prompt }}", stream: false }) });
   assert.equal(created.status, 200, created.body);
   // A model named for the hostile registry, so that a push would really go out.
-  const copied = await send(daemon.url, "POST", "/api/copy", {}, JSON.stringify({ source: "story", destination: `${registryHost}/evil/story` }));
+  const copied = await send(daemon.url, "POST", "/api/copy", { body: JSON.stringify({ source: "story", destination: `${registryHost}/evil/story` }) });
   assert.equal(copied.status, 200, copied.body);
   registryHits = [];
 });
@@ -128,7 +129,7 @@ test("a disallowed Origin is refused with 403 on every route, and nothing happen
   for (const [method, path, body] of everyRoute()) {
     const headers: Record<string, string> = { Origin: EVIL };
     if (body !== undefined) headers["Content-Type"] = "text/plain";
-    const r = await send(daemon.url, method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+    const r = await send(daemon.url, method, path, { headers, body: body === undefined ? undefined : JSON.stringify(body) });
     assert.equal(r.status, 403, `${method} ${path} from ${EVIL}: ${r.status} ${r.body}`);
     assert.equal(r.headers["access-control-allow-origin"], undefined, `${method} ${path}: no CORS grant`);
   }
@@ -142,14 +143,14 @@ test("a blob upload from a disallowed Origin leaves no blob", async () => {
   const bytes = randomBytes(1 << 20);
   const digest = sha256Bytes(bytes);
   const before = await blobFiles();
-  const r = await send(daemon.url, "POST", `/api/blobs/${digest}`, { Origin: EVIL, "Content-Type": "text/plain" }, bytes);
+  const r = await send(daemon.url, "POST", `/api/blobs/${digest}`, { headers: { Origin: EVIL, "Content-Type": "text/plain" }, body: bytes });
   assert.equal(r.status, 403, r.body);
   assert.deepEqual(await blobFiles(), before);
   assert.equal((await send(daemon.url, "HEAD", `/api/blobs/${digest}`)).status, 404);
 });
 
 test("the refusal says what to do", async () => {
-  const r = await send(daemon.url, "POST", "/api/show", { Origin: EVIL, "Content-Type": "text/plain" }, '{"model":"story"}');
+  const r = await send(daemon.url, "POST", "/api/show", { headers: { Origin: EVIL, "Content-Type": "text/plain" }, body: '{"model":"story"}' });
   assert.equal(r.status, 403);
   assert.match(JSON.parse(r.body).error, /origin .*not allowed.*CORRAL_ORIGINS/);
 });
@@ -157,9 +158,11 @@ test("the refusal says what to do", async () => {
 test("a CORS preflight from an allowed origin gets 204 and the CORS headers", async () => {
   const origin = "http://localhost:3000";
   const r = await send(daemon.url, "OPTIONS", "/api/chat", {
-    Origin: origin,
-    "Access-Control-Request-Method": "POST",
-    "Access-Control-Request-Headers": "content-type,authorization,x-stainless-os",
+    headers: {
+      Origin: origin,
+      "Access-Control-Request-Method": "POST",
+      "Access-Control-Request-Headers": "content-type,authorization,x-stainless-os",
+    },
   });
   assert.equal(r.status, 204, r.body);
   assert.equal(r.headers["access-control-allow-origin"], origin);
@@ -171,7 +174,7 @@ test("a CORS preflight from an allowed origin gets 204 and the CORS headers", as
 });
 
 test("a CORS preflight from a disallowed origin gets 403 and no CORS headers", async () => {
-  const r = await send(daemon.url, "OPTIONS", "/api/copy", { Origin: EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" });
+  const r = await send(daemon.url, "OPTIONS", "/api/copy", { headers: { Origin: EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" } });
   assert.equal(r.status, 403);
   assert.equal(r.headers["access-control-allow-origin"], undefined);
   assert.equal(r.headers["access-control-allow-methods"], undefined);
@@ -179,16 +182,16 @@ test("a CORS preflight from a disallowed origin gets 403 and no CORS headers", a
 
 test("a page on http://localhost:3000 may call the API and read the answer", async () => {
   const origin = "http://localhost:3000";
-  const show = await send(daemon.url, "POST", "/api/show", { Origin: origin, "Content-Type": "application/json" }, '{"model":"story"}');
+  const show = await send(daemon.url, "POST", "/api/show", { headers: { Origin: origin, "Content-Type": "application/json" }, body: '{"model":"story"}' });
   assert.equal(show.status, 200, show.body);
   assert.equal(show.headers["access-control-allow-origin"], origin);
   assert.match(String(show.headers["vary"]), /\bOrigin\b/);
-  const tags = await send(daemon.url, "GET", "/api/tags", { Origin: origin });
+  const tags = await send(daemon.url, "GET", "/api/tags", { headers: { Origin: origin } });
   assert.equal(tags.status, 200);
   assert.equal(tags.headers["access-control-allow-origin"], origin);
   // A streamed answer carries the grant too.
   const body = JSON.stringify({ model: "story", prompt: "Once upon a time", options: { num_predict: 2 } });
-  const generated = await send(daemon.url, "POST", "/api/generate", { Origin: origin, "Content-Type": "application/json" }, body);
+  const generated = await send(daemon.url, "POST", "/api/generate", { headers: { Origin: origin, "Content-Type": "application/json" }, body });
   assert.equal(generated.status, 200, generated.body);
   assert.equal(generated.headers["access-control-allow-origin"], origin);
   assert.match(generated.headers["content-type"] ?? "", /ndjson/);
@@ -196,11 +199,11 @@ test("a page on http://localhost:3000 may call the API and read the answer", asy
 });
 
 test("clients that send no Origin are unaffected", async () => {
-  const copied = await send(daemon.url, "POST", "/api/copy", { "Content-Type": "application/json" }, JSON.stringify({ source: "story", destination: "cli-copy" }));
+  const copied = await send(daemon.url, "POST", "/api/copy", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ source: "story", destination: "cli-copy" }) });
   assert.equal(copied.status, 200, copied.body);
   assert.equal(copied.headers["access-control-allow-origin"], undefined);
   assert.ok((await modelNames()).includes("cli-copy:latest"));
-  const deleted = await send(daemon.url, "DELETE", "/api/delete", {}, JSON.stringify({ model: "cli-copy" }));
+  const deleted = await send(daemon.url, "DELETE", "/api/delete", { body: JSON.stringify({ model: "cli-copy" }) });
   assert.equal(deleted.status, 200, deleted.body);
 });
 
@@ -210,16 +213,16 @@ test("on 0.0.0.0, a page served under the daemon's own Host (DNS rebinding) is r
     const port = new URL(open.url).port;
     // The rebinding page: its name now points at this machine, so Origin and Host agree.
     const host = `rebind.example:${port}`;
-    const rebound = await send(open.url, "POST", "/api/copy", { Host: host, Origin: `http://${host}`, "Content-Type": "text/plain" }, '{"source":"a","destination":"b"}');
+    const rebound = await send(open.url, "POST", "/api/copy", { headers: { Host: host, Origin: `http://${host}`, "Content-Type": "text/plain" }, body: '{"source":"a","destination":"b"}' });
     assert.equal(rebound.status, 403, rebound.body);
-    const listed = await send(open.url, "GET", "/api/tags", { Host: host, Origin: `http://${host}` });
+    const listed = await send(open.url, "GET", "/api/tags", { headers: { Host: host, Origin: `http://${host}` } });
     assert.equal(listed.status, 403, listed.body);
     for (const origin of ["http://allowed.example", "https://app.corp.example"]) {
-      const r = await send(open.url, "GET", "/api/tags", { Origin: origin });
+      const r = await send(open.url, "GET", "/api/tags", { headers: { Origin: origin } });
       assert.equal(r.status, 200, `${origin}: ${r.body}`);
       assert.equal(r.headers["access-control-allow-origin"], origin);
     }
-    assert.equal((await send(open.url, "GET", "/api/tags", { Origin: "https://corp.example.evil.example" })).status, 403);
+    assert.equal((await send(open.url, "GET", "/api/tags", { headers: { Origin: "https://corp.example.evil.example" } })).status, 403);
     assert.match(open.logs(), /origin "typo\.example" in CORRAL_ORIGINS \(or OLLAMA_ORIGINS\) can never match: .*http:\/\/typo\.example/);
   } finally {
     await open.stop();

@@ -32,16 +32,16 @@ test("truncation drops the oldest turns but keeps system messages and the last m
   const t = compileTemplate(CHATML_GO);
   const words = (s: string): number => s.split(/\s+/).filter(Boolean).length;
   const full = render(t, { messages: conversation });
-  assert.equal(renderTruncated(t, { messages: conversation }, 1000, words), full);
-  const cut = renderTruncated(t, { messages: conversation }, 3, words);
+  assert.equal(renderTruncated(t, { messages: conversation }, { numCtx: 1000, countTokens: words }), full);
+  const cut = renderTruncated(t, { messages: conversation }, { numCtx: 3, countTokens: words });
   assert.match(cut, /system\nBe brief\./);
   assert.doesNotMatch(cut, /\none</);
   assert.match(cut, /three/);
   // Even when nothing fits, the system message and the last message stay.
-  const least = renderTruncated(t, { messages: conversation }, 0, words);
+  const least = renderTruncated(t, { messages: conversation }, { numCtx: 0, countTokens: words });
   assert.equal(least, render(t, { messages: [conversation[0]!, conversation[3]!] }));
   // truncate: false renders everything.
-  assert.equal(renderTruncated(t, { messages: conversation }, 0, words, false), full);
+  assert.equal(renderTruncated(t, { messages: conversation }, { numCtx: 0, countTokens: words, truncate: false }), full);
 });
 
 test("a broken template is a template error", () => {

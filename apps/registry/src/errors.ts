@@ -51,8 +51,8 @@ export function wireCode(code: ErrorCode): string {
  */
 export class RegistryError extends Error {
   readonly status: number;
-  #detail: unknown = undefined;
-  #headers: Record<string, string> = {};
+  private detailValue: unknown = undefined;
+  private headerValues: Record<string, string> = {};
 
   constructor(
     readonly code: ErrorCode,
@@ -65,27 +65,27 @@ export class RegistryError extends Error {
 
   /** Structured facts for clients (`detail` in the body). */
   withDetail(detail: unknown): this {
-    this.#detail = detail;
+    this.detailValue = detail;
     return this;
   }
 
   /** Headers the answer carries (a challenge, Retry-After, Content-Range). */
   withHeaders(headers: Record<string, string>): this {
-    Object.assign(this.#headers, headers);
+    Object.assign(this.headerValues, headers);
     return this;
   }
 
   get detail(): unknown {
-    return this.#detail;
+    return this.detailValue;
   }
 
   get headers(): Readonly<Record<string, string>> {
-    return this.#headers;
+    return this.headerValues;
   }
 
   body(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
     const e: { code: string; message: string; detail?: unknown } = { code: wireCode(this.code), message: this.message };
-    if (this.#detail !== undefined) e.detail = this.#detail;
+    if (this.detail !== undefined) e.detail = this.detail;
     return { errors: [e] };
   }
 }

@@ -38,8 +38,8 @@ before(async () => {
   await admin.grant("alice", "walt", "writer");
   await admin.grant("alice", "olga", "owner");
   aliceToken = await r.token(keys.alice, "repository:alice/pub:pull,push,delete repository:alice/priv:pull,push,delete");
-  await pushModel(r, aliceToken, "alice/pub", "latest", model);
-  await pushModel(r, aliceToken, "alice/priv", "latest", model);
+  await pushModel(r, aliceToken, { repo: "alice/pub", tag: "latest", model });
+  await pushModel(r, aliceToken, { repo: "alice/priv", tag: "latest", model });
   await admin.setVisibility("alice/pub", "public");
 });
 after(async () => r?.close());
@@ -87,7 +87,7 @@ describe("authorisation matrix", () => {
     await admin.createOrg("team", "alice");
     await admin.addMember("team", "walt", "writer");
     const walt = await r.token(keys.walt, "repository:team/model:push,pull");
-    await pushModel(r, walt, "team/model", "latest", model);
+    await pushModel(r, walt, { repo: "team/model", tag: "latest", model });
     const otto = await r.token(keys.otto, "repository:nobody/model:push,pull");
     const res = await r.request("/v2/nobody/model/blobs/uploads/", { method: "POST", headers: bearer(otto) });
     assert.equal(res.status, 401);

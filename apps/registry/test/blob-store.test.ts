@@ -27,7 +27,7 @@ async function upload(store: BlobStore, chunks: Buffer[], knownLength = true): P
   await store.createUpload(id);
   let offset = 0;
   for (const c of chunks) {
-    offset += await store.append(id, offset, Readable.from([c]), knownLength ? c.length : undefined);
+    offset += await store.append(id, offset, Readable.from([c]), { length: knownLength ? c.length : undefined });
   }
   return { id, size: offset };
 }
@@ -83,9 +83,9 @@ function conformance(name: string, has: Capabilities, open: () => Promise<BlobSt
       const b = randomBytes(5_000);
       const id = randomUUID();
       await store.createUpload(id);
-      await store.append(id, 0, Readable.from([a]), a.length);
-      await store.append(id, a.length, Readable.from([randomBytes(7_000)]), 7_000);
-      await store.append(id, a.length, Readable.from([b]), b.length);
+      await store.append(id, 0, Readable.from([a]), { length: a.length });
+      await store.append(id, a.length, Readable.from([randomBytes(7_000)]), { length: 7_000 });
+      await store.append(id, a.length, Readable.from([b]), { length: b.length });
       const whole = Buffer.concat([a, b]);
       const digest = sha256Bytes(whole);
       await store.commit(id, whole.length, digest);
@@ -116,7 +116,7 @@ function conformance(name: string, has: Capabilities, open: () => Promise<BlobSt
 
     test("keys that are not digests or upload ids are refused", async () => {
       await assert.rejects(store.stat("sha256:../../etc/passwd"), /refusing/);
-      await assert.rejects(store.append("../x", 0, Readable.from([Buffer.from("x")]), 1), /refusing/);
+      await assert.rejects(store.append("../x", 0, Readable.from([Buffer.from("x")]), { length: 1 }), /refusing/);
     });
 
     test("a presigned URL, when the store has them, serves ranges without credentials", async () => {
@@ -198,7 +198,7 @@ test("an S3 store that cannot be reached fails with an error the registry answer
   const store = new S3BlobStore({ bucket: "absent", endpoint: `http://127.0.0.1:${await freePort()}`, region: "us-east-1", forcePathStyle: true, checksums: "WHEN_REQUIRED", accessKeyId: "k", secretAccessKey: "s" });
   try {
     const upload = randomUUID();
-    const failed = await store.append(upload, 0, Readable.from([randomBytes(1024)]), 1024).then(
+    const failed = await store.append(upload, 0, Readable.from([randomBytes(1024)]), { length: 1024 }).then(
       () => undefined,
       (e: unknown) => e,
     );

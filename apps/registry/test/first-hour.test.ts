@@ -177,7 +177,7 @@ describe("visibility of a model that does not exist, in process", () => {
     const admin = directAdmin(r.registry);
     await admin.addUser("alice", [formatPublicKeyLine(alice.publicKey)]);
     const token = await r.token(alice, "repository:alice/story:pull,push");
-    await pushModel(r, token, "alice/story", "latest", makeModel(2000));
+    await pushModel(r, token, { repo: "alice/story", tag: "latest", model: makeModel(2000) });
   });
   after(async () => r?.close());
 

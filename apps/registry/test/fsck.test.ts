@@ -27,7 +27,7 @@ before(async () => {
   r = await startInProcess();
   await directAdmin(r.registry).addUser("alice", [formatPublicKeyLine(key.publicKey)]);
   token = await r.token(key, "repository:alice/a:pull,push repository:alice/b:pull,push repository:alice/c:pull,push");
-  for (const n of ["a", "b", "c"] as const) await pushModel(r, token, `alice/${n}`, "latest", models[n]);
+  for (const n of ["a", "b", "c"] as const) await pushModel(r, token, { repo: `alice/${n}`, tag: "latest", model: models[n] });
 });
 after(async () => r?.close());
 
@@ -95,8 +95,8 @@ test("damage is reported by name and --repair removes what can no longer be pull
   assert.equal(head.status, 404, "the damaged blob is no longer offered");
 
   // The client can push the models again and they are whole.
-  await pushModel(r, token, "alice/a", "latest", models.a);
-  await pushModel(r, token, "alice/b", "latest", models.b);
+  await pushModel(r, token, { repo: "alice/a", tag: "latest", model: models.a });
+  await pushModel(r, token, { repo: "alice/b", tag: "latest", model: models.b });
   const after = await fsckRegistry(r.registry, { graceSeconds: 3600 });
   assert.deepEqual(kinds(after), ["unreferenced-blob"]);
   const blob = await r.request(`/v2/alice/b/blobs/${flipped}`, { headers: bearer(token) });

@@ -135,8 +135,8 @@ describe("registry handlers on hostile requests", () => {
     await admin.addUser("alice", [formatPublicKeyLine(key.publicKey)]);
     aliceToken = await r.token(key, "repository:alice/pub:pull,push,delete repository:alice/priv:pull,push,delete repository:alice/fuzz:pull,push,delete");
     otherRepoToken = await r.token(key, "repository:alice/other:pull,push,delete");
-    manifestDigest = await pushModel(r, aliceToken, "alice/pub", "latest", model);
-    await pushModel(r, aliceToken, "alice/priv", "latest", model);
+    manifestDigest = await pushModel(r, aliceToken, { repo: "alice/pub", tag: "latest", model });
+    await pushModel(r, aliceToken, { repo: "alice/priv", tag: "latest", model });
     await admin.setVisibility("alice/pub", "public");
     const start = await r.request("/v2/alice/pub/blobs/uploads/", { method: "POST", headers: bearer(aliceToken) });
     assert.equal(start.status, 202);
@@ -159,14 +159,24 @@ describe("registry handlers on hostile requests", () => {
     );
     const ref = fc.oneof(fc.constantFrom("latest", "v1", "LATEST", ".hidden", "-x", "a".repeat(81), "t@x"), segment, digestText([...known]).map(encodeURIComponent), fc.constant(encodeURIComponent(manifestDigest || "sha256:x")));
     await fc.assert(
-      fc.asyncProperty(repoPath, ref, fc.constantFrom("GET", "HEAD", "PUT", "DELETE"), manifestBody, auth(), fc.constantFrom(undefined, "0", "-1", "abc", "99999999999999999", String(MAX_MANIFEST_BYTES + 1)), async (repo, rf, method, body, headers, len) => {
-        const h: Record<string, string> = { ...headers, "Content-Type": MediaType.manifestV2 };
-        if (len !== undefined) h["Content-Length"] = len;
-        // DELETE of a real tag would change what later cases see; only hostile references are deleted.
-        fc.pre(!(method === "DELETE" && (rf === "latest" || rf === encodeURIComponent(manifestDigest))));
-        const status = await check(`/v2/${repo}/manifests/${rf}`, method === "PUT" ? { method, headers: h, body } : { method, headers }, `${method} /v2/${repo}/manifests/${rf}`);
-        if (method === "PUT" && status === 201) assert.ok(repo.toLowerCase().startsWith("alice/"), "only alice's repositories accept pushes");
-      }),
+      fc.asyncProperty(
+        fc.record({
+          repo: repoPath,
+          rf: ref,
+          method: fc.constantFrom("GET", "HEAD", "PUT", "DELETE"),
+          body: manifestBody,
+          headers: auth(),
+          len: fc.constantFrom(undefined, "0", "-1", "abc", "99999999999999999", String(MAX_MANIFEST_BYTES + 1)),
+        }),
+        async ({ repo, rf, method, body, headers, len }) => {
+          const h: Record<string, string> = { ...headers, "Content-Type": MediaType.manifestV2 };
+          if (len !== undefined) h["Content-Length"] = len;
+          // DELETE of a real tag would change what later cases see; only hostile references are deleted.
+          fc.pre(!(method === "DELETE" && (rf === "latest" || rf === encodeURIComponent(manifestDigest))));
+          const status = await check(`/v2/${repo}/manifests/${rf}`, method === "PUT" ? { method, headers: h, body } : { method, headers }, `${method} /v2/${repo}/manifests/${rf}`);
+          if (method === "PUT" && status === 201) assert.ok(repo.toLowerCase().startsWith("alice/"), "only alice's repositories accept pushes");
+        },
+      ),
       runs(120),
     );
   });
@@ -185,27 +195,40 @@ describe("registry handlers on hostile requests", () => {
       "GET blob", "HEAD blob", "DELETE blob", "POST upload", "GET session", "PATCH session", "PUT session", "DELETE session", "GET tags", "GET catalog",
     );
     await fc.assert(
-      fc.asyncProperty(op, repoPath, digestText(known), query, range, length, fc.uint8Array({ maxLength: 8 }), auth(), fc.constantFrom("real", "bogus", "../x", "%2e%2e"), async (o, repo, d, q, cr, len, body, headers, session) => {
-        const [method, what] = o.split(" ") as [string, string];
-        const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined) as Array<[string, string]>).toString();
-        const id = session === "real" ? uploadId : session;
-        const h: Record<string, string> = { ...headers };
-        if (cr !== undefined) h["Content-Range"] = cr;
-        if (len !== undefined) h["Content-Length"] = len;
-        // Deleting a known blob from a real repository would change what later cases see.
-        fc.pre(!(what === "blob" && method === "DELETE" && known.includes(d)));
-        // `/v2/<x>/tags/list` with a one-part repository is the web catalog's shape; the example
-        // test above pins what it must answer.
-        fc.pre(!(what === "tags" && !repo.includes("/")));
-        const path =
-          what === "blob" ? `/v2/${repo}/blobs/${encodeURIComponent(d)}` :
-          what === "upload" ? `/v2/${repo}/blobs/uploads/?${qs}` :
-          what === "session" ? `/v2/${repo}/blobs/uploads/${id}?${qs}` :
-          what === "tags" ? `/v2/${repo}/tags/list?${qs}` :
-          `/v2/_catalog?${qs}`;
-        const sendsBody = method === "POST" || method === "PATCH" || method === "PUT";
-        await check(path, sendsBody ? { method, headers: h, body } : { method, headers: h }, `${method} ${path} ${JSON.stringify(h).slice(0, 120)}`);
-      }),
+      fc.asyncProperty(
+        fc.record({
+          o: op,
+          repo: repoPath,
+          d: digestText(known),
+          q: query,
+          cr: range,
+          len: length,
+          body: fc.uint8Array({ maxLength: 8 }),
+          headers: auth(),
+          session: fc.constantFrom("real", "bogus", "../x", "%2e%2e"),
+        }),
+        async ({ o, repo, d, q, cr, len, body, headers, session }) => {
+          const [method, what] = o.split(" ") as [string, string];
+          const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined) as Array<[string, string]>).toString();
+          const id = session === "real" ? uploadId : session;
+          const h: Record<string, string> = { ...headers };
+          if (cr !== undefined) h["Content-Range"] = cr;
+          if (len !== undefined) h["Content-Length"] = len;
+          // Deleting a known blob from a real repository would change what later cases see.
+          fc.pre(!(what === "blob" && method === "DELETE" && known.includes(d)));
+          // `/v2/<x>/tags/list` with a one-part repository is the web catalog's shape; the example
+          // test above pins what it must answer.
+          fc.pre(!(what === "tags" && !repo.includes("/")));
+          const path =
+            what === "blob" ? `/v2/${repo}/blobs/${encodeURIComponent(d)}` :
+            what === "upload" ? `/v2/${repo}/blobs/uploads/?${qs}` :
+            what === "session" ? `/v2/${repo}/blobs/uploads/${id}?${qs}` :
+            what === "tags" ? `/v2/${repo}/tags/list?${qs}` :
+            `/v2/_catalog?${qs}`;
+          const sendsBody = method === "POST" || method === "PATCH" || method === "PUT";
+          await check(path, sendsBody ? { method, headers: h, body } : { method, headers: h }, `${method} ${path} ${JSON.stringify(h).slice(0, 120)}`);
+        },
+      ),
       runs(150),
     );
   });
@@ -216,11 +239,20 @@ describe("registry handlers on hostile requests", () => {
       repoPath.map((p) => `repository:${p}:pull,push`),
     );
     await fc.assert(
-      fc.asyncProperty(scope, fc.constantFrom("", "registry.test", "evil"), fc.constantFrom("", "0", "-1", "99999999999999", String(Math.floor(Date.now() / 1000))), fc.constantFrom("", "n", "abcdefgh", "x".repeat(200), "../../../x"), auth(), async (s, service, ts, nonce, headers) => {
-        const q = new URLSearchParams({ scope: s, service, ts, nonce });
-        const forged = headers["Authorization"]?.startsWith("Bearer ") ? { Authorization: headers["Authorization"].replace(/^Bearer /, "") } : headers;
-        await check(`/v2/token?${q}`, { method: "GET", headers: forged }, `GET /v2/token?${q} ${JSON.stringify(forged).slice(0, 80)}`);
-      }),
+      fc.asyncProperty(
+        fc.record({
+          s: scope,
+          service: fc.constantFrom("", "registry.test", "evil"),
+          ts: fc.constantFrom("", "0", "-1", "99999999999999", String(Math.floor(Date.now() / 1000))),
+          nonce: fc.constantFrom("", "n", "abcdefgh", "x".repeat(200), "../../../x"),
+          headers: auth(),
+        }),
+        async ({ s, service, ts, nonce, headers }) => {
+          const q = new URLSearchParams({ scope: s, service, ts, nonce });
+          const forged = headers["Authorization"]?.startsWith("Bearer ") ? { Authorization: headers["Authorization"].replace(/^Bearer /, "") } : headers;
+          await check(`/v2/token?${q}`, { method: "GET", headers: forged }, `GET /v2/token?${q} ${JSON.stringify(forged).slice(0, 80)}`);
+        },
+      ),
       runs(80),
     );
   });

@@ -47,17 +47,17 @@ describe("memoised lookups on the embedded database", () => {
     const a = await findNamespaceAndRepository(reg, name);
     assert.equal(await findNamespaceAndRepository(reg, name), a, "the second lookup returns the remembered value");
     assert.ok(Object.isFrozen(a), "remembered values cannot be modified by a caller");
-    await pushModel(r, token, "alice/m", "latest", first);
+    await pushModel(r, token, { repo: "alice/m", tag: "latest", model: first });
     const b = await findNamespaceAndRepository(reg, name);
     assert.notEqual(b, a, "creating the repository dropped the remembered miss");
     assert.ok(b.repository, "and the new repository is found");
   });
 
   test("a tag moved, a tag deleted and a manifest deleted are seen by the next GET", async () => {
-    const d1 = await pushModel(r, token, "alice/m", "latest", first);
+    const d1 = await pushModel(r, token, { repo: "alice/m", tag: "latest", model: first });
     assert.equal(await manifestDigest("latest"), d1);
     assert.equal(await manifestDigest("latest"), d1);
-    const d2 = await pushModel(r, token, "alice/m", "latest", second);
+    const d2 = await pushModel(r, token, { repo: "alice/m", tag: "latest", model: second });
     assert.equal(await manifestDigest("latest"), d2, "the tag points at the new manifest at once");
     assert.equal(await manifestDigest(d1), d1, "the old manifest is still there by digest");
 
@@ -72,7 +72,7 @@ describe("memoised lookups on the embedded database", () => {
 
   test("a visibility change applies to the very next request", async () => {
     const admin = directAdmin(r.registry);
-    await pushModel(r, token, "alice/m", "stable", first);
+    await pushModel(r, token, { repo: "alice/m", tag: "stable", model: first });
     await admin.setVisibility("alice/m", "public");
     assert.equal(await manifestDigest("stable", true), sha256Bytes(Buffer.from(JSON.stringify(first.manifest))));
     await admin.setVisibility("alice/m", "private");
@@ -101,7 +101,7 @@ describe("memoised lookups on the embedded database", () => {
 
   test("a blob garbage collection removed is no longer served", async () => {
     const third = makeModel(7_000);
-    const manifest = await pushModel(r, token, "alice/m", "collected", third);
+    const manifest = await pushModel(r, token, { repo: "alice/m", tag: "collected", model: third });
     const digest = third.manifest.layers[0]!.digest;
     const get = async (): Promise<number> => {
       const res = await r.request(`/v2/alice/m/blobs/${digest}`, { headers: bearer(token) });
@@ -128,7 +128,7 @@ describe("remembered bearer tokens", () => {
     r = await startInProcess();
     await directAdmin(r.registry).addUser("alice", []);
     const { token } = await issueToken(r.registry.secrets.tokenKey, "registry.test", { sub: "alice", access: ALL }, 300);
-    await pushModel(r, token, "alice/m", "latest", model);
+    await pushModel(r, token, { repo: "alice/m", tag: "latest", model });
   });
   after(async () => r?.close());
 

@@ -78,8 +78,8 @@ before(async () => {
   await admin.addUser("alice", [formatPublicKeyLine(alice.publicKey)]);
   token = await r.token(alice, models.map((m) => `repository:alice/${m}:pull,push`).join(" "));
   // Repositories that exist before their hostile manifest arrives.
-  await pushModel(r, token, "alice/annotated", "base", storiesModel());
-  await pushModel(r, token, "alice/many", "base", storiesModel());
+  await pushModel(r, token, { repo: "alice/annotated", tag: "base", model: storiesModel() });
+  await pushModel(r, token, { repo: "alice/many", tag: "base", model: storiesModel() });
 });
 after(async () => r?.close());
 
@@ -144,7 +144,7 @@ describe("catalog pages follow the distinct content", () => {
     const layer = addLayer(model, MediaType.license, licence);
     model.manifest.layers = [...model.manifest.layers.filter((l) => l.mediaType !== MediaType.license), ...Array.from({ length: 200 }, () => layer)];
     assert.ok(JSON.stringify(model.manifest).length < 40_000, "a small manifest");
-    await pushModel(r, token, "alice/repeated", "latest", model);
+    await pushModel(r, token, { repo: "alice/repeated", tag: "latest", model });
 
     const page = await anon().get("/alice/repeated");
     assert.equal(page.status, 200);
@@ -175,7 +175,7 @@ describe("catalog pages follow the distinct content", () => {
     const model = storiesModel();
     const layer = addLayer(model, MediaType.license, Buffer.from("SHORT-LICENCE-91c2: do as you like."));
     model.manifest.layers = [...model.manifest.layers.filter((l) => l.mediaType !== MediaType.license), ...Array.from({ length: 200 }, () => layer)];
-    await pushModel(r, token, "alice/licensed", "latest", model);
+    await pushModel(r, token, { repo: "alice/licensed", tag: "latest", model });
     const tag = await anon().get("/alice/licensed/tags/latest");
     assert.equal(tag.status, 200);
     const modelfile = /<pre class="block modelfile" id="modelfile">([^]*?)<\/pre>/.exec(tag.html)?.[1] ?? "";
@@ -188,7 +188,7 @@ describe("catalog pages follow the distinct content", () => {
     const model = storiesModel();
     const layers = Array.from({ length: 24 }, (_, i) => addLayer(model, MediaType.license, licenceText(`DISTINCT-${String(i).padStart(2, "0")}-MARK`, 100 * 1024)));
     model.manifest.layers = [...model.manifest.layers.filter((l) => l.mediaType !== MediaType.license), ...layers];
-    await pushModel(r, token, "alice/distinct", "latest", model);
+    await pushModel(r, token, { repo: "alice/distinct", tag: "latest", model });
     const page = await anon().get("/alice/distinct");
     assert.equal(page.status, 200);
     // 2.4 MB of distinct licences: the page shows at most 256 KiB of them.
@@ -209,7 +209,7 @@ describe("catalog pages follow the distinct content", () => {
     const model = storiesModel();
     const layers = Array.from({ length: 100 }, (_, i) => addLayer(model, MediaType.license, Buffer.from(`TINY-${String(i).padStart(3, "0")}-MARK`)));
     model.manifest.layers = [...model.manifest.layers.filter((l) => l.mediaType !== MediaType.license), ...layers];
-    await pushModel(r, token, "alice/tiny", "latest", model);
+    await pushModel(r, token, { repo: "alice/tiny", tag: "latest", model });
     const page = await anon().get("/alice/tiny");
     assert.equal(page.status, 200);
     // params, template and system take 3 of the 32.
@@ -227,7 +227,7 @@ describe("catalog pages follow the distinct content", () => {
       addLayer(model, MediaType.params, deepParams),
       addLayer(model, MediaType.messages, deepMessages),
     ];
-    await pushModel(r, token, "alice/jsonbomb", "latest", model);
+    await pushModel(r, token, { repo: "alice/jsonbomb", tag: "latest", model });
     const { result: tag, bigParses } = await countingBigParses(100_000, () => anon().get("/alice/jsonbomb/tags/latest"));
     assert.equal(tag.status, 200);
     assert.equal(bigParses, 0, "the deep layers were refused by the nesting scan");

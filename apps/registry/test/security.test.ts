@@ -71,13 +71,13 @@ before(async () => {
   await admin.createOrg("yorg", "alice");
   await admin.addMember("xorg", "bob", "writer");
   aliceToken = await r.token(keys.alice, "repository:alice/secret:pull,push repository:alice/secret2:pull,push repository:alice/open:pull,push repository:yorg/m:pull,push");
-  await pushModel(r, aliceToken, "alice/secret", "latest", secret);
-  await pushModel(r, aliceToken, "alice/secret2", "latest", open);
-  await pushModel(r, aliceToken, "alice/open", "latest", open);
-  await pushModel(r, aliceToken, "yorg/m", "latest", open);
+  await pushModel(r, aliceToken, { repo: "alice/secret", tag: "latest", model: secret });
+  await pushModel(r, aliceToken, { repo: "alice/secret2", tag: "latest", model: open });
+  await pushModel(r, aliceToken, { repo: "alice/open", tag: "latest", model: open });
+  await pushModel(r, aliceToken, { repo: "yorg/m", tag: "latest", model: open });
   await admin.setVisibility("alice/open", "public");
   const eve = await r.token(keys.eve, "repository:eve/mine:pull,push");
-  await pushModel(r, eve, "eve/mine", "latest", evesModel);
+  await pushModel(r, eve, { repo: "eve/mine", tag: "latest", model: evesModel });
 });
 after(async () => r?.close());
 
@@ -148,7 +148,7 @@ describe("tokens are bound to their repository and actions", () => {
 describe("privilege escalation between namespaces", () => {
   test("a writer of xorg pushes to xorg only: not to yorg, not to another user's namespace", async () => {
     const t = await r.token(keys.bob, "repository:xorg/m:push,pull repository:yorg/m:push,pull repository:alice/secret:push,pull repository:alice/new:push,pull");
-    await pushModel(r, t, "xorg/m", "latest", evesModel);
+    await pushModel(r, t, { repo: "xorg/m", tag: "latest", model: evesModel });
     for (const repo of ["yorg/m", "alice/secret", "alice/new"]) {
       const res = await r.request(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(t) });
       assert.equal(res.status, 401, repo);

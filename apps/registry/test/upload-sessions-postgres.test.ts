@@ -77,7 +77,7 @@ test("sweeps on both replicas at once remove each expired session once, row and 
     .update(uploads)
     .set({ updatedAt: sql`now() - make_interval(secs => ${TTL_SECONDS + 1})` })
     .where(inArray(uploads.id, ids));
-  const removed = await Promise.all(replicas.flatMap((r) => [1, 2].map(() => expireUploads(r.registry.db, r.registry.store, r.registry.hashes, TTL_SECONDS))));
+  const removed = await Promise.all(replicas.flatMap((r) => [1, 2].map(() => expireUploads(r.registry, TTL_SECONDS))));
   assert.equal(removed.reduce((a, b) => a + b, 0), LIMIT, removed.join(" "));
   assert.equal((await reg.db.select({ id: uploads.id }).from(uploads)).length, 0);
   const stored: string[] = [];

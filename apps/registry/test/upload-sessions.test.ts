@@ -132,7 +132,7 @@ test("at the limit, the account's own expired sessions are dropped first, bytes 
 });
 
 test("anonymous callers cannot open upload sessions, not even on a public repository", async () => {
-  await pushModel(r, alice, "alice/pub", "latest", makeModel(2000));
+  await pushModel(r, alice, { repo: "alice/pub", tag: "latest", model: makeModel(2000) });
   await directAdmin(r.registry).setVisibility("alice/pub", "public");
   const before = (await r.registry.db.select({ id: uploads.id }).from(uploads)).length;
   const bare = await open(undefined, "alice/pub");
@@ -148,10 +148,10 @@ test("expiry removes sessions idle longer than the TTL, row and bytes, once howe
   const fresh = await opened(bob, "bob/a");
   for (const s of [...stale, fresh]) await patch(bob, s, randomBytes(3000));
   const reg = r.registry;
-  await expireUploads(reg.db, reg.store, reg.hashes, TTL_SECONDS); // anything an earlier test left expired
+  await expireUploads(reg, TTL_SECONDS); // anything an earlier test left expired
   await makeIdle(stale.map((s) => s.id), TTL_SECONDS + 1);
   // Three sweeps at once, as three replicas on one database would run them.
-  const removed = await Promise.all([1, 2, 3].map(() => expireUploads(reg.db, reg.store, reg.hashes, TTL_SECONDS)));
+  const removed = await Promise.all([1, 2, 3].map(() => expireUploads(reg, TTL_SECONDS)));
   assert.equal(removed.reduce((a, b) => a + b, 0), stale.length, `each expired session is removed by exactly one sweep: ${removed.join(", ")}`);
   const stored = await storedUploadIds();
   for (const s of stale) {
@@ -179,7 +179,7 @@ test("a chunk that keeps arriving for longer than the TTL keeps its session", as
     read() {
       if (sent === pieces) return void this.push(null);
       setTimeout(() => {
-        expireUploads(reg.db, reg.store, reg.hashes, ttl).then(
+        expireUploads(reg, ttl).then(
           (n) => {
             removed += n;
             sent++;
@@ -190,7 +190,7 @@ test("a chunk that keeps arriving for longer than the TTL keeps its session", as
       }, 250);
     },
   });
-  const size = await appendChunk(reg.db, reg.store, reg.hashes, row, 0, body, pieces * piece.length, ttl);
+  const size = await appendChunk(reg, row, { offset: 0, body, length: pieces * piece.length, ttlSeconds: ttl });
   assert.equal(size, pieces * piece.length);
   assert.equal(removed, 0, "no sweep removed the session while its chunk was arriving");
   assert.equal(await rowExists(s.id), true);

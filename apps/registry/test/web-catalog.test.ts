@@ -43,15 +43,15 @@ before(async () => {
   await admin.createOrg("team", "alice");
   await admin.addMember("team", "bob", "reader");
   const token = await r.token(keys.alice, ["story", "described", "noise", "tiny"].map((m) => `repository:alice/${m}:pull,push`).join(" ") + " repository:team/secret:pull,push");
-  storyDigest = await pushModel(r, token, "alice/story", "latest", story);
-  await pushModel(r, token, "alice/story", "v1", storyV1);
-  await pushModel(r, token, "team/secret", "latest", story);
-  await pushModel(r, token, "alice/described", "latest", story);
-  await pushModel(r, token, "alice/noise", "latest", makeModel(30_000));
+  storyDigest = await pushModel(r, token, { repo: "alice/story", tag: "latest", model: story });
+  await pushModel(r, token, { repo: "alice/story", tag: "v1", model: storyV1 });
+  await pushModel(r, token, { repo: "team/secret", tag: "latest", model: story });
+  await pushModel(r, token, { repo: "alice/described", tag: "latest", model: story });
+  await pushModel(r, token, { repo: "alice/noise", tag: "latest", model: makeModel(30_000) });
   for (const p of ["alice/story", "alice/described", "alice/noise"]) await admin.setVisibility(p, "public");
   const alice = await findAccount(r.registry.db, "alice");
-  await updateModelSettings(r.registry, alice, "team", "secret", { description: "Internal support bot for the helpdesk." });
-  await updateModelSettings(r.registry, alice, "alice", "described", {
+  await updateModelSettings(r.registry, { viewer: alice, ns: "team", model: "secret" }, { description: "Internal support bot for the helpdesk." });
+  await updateModelSettings(r.registry, { viewer: alice, ns: "alice", model: "described" }, {
     description: [
       "A **tiny** storyteller, see [the paper](https://example.com/paper) and [this](javascript:alert(1)).",
       "",
@@ -111,7 +111,7 @@ describe("model page", () => {
 
   test("every name a push accepts has its pages: a model named _draft", async () => {
     const token = await r.token(keys.alice, "repository:alice/_draft:pull,push");
-    await pushModel(r, token, "alice/_draft", "latest", story);
+    await pushModel(r, token, { repo: "alice/_draft", tag: "latest", model: story });
     await directAdmin(r.registry).setVisibility("alice/_draft", "public");
     const page = await anon().get("/alice/_draft");
     assert.equal(page.status, 200);
@@ -133,7 +133,7 @@ describe("model page", () => {
     model.blobs.set(digest, bytes);
     model.manifest.layers[0] = { mediaType: MediaType.model, digest, size: bytes.length };
     const token = await r.token(keys.alice, "repository:alice/tiny:pull,push");
-    await pushModel(r, token, "alice/tiny", "latest", model);
+    await pushModel(r, token, { repo: "alice/tiny", tag: "latest", model });
     await directAdmin(r.registry).setVisibility("alice/tiny", "public");
 
     // The push already had the header read in the background; wait for it (however long that takes

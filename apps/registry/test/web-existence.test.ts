@@ -42,9 +42,9 @@ before(async () => {
   await admin.createOrg("team", "alice");
   await admin.addMember("team", "bob", "reader");
   const token = await r.token(keys.alice, "repository:alice/private:pull,push repository:alice/open:pull,push repository:team/secret:pull,push");
-  await pushModel(r, token, "alice/private", "latest", makeModel(1000));
-  await pushModel(r, token, "alice/open", "latest", makeModel(1000));
-  await pushModel(r, token, "team/secret", "latest", makeModel(1000));
+  await pushModel(r, token, { repo: "alice/private", tag: "latest", model: makeModel(1000) });
+  await pushModel(r, token, { repo: "alice/open", tag: "latest", model: makeModel(1000) });
+  await pushModel(r, token, { repo: "team/secret", tag: "latest", model: makeModel(1000) });
   await admin.setVisibility("alice/open", "public");
   carol = new Browser(r);
   await carol.signIn(keys.carol);

@@ -45,8 +45,8 @@ before(async () => {
   await admin.addUser("bob", [formatPublicKeyLine(bob.publicKey)]);
   await admin.createOrg("lab", "alice");
   const token = await r.token(alice, "repository:lab/storyteller:pull,push repository:lab/hidden:pull,push");
-  await pushModel(r, token, "lab/storyteller", "latest", storiesModel());
-  await pushModel(r, token, "lab/hidden", "latest", storiesModel());
+  await pushModel(r, token, { repo: "lab/storyteller", tag: "latest", model: storiesModel() });
+  await pushModel(r, token, { repo: "lab/hidden", tag: "latest", model: storiesModel() });
   await admin.setVisibility("lab/storyteller", "public");
 });
 after(async () => {

@@ -31,8 +31,8 @@ before(async () => {
   await admin.createOrg("team", "alice");
   await admin.addMember("team", "bob", "writer");
   const token = await r.token(keys.alice, "repository:alice/story:pull,push repository:team/bot:pull,push");
-  await pushModel(r, token, "alice/story", "latest", storiesModel());
-  await pushModel(r, token, "team/bot", "latest", storiesModel());
+  await pushModel(r, token, { repo: "alice/story", tag: "latest", model: storiesModel() });
+  await pushModel(r, token, { repo: "team/bot", tag: "latest", model: storiesModel() });
 });
 after(async () => r?.close());
 

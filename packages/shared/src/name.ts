@@ -36,14 +36,30 @@ function partValid(kind: Part, value: string): boolean {
   return value.length >= 1 && value.length <= rule.max && rule.re.test(value);
 }
 
+/** The parts of a name as given: nothing is checked or defaulted but the scheme. */
+export interface ModelNameParts {
+  host: string;
+  namespace: string;
+  model: string;
+  tag: string;
+  /** Default: https. */
+  scheme?: string;
+}
+
 export class ModelName {
-  constructor(
-    readonly host: string,
-    readonly namespace: string,
-    readonly model: string,
-    readonly tag: string,
-    readonly scheme: string = DEFAULT_SCHEME,
-  ) {}
+  readonly host: string;
+  readonly namespace: string;
+  readonly model: string;
+  readonly tag: string;
+  readonly scheme: string;
+
+  constructor(parts: ModelNameParts) {
+    this.host = parts.host;
+    this.namespace = parts.namespace;
+    this.model = parts.model;
+    this.tag = parts.tag;
+    this.scheme = parts.scheme ?? DEFAULT_SCHEME;
+  }
 
   /**
    * Parses without applying defaults: absent parts are "". Follows Ollama's order of splits,
@@ -83,24 +99,24 @@ export class ModelName {
         }
       }
     }
-    return new ModelName(host, namespace, model, tag, scheme);
+    return new ModelName({ host, namespace, model, tag, scheme });
   }
 
   /** Parses and fills every absent part from the defaults (host from CORRAL_REGISTRY). */
   static parse(input: string, host: string = defaultHost()): ModelName {
     const raw = ModelName.parseRaw(input.trim());
-    return new ModelName(
-      raw.host || host,
-      raw.namespace || DEFAULT_NAMESPACE,
-      raw.model,
-      raw.tag || DEFAULT_TAG,
-      raw.scheme || DEFAULT_SCHEME,
-    );
+    return new ModelName({
+      host: raw.host || host,
+      namespace: raw.namespace || DEFAULT_NAMESPACE,
+      model: raw.model,
+      tag: raw.tag || DEFAULT_TAG,
+      scheme: raw.scheme || DEFAULT_SCHEME,
+    });
   }
 
   /** Builds a name from the four parts of a manifest path. */
   static fromParts(host: string, namespace: string, model: string, tag: string): ModelName {
-    return new ModelName(host, namespace, model, tag);
+    return new ModelName({ host, namespace, model, tag });
   }
 
   isValid(): boolean {
@@ -167,13 +183,13 @@ export class ModelName {
   }
 
   withParts(parts: Partial<Record<Part, string>>): ModelName {
-    return new ModelName(
-      parts.host ?? this.host,
-      parts.namespace ?? this.namespace,
-      parts.model ?? this.model,
-      parts.tag ?? this.tag,
-      this.scheme,
-    );
+    return new ModelName({
+      host: parts.host ?? this.host,
+      namespace: parts.namespace ?? this.namespace,
+      model: parts.model ?? this.model,
+      tag: parts.tag ?? this.tag,
+      scheme: this.scheme,
+    });
   }
 }
 

@@ -116,90 +116,90 @@ type ReadResult = { kind: "line"; line: string } | { kind: "interrupt"; line: st
 
 /** Lines from readline, one at a time, whether they are typed or arrive in bulk from a pipe. */
 class LineReader {
-  readonly #rl: Interface;
-  readonly #input: Input;
-  readonly #out: TextSink;
-  readonly #tty: boolean;
-  readonly #queue: ReadResult[] = [];
-  #closed = false;
-  #wake: (() => void) | undefined;
-  #placeholderShown = false;
+  private readonly rl: Interface;
+  private readonly input: Input;
+  private readonly out: TextSink;
+  private readonly tty: boolean;
+  private readonly queue: ReadResult[] = [];
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private placeholderShown = false;
   history = true;
 
   constructor(input: Input, out: TextSink) {
-    this.#input = input;
-    this.#out = out;
-    this.#tty = input.isTTY === true && out.isTTY === true;
-    this.#rl = createInterface({
+    this.input = input;
+    this.out = out;
+    this.tty = input.isTTY === true && out.isTTY === true;
+    this.rl = createInterface({
       input,
-      ...(this.#tty ? { output: out as NodeJS.WritableStream } : {}),
-      terminal: this.#tty,
+      ...(this.tty ? { output: out as NodeJS.WritableStream } : {}),
+      terminal: this.tty,
       historySize: 1000,
     });
-    this.#rl.on("line", (line) => {
-      if (this.#tty) {
+    this.rl.on("line", (line) => {
+      if (this.tty) {
         // Keys typed while an answer streams wait in the terminal, not in readline.
-        this.#rl.pause();
-        const history = (this.#rl as unknown as { history?: string[] }).history;
+        this.rl.pause();
+        const history = (this.rl as unknown as { history?: string[] }).history;
         if (!this.history && history?.[0] === line) history.shift();
       }
-      this.#push({ kind: "line", line });
+      this.push({ kind: "line", line });
     });
-    this.#rl.on("SIGINT", () => {
-      const line = this.#rl.line;
+    this.rl.on("SIGINT", () => {
+      const line = this.rl.line;
       // Ctrl+E then Ctrl+U: empty the line being edited.
-      this.#rl.write(null, { ctrl: true, name: "e" });
-      this.#rl.write(null, { ctrl: true, name: "u" });
-      this.#rl.pause();
-      this.#push({ kind: "interrupt", line });
+      this.rl.write(null, { ctrl: true, name: "e" });
+      this.rl.write(null, { ctrl: true, name: "u" });
+      this.rl.pause();
+      this.push({ kind: "interrupt", line });
     });
-    this.#rl.on("close", () => {
-      this.#closed = true;
-      this.#wake?.();
+    this.rl.on("close", () => {
+      this.closed = true;
+      this.wake?.();
     });
-    if (this.#tty) {
+    if (this.tty) {
       // Runs before readline's own handler: the first key clears the placeholder text.
       input.prependListener("keypress", () => {
-        if (!this.#placeholderShown) return;
-        this.#placeholderShown = false;
-        this.#out.write("\x1b[K");
+        if (!this.placeholderShown) return;
+        this.placeholderShown = false;
+        this.out.write("\x1b[K");
       });
     }
   }
 
   async read(continuing: boolean): Promise<ReadResult> {
     for (;;) {
-      const next = this.#queue.shift();
+      const next = this.queue.shift();
       if (next) return next;
-      if (this.#closed) return { kind: "eof" };
-      if (this.#tty) {
-        this.#input.setRawMode?.(true);
-        this.#rl.setPrompt(continuing ? ALT_PROMPT : PROMPT);
-        this.#rl.prompt();
+      if (this.closed) return { kind: "eof" };
+      if (this.tty) {
+        this.input.setRawMode?.(true);
+        this.rl.setPrompt(continuing ? ALT_PROMPT : PROMPT);
+        this.rl.prompt();
         const placeholder = continuing ? ALT_PLACEHOLDER : PLACEHOLDER;
-        this.#out.write(`${GREY}${placeholder}${RESET}\x1b[${placeholder.length}D`);
-        this.#placeholderShown = true;
+        this.out.write(`${GREY}${placeholder}${RESET}\x1b[${placeholder.length}D`);
+        this.placeholderShown = true;
       } else {
-        this.#rl.resume();
+        this.rl.resume();
       }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = undefined;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
     }
   }
 
   /** While an answer streams: the terminal in its normal mode, so Ctrl+C is a signal. */
   suspend(): void {
-    this.#rl.pause();
-    if (this.#tty) this.#input.setRawMode?.(false);
+    this.rl.pause();
+    if (this.tty) this.input.setRawMode?.(false);
   }
 
   close(): void {
-    this.#rl.close();
+    this.rl.close();
   }
 
-  #push(r: ReadResult): void {
-    this.#queue.push(r);
-    this.#wake?.();
+  private push(r: ReadResult): void {
+    this.queue.push(r);
+    this.wake?.();
   }
 }
 
@@ -212,79 +212,79 @@ export interface InteractiveContext {
 }
 
 class Session {
-  readonly #reader: LineReader;
-  readonly #assembler = new InputAssembler();
-  #thinkExplicit: boolean;
+  private readonly reader: LineReader;
+  private readonly assembler = new InputAssembler();
+  private thinkExplicit: boolean;
 
   constructor(
     private readonly client: Client,
     private o: RunOptions,
     private readonly ctx: InteractiveContext,
   ) {
-    this.#thinkExplicit = ctx.thinkExplicit;
-    this.#reader = new LineReader(ctx.input, ctx.out);
+    this.thinkExplicit = ctx.thinkExplicit;
+    this.reader = new LineReader(ctx.input, ctx.out);
   }
 
   async run(): Promise<void> {
     try {
       for (;;) {
-        const r = await this.#reader.read(this.#assembler.continuing);
+        const r = await this.reader.read(this.assembler.continuing);
         if (r.kind === "eof") {
-          this.#print("\n");
+          this.print("\n");
           return;
         }
         if (r.kind === "interrupt") {
-          this.#print(r.line === "" ? "\nUse Ctrl + d or /bye to exit.\n" : "\n");
-          this.#assembler.reset();
+          this.print(r.line === "" ? "\nUse Ctrl + d or /bye to exit.\n" : "\n");
+          this.assembler.reset();
           continue;
         }
-        const event = this.#assembler.push(r.line);
+        const event = this.assembler.push(r.line);
         if (event.kind === "system") {
           setSystem(this.o, event.text);
-          this.#print("Set system message.\n");
+          this.print("Set system message.\n");
         } else if (event.kind === "command") {
-          if ((await this.#command(parseSlashCommand(event.line))) === "bye") return;
+          if ((await this.command(parseSlashCommand(event.line))) === "bye") return;
         } else if (event.kind === "message") {
-          await this.#send(event.text);
+          await this.send(event.text);
         }
       }
     } finally {
-      this.#reader.close();
+      this.reader.close();
     }
   }
 
-  #print(text: string): void {
+  private print(text: string): void {
     this.ctx.out.write(text);
   }
 
-  #usage(text: string): void {
+  private usage(text: string): void {
     this.ctx.err.write(text);
   }
 
-  async #send(text: string): Promise<void> {
+  private async send(text: string): Promise<void> {
     this.o.messages.push({ role: "user", content: text });
-    this.#reader.suspend();
+    this.reader.suspend();
     let answer;
     try {
       answer = await streamAnswer(this.client, "chat", this.o, this.ctx);
     } catch (e) {
       if (!isThinkError(e)) throw e;
-      this.#print(`error: ${(e as Error).message}\n`);
+      this.print(`error: ${(e as Error).message}\n`);
       return;
     }
     if (answer.canceled) {
       // The question stays in the history without an answer, as it was asked.
-      if (answer.content !== "") this.#print("\n\n");
+      if (answer.content !== "") this.print("\n\n");
       return;
     }
-    this.#print("\n\n");
+    this.print("\n\n");
     if (this.o.verbose) printTimings(this.ctx.err, answer.final);
     const reply: Message = { role: answer.role, content: answer.content };
     if (answer.thinking) reply.thinking = answer.thinking;
     this.o.messages.push(reply);
   }
 
-  async #command(cmd: SlashCommand): Promise<"bye" | undefined> {
+  private async command(cmd: SlashCommand): Promise<"bye" | undefined> {
     switch (cmd.name) {
       case "bye":
         return "bye";
@@ -292,92 +292,92 @@ class Session {
         await listCommand(cmd.prefix);
         return;
       case "load":
-        if (!cmd.model) this.#print("Usage:\n  /load <modelname>\n");
-        else await this.#load(cmd.model);
+        if (!cmd.model) this.print("Usage:\n  /load <modelname>\n");
+        else await this.load(cmd.model);
         return;
       case "save":
-        if (!cmd.model) this.#print("Usage:\n  /save <modelname>\n");
-        else await this.#save(cmd.model);
+        if (!cmd.model) this.print("Usage:\n  /save <modelname>\n");
+        else await this.save(cmd.model);
         return;
       case "clear":
         this.o.messages = this.o.system ? [{ role: "system", content: this.o.system }] : [];
-        this.#print("Cleared session context\n");
+        this.print("Cleared session context\n");
         return;
       case "set-usage":
-        this.#usage(USAGE_SET);
+        this.usage(USAGE_SET);
         return;
       case "set-history":
-        this.#reader.history = cmd.on;
+        this.reader.history = cmd.on;
         return;
       case "set-wordwrap":
         this.o.wordWrap = cmd.on;
-        this.#print(cmd.on ? "Set 'wordwrap' mode.\n" : "Set 'nowordwrap' mode.\n");
+        this.print(cmd.on ? "Set 'wordwrap' mode.\n" : "Set 'nowordwrap' mode.\n");
         return;
       case "set-verbose":
         this.o.verbose = cmd.on;
-        this.#print(cmd.on ? "Set 'verbose' mode.\n" : "Set 'quiet' mode.\n");
+        this.print(cmd.on ? "Set 'verbose' mode.\n" : "Set 'quiet' mode.\n");
         return;
       case "set-think":
         this.o.think = cmd.on ? ((cmd.level ?? true) as ThinkValue) : false;
-        this.#thinkExplicit = true;
-        await this.#warnIfCannotThink();
-        if (!cmd.on) this.#print("Set 'nothink' mode.\n");
-        else this.#print(cmd.level ? `Set 'think' mode to '${cmd.level}'.\n` : "Set 'think' mode.\n");
+        this.thinkExplicit = true;
+        await this.warnIfCannotThink();
+        if (!cmd.on) this.print("Set 'nothink' mode.\n");
+        else this.print(cmd.level ? `Set 'think' mode to '${cmd.level}'.\n` : "Set 'think' mode.\n");
         return;
       case "set-format":
         if (cmd.format === undefined) {
           this.o.format = undefined;
-          this.#print("Disabled format.\n");
+          this.print("Disabled format.\n");
         } else if (cmd.format !== "json") {
-          this.#print("Invalid or missing format. For 'json' mode use '/set format json'\n");
+          this.print("Invalid or missing format. For 'json' mode use '/set format json'\n");
         } else {
           this.o.format = "json";
-          this.#print("Set format to 'json' mode.\n");
+          this.print("Set format to 'json' mode.\n");
         }
         return;
       case "set-parameter":
-        this.#setParameter(cmd.parameter, cmd.values);
+        this.setParameter(cmd.parameter, cmd.values);
         return;
       case "set-system":
         if (cmd.text === undefined) {
-          this.#usage(USAGE_SET);
+          this.usage(USAGE_SET);
           return;
         }
         {
-          const event = this.#assembler.startSystem(cmd.text);
+          const event = this.assembler.startSystem(cmd.text);
           if (event.kind === "system") {
             setSystem(this.o, event.text);
-            this.#print("Set system message.\n");
+            this.print("Set system message.\n");
           }
         }
         return;
       case "set-unknown":
-        this.#print(`Unknown command '/set ${cmd.word}'. Type /? for help\n`);
+        this.print(`Unknown command '/set ${cmd.word}'. Type /? for help\n`);
         return;
       case "show":
-        if (!cmd.field) this.#usage(USAGE_SHOW);
-        else await this.#show(cmd.field);
+        if (!cmd.field) this.usage(USAGE_SHOW);
+        else await this.show(cmd.field);
         return;
       case "show-unknown":
         // The model is asked first, as for any /show, so a daemon that went away is noticed here too.
-        await this.#showResponse();
-        this.#print(`Unknown command '/show ${cmd.word}'. Type /? for help\n`);
+        await this.showResponse();
+        this.print(`Unknown command '/show ${cmd.word}'. Type /? for help\n`);
         return;
       case "help":
-        if (cmd.topic === undefined) this.#usage(USAGE);
-        else if (cmd.topic === "set") this.#usage(USAGE_SET);
-        else if (cmd.topic === "show") this.#usage(USAGE_SHOW);
-        else if (cmd.topic === "shortcuts") this.#usage(USAGE_SHORTCUTS);
+        if (cmd.topic === undefined) this.usage(USAGE);
+        else if (cmd.topic === "set") this.usage(USAGE_SET);
+        else if (cmd.topic === "show") this.usage(USAGE_SHOW);
+        else if (cmd.topic === "shortcuts") this.usage(USAGE_SHORTCUTS);
         return;
       case "unknown":
-        this.#print(`Unknown command '${cmd.word}'. Type /? for help\n`);
+        this.print(`Unknown command '${cmd.word}'. Type /? for help\n`);
         return;
     }
   }
 
-  #setParameter(name: string | undefined, values: string[]): void {
+  private setParameter(name: string | undefined, values: string[]): void {
     if (name === undefined) {
-      this.#usage(USAGE_PARAMETERS);
+      this.usage(USAGE_PARAMETERS);
       return;
     }
     let typed: Record<string, unknown>;
@@ -385,14 +385,14 @@ class Session {
       typed = formatParams({ [name]: values });
     } catch (e) {
       if (!(e instanceof ParameterError)) throw e;
-      this.#print(`Couldn't set parameter: ${goQuote(e.reason)}\n`);
+      this.print(`Couldn't set parameter: ${goQuote(e.reason)}\n`);
       return;
     }
-    this.#print(`Set parameter '${name}' to '${values.join(", ")}'\n`);
+    this.print(`Set parameter '${name}' to '${values.join(", ")}'\n`);
     this.o.options[name] = typed[name];
   }
 
-  async #showResponse(): Promise<ShowResponse> {
+  private async showResponse(): Promise<ShowResponse> {
     try {
       return await this.client.request<ShowResponse>("POST", "/api/show", {
         model: this.o.model,
@@ -400,23 +400,23 @@ class Session {
         options: Object.fromEntries(Object.entries(this.o.options).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])),
       });
     } catch (e) {
-      this.#print("error: couldn't get model\n");
+      this.print("error: couldn't get model\n");
       throw e;
     }
   }
 
-  async #show(field: NonNullable<Extract<SlashCommand, { name: "show" }>["field"]>): Promise<void> {
+  private async show(field: NonNullable<Extract<SlashCommand, { name: "show" }>["field"]>): Promise<void> {
     if (field === "info") {
       await showCommand(this.o.model, {});
       return;
     }
-    const r = await this.#showResponse();
+    const r = await this.showResponse();
     switch (field) {
       case "license":
-        this.#print(r.license ? `${r.license}\n` : "No license was specified for this model.\n");
+        this.print(r.license ? `${r.license}\n` : "No license was specified for this model.\n");
         return;
       case "modelfile":
-        this.#print(`${r.modelfile}\n`);
+        this.print(`${r.modelfile}\n`);
         return;
       case "parameters": {
         let out = "Model defined parameters:\n";
@@ -429,59 +429,59 @@ class Session {
           for (const [k, v] of entries) out += `  ${k.padEnd(30)} ${formatGoValue(v)}\n`;
           out += "\n";
         }
-        this.#print(out);
+        this.print(out);
         return;
       }
       case "system": {
         const system = this.o.system || r.system || "";
-        this.#print(system ? `${system}\n\n` : "No system message was specified for this model.\n");
+        this.print(system ? `${system}\n\n` : "No system message was specified for this model.\n");
         return;
       }
       case "template":
-        this.#print(r.template ? `${r.template}\n` : "No prompt template was specified for this model.\n");
+        this.print(r.template ? `${r.template}\n` : "No prompt template was specified for this model.\n");
         return;
     }
   }
 
-  async #load(model: string): Promise<void> {
+  private async load(model: string): Promise<void> {
     const before = { ...this.o, messages: [...this.o.messages], loadedMessages: [...this.o.loadedMessages], options: { ...this.o.options } };
     this.o.model = qualify(model);
     this.o.messages = [];
     this.o.loadedMessages = [];
-    this.#print(`Loading model '${model}'\n`);
+    this.print(`Loading model '${model}'\n`);
     const notFound = (e: unknown): boolean => e instanceof APIError && e.message.includes("not found");
     let info: ShowResponse & { details: { parent_model?: string } };
     try {
       info = await this.client.request("POST", "/api/show", { model: this.o.model });
     } catch (e) {
       if (!notFound(e)) throw e;
-      this.#print(`Couldn't find model '${model}'\n`);
+      this.print(`Couldn't find model '${model}'\n`);
       this.o = before;
       return;
     }
     this.o.parentModel = info.details.parent_model ?? "";
     this.o.loadedMessages = (info.messages ?? []).map((m) => ({ role: m.role, content: m.content }));
-    this.o.think = inferThink(info.capabilities, this.o.think, this.#thinkExplicit);
+    this.o.think = inferThink(info.capabilities, this.o.think, this.thinkExplicit);
     try {
-      this.#reader.suspend();
+      this.reader.suspend();
       await loadOrUnload(this.client, loadBody(this.o), this.ctx.err);
     } catch (e) {
       if (notFound(e)) {
-        this.#print(`Couldn't find model '${model}'\n`);
+        this.print(`Couldn't find model '${model}'\n`);
         this.o = before;
         return;
       }
       if (isThinkError(e)) {
-        this.#print(`error: ${(e as Error).message}\n`);
+        this.print(`error: ${(e as Error).message}\n`);
         return;
       }
       throw e;
     }
   }
 
-  async #save(name: string): Promise<void> {
+  private async save(name: string): Promise<void> {
     if (!ModelName.parse(name).isValid()) {
-      this.#print(`error: The model name '${name}' is invalid\n`);
+      this.print(`error: The model name '${name}' is invalid\n`);
       return;
     }
     try {
@@ -490,15 +490,15 @@ class Session {
       }
     } catch (e) {
       if (e instanceof APIError && e.message.includes("invalid model name")) {
-        this.#print(`error: The model name '${name}' is invalid\n`);
+        this.print(`error: The model name '${name}' is invalid\n`);
         return;
       }
       throw e;
     }
-    this.#print(`Created new model '${name}'\n`);
+    this.print(`Created new model '${name}'\n`);
   }
 
-  async #warnIfCannotThink(): Promise<void> {
+  private async warnIfCannotThink(): Promise<void> {
     try {
       const r = await this.client.request<ShowResponse>("POST", "/api/show", { model: this.o.model });
       if (!r.capabilities?.includes("thinking")) this.ctx.err.write(`warning: model ${JSON.stringify(this.o.model)} does not support thinking output\n`);

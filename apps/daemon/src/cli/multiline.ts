@@ -18,31 +18,31 @@ export type InputEvent =
   | { kind: "none" };
 
 export class InputAssembler {
-  #lines: string[] = [];
-  #block: "message" | "system" | undefined;
+  private lines: string[] = [];
+  private block: "message" | "system" | undefined;
 
   /** Inside a block, where the continuation prompt is shown. */
   get continuing(): boolean {
-    return this.#block !== undefined;
+    return this.block !== undefined;
   }
 
   push(line: string): InputEvent {
-    if (this.#block) {
+    if (this.block) {
       const closed = line.endsWith(QUOTES);
       const text = closed ? line.slice(0, -QUOTES.length) : line;
       // The text beside a closing `"""` is a line of the block only when there is some.
-      if (!closed || text !== "") this.#lines.push(text);
+      if (!closed || text !== "") this.lines.push(text);
       if (!closed) return { kind: "more" };
-      return this.#finish(this.#block);
+      return this.finish(this.block);
     }
     if (line.startsWith(QUOTES)) {
       const rest = line.slice(QUOTES.length);
-      if (rest.endsWith(QUOTES)) return this.#single(rest.slice(0, -QUOTES.length));
-      this.#open("message", rest);
+      if (rest.endsWith(QUOTES)) return this.single(rest.slice(0, -QUOTES.length));
+      this.open("message", rest);
       return { kind: "more" };
     }
     if (line.startsWith("/")) return { kind: "command", line };
-    return this.#single(line);
+    return this.single(line);
   }
 
   /**
@@ -53,30 +53,30 @@ export class InputAssembler {
     if (!text.startsWith(QUOTES)) return { kind: "system", text };
     const rest = text.slice(QUOTES.length);
     if (rest.endsWith(QUOTES)) return { kind: "system", text: rest.slice(0, -QUOTES.length) };
-    this.#open("system", rest);
+    this.open("system", rest);
     return { kind: "more" };
   }
 
   /** Drops a half-typed block (Ctrl+C). */
   reset(): void {
-    this.#lines = [];
-    this.#block = undefined;
+    this.lines = [];
+    this.block = undefined;
   }
 
-  #open(block: "message" | "system", first: string): void {
-    this.#block = block;
+  private open(block: "message" | "system", first: string): void {
+    this.block = block;
     // The text beside an opening `"""` is a line of the block only when there is some.
-    this.#lines = first === "" ? [] : [first];
+    this.lines = first === "" ? [] : [first];
   }
 
-  #single(text: string): InputEvent {
+  private single(text: string): InputEvent {
     return text === "" ? { kind: "none" } : { kind: "message", text };
   }
 
-  #finish(block: "message" | "system"): InputEvent {
-    const text = this.#lines.join("\n");
+  private finish(block: "message" | "system"): InputEvent {
+    const text = this.lines.join("\n");
     this.reset();
     if (block === "system") return { kind: "system", text };
-    return this.#single(text);
+    return this.single(text);
   }
 }

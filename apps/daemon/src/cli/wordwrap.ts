@@ -30,73 +30,73 @@ export interface WordWrapOptions {
 }
 
 export class WordWrapper {
-  readonly #width: number;
-  readonly #tty: boolean;
+  private readonly width: number;
+  private readonly tty: boolean;
   /** Columns used on the current line, including the current word. */
-  #column = 0;
+  private column = 0;
   /** The word being written: already shown on a terminal, held back otherwise. */
-  #word = "";
+  private word = "";
   /** The last character written, which the next piece may still extend (an emoji arriving token by token). */
-  #last = "";
+  private last = "";
 
   constructor(options: WordWrapOptions) {
-    this.#width = options.width;
-    this.#tty = options.tty;
+    this.width = options.width;
+    this.tty = options.tty;
   }
 
   /** The text to write for the next piece of the answer. */
   write(text: string): string {
-    if (this.#width < MIN_WIDTH) return text;
-    const limit = this.#width - RIGHT_MARGIN;
+    if (this.width < MIN_WIDTH) return text;
+    const limit = this.width - RIGHT_MARGIN;
     let out = "";
     // Measured a character at a time as the terminal shows it, not a code point at a time.
     for (const { segment: ch } of graphemes.segment(text)) {
-      const joined = this.#last + ch;
-      if (this.#last !== "" && isOneGrapheme(joined)) {
+      const joined = this.last + ch;
+      if (this.last !== "" && isOneGrapheme(joined)) {
         // The previous piece ended inside this character: only the change in width counts.
-        this.#column += displayWidth(joined) - displayWidth(this.#last);
-        this.#last = joined;
-        const inWord = this.#word !== "";
-        if (inWord) this.#word += ch;
-        if (this.#tty || !inWord) out += ch;
+        this.column += displayWidth(joined) - displayWidth(this.last);
+        this.last = joined;
+        const inWord = this.word !== "";
+        if (inWord) this.word += ch;
+        if (this.tty || !inWord) out += ch;
         continue;
       }
-      this.#last = ch;
+      this.last = ch;
       // A tab counts as one column, as the line limit has always assumed.
       const w = ch === "\t" ? 1 : displayWidth(ch);
       if (ch === "\n" || ch === "\r" || ch === "\r\n") {
-        out += this.#release() + ch;
-        this.#column = 0;
+        out += this.release() + ch;
+        this.column = 0;
         continue;
       }
-      if (this.#column + w > limit) {
-        const wordWidth = displayWidth(this.#word);
-        if (wordWidth > this.#width - LONG_WORD_MARGIN) {
+      if (this.column + w > limit) {
+        const wordWidth = displayWidth(this.word);
+        if (wordWidth > this.width - LONG_WORD_MARGIN) {
           // Moving a word this long would not help: break it here.
-          out += this.#release() + "\n";
-          this.#column = 0;
+          out += this.release() + "\n";
+          this.column = 0;
         } else {
           // Off a terminal the word has not been written yet, so it simply follows the newline.
-          if (this.#tty) out += (wordWidth > 0 ? `\x1b[${wordWidth}D` : "") + "\x1b[K\n" + this.#word;
+          if (this.tty) out += (wordWidth > 0 ? `\x1b[${wordWidth}D` : "") + "\x1b[K\n" + this.word;
           else out += "\n";
-          this.#column = wordWidth;
+          this.column = wordWidth;
         }
         if (ch === " " || ch === "\t") {
           // The space that ran over ends the word; it starts the new line after it.
-          out += this.#release() + ch;
-          this.#column += w;
+          out += this.release() + ch;
+          this.column += w;
           continue;
         }
       }
-      this.#column += w;
+      this.column += w;
       if (ch === " " || ch === "\t" || w >= 2) {
         // Wide characters (CJK) may break anywhere, so each ends a word.
-        out += this.#release() + ch;
-      } else if (this.#tty) {
-        this.#word += ch;
+        out += this.release() + ch;
+      } else if (this.tty) {
+        this.word += ch;
         out += ch;
       } else {
-        this.#word += ch;
+        this.word += ch;
       }
     }
     return out;
@@ -104,13 +104,13 @@ export class WordWrapper {
 
   /** What is still held back at the end of the answer. */
   flush(): string {
-    return this.#release();
+    return this.release();
   }
 
   /** Ends the current word: the held-back text when not on a terminal. */
-  #release(): string {
-    const held = this.#tty ? "" : this.#word;
-    this.#word = "";
+  private release(): string {
+    const held = this.tty ? "" : this.word;
+    this.word = "";
     return held;
   }
 }

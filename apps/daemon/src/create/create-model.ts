@@ -27,7 +27,15 @@ interface Layer extends Descriptor {
 
 const MESSAGE_ROLES = new Set(["system", "user", "assistant", "tool"]);
 
-export async function createModel(store: Store, req: CreateRequest, name: ModelName, progress: (p: Progress) => void, signal?: AbortSignal): Promise<void> {
+export interface CreateModelOptions {
+  /** The model the manifest is written as. */
+  name: ModelName;
+  progress: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export async function createModel(store: Store, req: CreateRequest, opts: CreateModelOptions): Promise<void> {
+  const { name, progress, signal } = opts;
   const created: string[] = [];
   const uploads = [...Object.values(req.files ?? {}), ...Object.values(req.adapters ?? {})];
   try {
@@ -43,7 +51,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
     const { layers, inherited } = req.from
       ? await layersFromModel(store, req.from)
       : await layersFromFiles(store, req, progress, created);
-    if (quantType) await quantizeModelLayers(store.blobs, layers, quantType, progress, created, signal);
+    if (quantType) await quantizeModelLayers(store.blobs, layers, { quantize: quantType, progress, created, signal });
 
     const addBlob = async (mediaType: string, data: string | Buffer): Promise<Layer> => {
       const r = await store.blobs.writeBytes(data);
@@ -56,7 +64,7 @@ export async function createModel(store: Store, req: CreateRequest, name: ModelN
     };
 
     if (req.adapters && isAdapterUpload(Object.keys(req.adapters))) {
-      layers.push(await importAdapter(store, req.adapters, layers, progress, created));
+      layers.push(await importAdapter(store, req.adapters, { layers, progress, created }));
     } else if (req.adapters && Object.keys(req.adapters).length > 0) {
       if (Object.keys(req.adapters).length > 1) throw badRequest("only one adapter is currently supported");
       for (const [fname, digest] of Object.entries(req.adapters)) {

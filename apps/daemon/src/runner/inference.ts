@@ -131,18 +131,21 @@ export function tokenize(lease: Lease, text: string): Token[] {
   return lease.runner.model.tokenize(text, true);
 }
 
+export interface GenerateTokensOptions {
+  /** The request's resolved model options: sampling, stop strings, num_predict. */
+  options: ModelOptions;
+  grammar?: LlamaGrammar | undefined;
+  /** Called with UTF-8-safe text pieces as they are generated. */
+  onPiece: (text: string) => void;
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * Generates a continuation of `promptTokens` (BOS is added when the model wants one) on a
  * sequence of the leased runner, calling `onPiece` with UTF-8-safe text pieces.
  */
-export async function generateTokens(
-  lease: Lease,
-  promptTokens: Token[],
-  options: ModelOptions,
-  grammar: LlamaGrammar | undefined,
-  onPiece: (text: string) => void,
-  signal: AbortSignal | undefined,
-): Promise<GenerationStats> {
+export async function generateTokens(lease: Lease, promptTokens: Token[], opts: GenerateTokensOptions): Promise<GenerationStats> {
+  const { options, grammar, onPiece, signal } = opts;
   const { runner } = lease;
   const model = runner.model;
   // LlamaCompletion puts BOS in front itself when the model wants one; a template that already

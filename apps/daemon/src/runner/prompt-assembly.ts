@@ -65,7 +65,7 @@ export function assembleGenerate(model: PromptModel, req: GeneratePrompt, countT
   messages.push({ role: "user", content: req.prompt });
   const input: RenderInput = { messages, prompt: req.prompt, suffix: req.suffix, ...thinkValues(req.think), ...special(model) };
   if (req.template) return render(compileTemplate(req.template), input);
-  return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, model.numCtx, countTokens, req.truncate);
+  return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, { numCtx: model.numCtx, countTokens, truncate: req.truncate });
 }
 
 /**
@@ -77,5 +77,5 @@ export function assembleChat(model: PromptModel, req: ChatPrompt, countTokens: (
   messages.push(...req.messages);
   if (req.messages[0]?.role !== "system" && model.system) messages.unshift({ role: "system", content: model.system });
   const input: RenderInput = { messages, ...(req.tools ? { tools: req.tools } : {}), ...thinkValues(req.think), ...special(model) };
-  return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, model.numCtx, countTokens, req.truncate);
+  return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, { numCtx: model.numCtx, countTokens, truncate: req.truncate });
 }

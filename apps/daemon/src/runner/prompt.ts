@@ -82,20 +82,29 @@ export function render(t: PromptTemplate, input: RenderInput, opts: RenderOption
   }
 }
 
+export interface TruncateOptions {
+  /** The context window, in tokens, the prompt must fit in. */
+  numCtx: number;
+  countTokens: (text: string) => number;
+  /** False renders the whole conversation whatever its length (default true). */
+  truncate?: boolean | undefined;
+}
+
 /**
  * Drops the oldest non-system messages until the rendered prompt fits in
  * `numCtx` tokens. System messages and the last message are always kept. Each render has the
  * limits of the whole conversation, and all of them share one wall clock: a long conversation
  * that must lose many messages is rendered many times over.
  */
-export function renderTruncated(t: PromptTemplate, input: RenderInput, numCtx: number, countTokens: (text: string) => number, truncate = true): string {
-  const opts: RenderOptions = { limits: limitsFor(inputSize(input)), started: performance.now() };
+export function renderTruncated(t: PromptTemplate, input: RenderInput, opts: TruncateOptions): string {
+  const { numCtx, countTokens, truncate = true } = opts;
+  const renderOpts: RenderOptions = { limits: limitsFor(inputSize(input)), started: performance.now() };
   const msgs = input.messages;
-  if (!truncate || msgs.length <= 1) return render(t, input, opts);
+  if (!truncate || msgs.length <= 1) return render(t, input, renderOpts);
   for (let i = 0; i < msgs.length; i++) {
     const kept = [...msgs.slice(0, i).filter((m) => m.role === "system"), ...msgs.slice(i)];
-    const text = render(t, { ...input, messages: kept }, opts);
+    const text = render(t, { ...input, messages: kept }, renderOpts);
     if (i === msgs.length - 1 || countTokens(text) <= numCtx) return text;
   }
-  return render(t, input, opts);
+  return render(t, input, renderOpts);
 }

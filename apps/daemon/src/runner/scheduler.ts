@@ -46,14 +46,20 @@ export class Runner {
   private embedding: Promise<LlamaEmbeddingContext> | undefined;
   private embedQueue: Promise<unknown> = Promise.resolve();
 
+  readonly model: LlamaModel;
+  readonly context: LlamaContext;
+  keepAliveMs: number;
+  private readonly onExpire: (r: Runner) => void;
+
   constructor(
     readonly spec: LoadSpec,
-    readonly model: LlamaModel,
-    readonly context: LlamaContext,
-    public keepAliveMs: number,
-    private readonly onExpire: (r: Runner) => void,
+    loaded: { model: LlamaModel; context: LlamaContext; keepAliveMs: number; onExpire: (r: Runner) => void },
   ) {
-    this.expiresAt = new Date(Date.now() + (keepAliveMs < 0 ? 1e12 : keepAliveMs));
+    this.model = loaded.model;
+    this.context = loaded.context;
+    this.keepAliveMs = loaded.keepAliveMs;
+    this.onExpire = loaded.onExpire;
+    this.expiresAt = new Date(Date.now() + (this.keepAliveMs < 0 ? 1e12 : this.keepAliveMs));
   }
 
   /** Sequences handed out and not yet given back: the requests generating on this model now. */
@@ -200,7 +206,7 @@ export class Scheduler {
         ...(spec.numBatch ? { batchSize: spec.numBatch } : {}),
         ...(spec.adapters.length ? { lora: { adapters: spec.adapters.map((filePath) => ({ filePath, scale: 1 })) } } : {}),
       });
-      return new Runner(spec, model, context, keepAliveMs, (r) => void this.expire(r));
+      return new Runner(spec, { model, context, keepAliveMs, onExpire: (r) => void this.expire(r) });
     } catch (e) {
       await model.dispose();
       throw e;

@@ -43,6 +43,23 @@ interface Variable {
   value: unknown;
 }
 
+/** Where a field, method or function is evaluated, and what the command gives it. */
+interface CallSite {
+  /** The node an error in the call points at. */
+  node: AnyNode;
+  /** The command's argument nodes with the callee itself as args[0], as in Go; null for none. */
+  args: readonly ArgNode[] | null;
+  /** The value piped in from the previous command, or MISSING. */
+  final: Final;
+}
+
+/** What is called: its name for messages, how to call it, and for a built-in its arity rules. */
+interface Callee {
+  name: string;
+  call: (args: unknown[]) => unknown;
+  spec: TemplateFunc | null;
+}
+
 /**
  * How much a value counts as work when a function takes or returns it: a string's length, since
  * comparing, measuring, escaping or slicing a string takes time in proportion to it. Lists count
@@ -260,7 +277,7 @@ class Exec {
       case "chain":
         return this.evalChainNode(dot, first, cmd.args, final);
       case "identifier":
-        return this.evalFunction(dot, first, cmd, cmd.args, final);
+        return this.evalFunction(dot, first, { node: cmd, args: cmd.args, final });
       case "pipe":
         this.notAFunction(cmd.args, final);
         return this.evalPipeline(dot, first);
@@ -286,14 +303,14 @@ class Exec {
 
   private evalFieldNode(dot: unknown, field: FieldNode, args: readonly ArgNode[] | null, final: Final): unknown {
     this.node = field;
-    return this.evalFieldChain(dot, dot, field, field.ident, args, final);
+    return this.evalFieldChain(dot, dot, field.ident, { node: field, args, final });
   }
 
   private evalChainNode(dot: unknown, chain: ChainNode, args: readonly ArgNode[] | null, final: Final): unknown {
     this.node = chain;
     if (chain.node.type === "nil") this.errorf(`indirection through explicit nil in ${nodeString(chain)}`);
     const receiver = this.evalArg(dot, chain.node);
-    return this.evalFieldChain(dot, receiver, chain, chain.field, args, final);
+    return this.evalFieldChain(dot, receiver, chain.field, { node: chain, args, final });
   }
 
   private evalVariableNode(dot: unknown, v: VariableNode, args: readonly ArgNode[] | null, final: Final): unknown {
@@ -303,15 +320,18 @@ class Exec {
       if (args) this.notAFunction(args, final);
       return value;
     }
-    return this.evalFieldChain(dot, value, v, v.ident.slice(1), args, final);
+    return this.evalFieldChain(dot, value, v.ident.slice(1), { node: v, args, final });
   }
 
-  private evalFieldChain(dot: unknown, receiver: unknown, node: AnyNode, ident: readonly string[], args: readonly ArgNode[] | null, final: Final): unknown {
-    for (let i = 0; i < ident.length - 1; i++) receiver = this.evalField(dot, ident[i]!, node, null, MISSING, receiver);
-    return this.evalField(dot, ident[ident.length - 1]!, node, args, final, receiver);
+  private evalFieldChain(dot: unknown, receiver: unknown, ident: readonly string[], site: CallSite): unknown {
+    // Only the last field of the chain is given the command's arguments.
+    const inner: CallSite = { node: site.node, args: null, final: MISSING };
+    for (let i = 0; i < ident.length - 1; i++) receiver = this.evalField(dot, receiver, ident[i]!, inner);
+    return this.evalField(dot, receiver, ident[ident.length - 1]!, site);
   }
 
-  private evalField(dot: unknown, name: string, node: AnyNode, args: readonly ArgNode[] | null, final: Final, receiver: unknown): unknown {
+  private evalField(dot: unknown, receiver: unknown, name: string, site: CallSite): unknown {
+    const { args, final } = site;
     // A nil receiver yields nil, as Go does for values taken from maps.
     if (isNil(receiver)) return undefined;
     const hasArgs = (args !== null && args.length > 1) || final !== MISSING;
@@ -326,7 +346,7 @@ class Exec {
       }
       const value = receiver[name];
       if (typeof value === "function") {
-        return this.evalCall(dot, (callArgs) => (value as (...a: unknown[]) => unknown).apply(receiver, callArgs), null, node, name, args, final);
+        return this.evalCall(dot, { name, call: (callArgs) => (value as (...a: unknown[]) => unknown).apply(receiver, callArgs), spec: null }, site);
       }
       if (hasArgs) this.errorf(`${name} is not a method but has arguments`);
       return value;
@@ -334,26 +354,20 @@ class Exec {
     this.errorf(`can't evaluate field ${name} in type ${goTypeName(receiver)}`);
   }
 
-  private evalFunction(dot: unknown, ident: IdentifierNode, cmd: AnyNode, args: readonly ArgNode[] | null, final: Final): unknown {
+  private evalFunction(dot: unknown, ident: IdentifierNode, site: CallSite): unknown {
     this.node = ident;
     const fn = this.ctx.funcs.get(ident.name);
     if (fn === undefined) this.errorf(`${goQuote(ident.name)} is not a defined function`);
-    return this.evalCall(dot, (a) => fn.call(a), fn, cmd, ident.name, args, final);
+    return this.evalCall(dot, { name: ident.name, call: (a) => fn.call(a), spec: fn }, site);
   }
 
   /**
-   * Calls a function or method. `args`, when present, includes the callee as args[0], as in Go.
-   * `spec` gives built-in arity and short-circuit rules; methods on data have none.
+   * Calls a function or method. `site.args`, when present, includes the callee as args[0], as in Go.
+   * `callee.spec` gives built-in arity and short-circuit rules; methods on data have none.
    */
-  private evalCall(
-    dot: unknown,
-    call: (args: unknown[]) => unknown,
-    spec: TemplateFunc | null,
-    node: AnyNode,
-    name: string,
-    args: readonly ArgNode[] | null,
-    final: Final,
-  ): unknown {
+  private evalCall(dot: unknown, callee: Callee, site: CallSite): unknown {
+    const { name, call, spec } = callee;
+    const { node, args, final } = site;
     const argNodes = args ? args.slice(1) : [];
     const numIn = argNodes.length + (final !== MISSING ? 1 : 0);
     if (spec) {
@@ -413,7 +427,7 @@ class Exec {
       case "pipe":
         return this.evalPipeline(dot, n);
       case "identifier":
-        return this.evalFunction(dot, n, n, null, MISSING);
+        return this.evalFunction(dot, n, { node: n, args: null, final: MISSING });
       case "chain":
         return this.evalChainNode(dot, n, null, MISSING);
       case "bool":

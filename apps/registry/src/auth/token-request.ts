@@ -14,6 +14,19 @@ export interface SignedRequest {
   fingerprint: string;
 }
 
+export interface VerifySignedOptions {
+  /** The URLs the client may have signed: this registry's own. */
+  candidateURLs: string[];
+  /** The request's query, with its `ts` and `nonce`. */
+  query: URLSearchParams;
+  /** How far `ts` may be from the server's clock. */
+  windowSeconds: number;
+  /** The server's clock, in milliseconds (default: now). */
+  now?: number;
+  /** The method the signature covers (default GET). */
+  method?: "GET" | "POST";
+}
+
 const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
 
 /**
@@ -24,15 +37,8 @@ const NONCE_RE = /^[A-Za-z0-9_-]{8,128}$/;
  * The signature covers `<method>,<URL>,<hash of the empty body>`: GET for token requests, POST for
  * the web catalog's login-link request, so one can never stand in for the other.
  */
-export async function verifySignedRequest(
-  db: Database,
-  authorization: string,
-  candidateURLs: string[],
-  query: URLSearchParams,
-  windowSeconds: number,
-  now = Date.now(),
-  method: "GET" | "POST" = "GET",
-): Promise<SignedRequest> {
+export async function verifySignedRequest(db: Database, authorization: string, opts: VerifySignedOptions): Promise<SignedRequest> {
+  const { candidateURLs, query, windowSeconds, now = Date.now(), method = "GET" } = opts;
   let auth;
   try {
     auth = parseSignedAuthorization(authorization);

@@ -8,6 +8,12 @@ import { splitRepoPath } from "../services/names.ts";
 import { adminToken, hasEmbeddedDatabase, readServerInfo } from "../ops/server-info.ts";
 import { processAlive } from "../ops/process-alive.ts";
 
+/** A running server's address and the admin token it accepts. */
+export interface AdminServer {
+  url: string;
+  token: string;
+}
+
 export interface AdminConnection {
   ops: AdminOps;
   via: string;
@@ -19,7 +25,7 @@ export interface AdminConnection {
  * reach it: the embedded database admits one process, so commands go through that server.
  * Undefined when the registry uses PostgreSQL or no live server is recorded.
  */
-export function embeddedServer(config: Config): { url: string; token: string } | undefined {
+export function embeddedServer(config: Config): AdminServer | undefined {
   if (config.databaseURL) return undefined;
   const info = readServerInfo(config.dataDir);
   if (!info || !processAlive(info.pid)) return undefined;
@@ -29,7 +35,8 @@ export function embeddedServer(config: Config): { url: string; token: string } |
 }
 
 /** One call of the running server's JSON admin API; errors carry the server's message. */
-export async function adminRequest<T>(url: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
+export async function adminRequest<T>(server: AdminServer, method: string, path: string, body?: unknown): Promise<T> {
+  const { url, token } = server;
   let res: Response;
   try {
     res = await fetch(`${url}/admin${path}`, {
@@ -54,7 +61,8 @@ export async function adminRequest<T>(url: string, token: string, method: string
 }
 
 export function httpAdmin(url: string, token: string): AdminOps {
-  const call = <T>(method: string, path: string, body?: unknown): Promise<T> => adminRequest<T>(url, token, method, path, body);
+  const server = { url, token };
+  const call = <T>(method: string, path: string, body?: unknown): Promise<T> => adminRequest<T>(server, method, path, body);
   const seg = encodeURIComponent;
   return {
     addUser: (name, keys) => call("POST", "/users", { name, keys }),

@@ -14,7 +14,7 @@ export interface FsckFlags {
 
 async function viaServer(url: string, token: string, flags: FsckFlags): Promise<RegistryFsckReport> {
   try {
-    return await adminRequest<RegistryFsckReport>(url, token, "POST", "/fsck", { repair: flags.repair === true, quick: flags.quick === true });
+    return await adminRequest<RegistryFsckReport>({ url, token }, "POST", "/fsck", { repair: flags.repair === true, quick: flags.quick === true });
   } catch (e) {
     throw new Error(`fsck through ${url}: ${(e as Error).message}`);
   }

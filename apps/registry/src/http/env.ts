@@ -1,3 +1,5 @@
+// The types Hono hands every handler: what the app injects and what middleware resolves per request.
+
 import type { HttpBindings } from "@hono/node-server";
 import type { Registry } from "../registry.ts";
 import type { RepoName } from "../services/names.ts";

@@ -22,6 +22,18 @@ interface ByteSeries {
   sent: number;
 }
 
+/** One finished request as the metrics count it. */
+export interface ObservedRequest {
+  method: string;
+  /** The route pattern, never the path a client sent. */
+  route: string;
+  status: number;
+  seconds: number;
+  /** Bytes read and written on the connection for this request, headers included. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /** A label value as the exposition format wants it: backslash, quote and newline escaped. */
 function labelValue(v: string): string {
   return v.replace(/[\\"\n]/g, (ch) => (ch === "\n" ? "\\n" : `\\${ch}`));
@@ -37,7 +49,8 @@ export class Metrics {
   uploadsInFlight = 0;
 
   /** Records one finished (or abandoned) request. */
-  observe(method: string, route: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
+  observe(r: ObservedRequest): void {
+    const { method, route, status, seconds, bytesIn, bytesOut } = r;
     const m = METHODS.has(method) ? method : "OTHER";
     const key = `${m} ${status} ${route}`;
     let s = this.requests.get(key);

@@ -120,7 +120,7 @@ export class RequestTracker {
         const finished = res.writableFinished;
         const status = res.headersSent || finished ? res.statusCode : 499;
         const route = info.route === undefined || info.route === "*" || info.route === "" ? "unmatched" : info.route;
-        this.metrics.observe(method, route, status, seconds, bytesIn, bytesOut);
+        this.metrics.observe({ method, route, status, seconds, bytesIn, bytesOut });
         const q = url.indexOf("?");
         const path = (q < 0 ? url : url.slice(0, q)).slice(0, 512);
         const level = status >= 500 ? "error" : QUIET_PATHS.has(path) && status < 400 ? "debug" : "info";

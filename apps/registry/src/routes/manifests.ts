@@ -41,7 +41,7 @@ export const manifestRoutes = new Hono<AppEnv>()
       if (first) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `manifest names blob ${first}, which this repository does not have`).withDetail({ digest: first });
     }
     const repo = c.var.access.repository ?? (await ensureRepository(reg, namespace, c.var.repo.model, reg.config.defaultVisibility));
-    const digest = await putManifest(reg, repo.id, ref, bytes, valid);
+    const digest = await putManifest(reg, repo.id, { ref, bytes, valid });
     return c.body(null, 201, {
       Location: `${publicURL(c)}/v2/${c.var.repo.path}/manifests/${digest}`,
       "Docker-Content-Digest": digest,

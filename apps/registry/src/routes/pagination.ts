@@ -1,3 +1,5 @@
+// Pagination of lists (tags/list, _catalog) as Distribution does it: `n`, `last` and a Link header.
+
 import type { Context } from "hono";
 import { RegistryError } from "../errors.ts";
 import type { AppEnv } from "../http/env.ts";

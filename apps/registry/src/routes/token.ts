@@ -30,7 +30,7 @@ export const token = new Hono<AppEnv>().get("/", limitByAddress, async (c) => {
     if (/^(Bearer|Basic)\s/i.test(authorization)) {
       throw new RegistryError("UNAUTHORIZED", "this registry accepts only requests signed with an ed25519 key (Ollama's token request)");
     }
-    const signed = await verifySignedRequest(reg.db, authorization, signedRequestURLs(c, raw), query, reg.config.signatureWindowSeconds);
+    const signed = await verifySignedRequest(reg.db, authorization, { candidateURLs: signedRequestURLs(c, raw), query, windowSeconds: reg.config.signatureWindowSeconds });
     limitByKey(c, signed.fingerprint);
     account = await accountForKey(reg.db, signed.publicKey);
     if (account) keyFingerprint = signed.fingerprint;

@@ -131,11 +131,11 @@ const start = async (c: Context<AppEnv>): Promise<Response> => {
       return created(c, mounted);
     }
   }
-  const row = await startUpload(reg.db, reg.store, reg.hashes, repo.id, opener);
+  const row = await startUpload(reg, repo.id, opener);
   if (digest) {
     // Monolithic upload: the whole blob is the body of the POST.
     try {
-      await appendChunk(reg.db, reg.store, reg.hashes, row, 0, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
+      await appendChunk(reg, row, { offset: 0, body: requestBody(c), length: contentLength(c), ttlSeconds: reg.config.uploadTTLSeconds });
       await finishUpload(reg, row, digest);
     } catch (e) {
       await cancelUpload(reg.db, reg.store, reg.hashes, row).catch(() => {});
@@ -169,7 +169,7 @@ uploadRoutes.patch("/:id", requireAction("push"), async (c) => {
     }
     length = rangeLength;
   }
-  await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), length, reg.config.uploadTTLSeconds);
+  await appendChunk(reg, row, { offset: row.size, body: requestBody(c), length, ttlSeconds: reg.config.uploadTTLSeconds });
   return c.body(null, 202, sessionHeaders(c, row));
 });
 
@@ -179,7 +179,7 @@ uploadRoutes.put("/:id", requireAction("push"), async (c) => {
   const digestParam = c.req.query("digest");
   if (!digestParam) throw new RegistryError("DIGEST_INVALID", "the final PUT needs ?digest=sha256:<hex>");
   const digest = parseDigestParam(digestParam);
-  if (hasBody(c)) await appendChunk(reg.db, reg.store, reg.hashes, row, row.size, requestBody(c), contentLength(c), reg.config.uploadTTLSeconds);
+  if (hasBody(c)) await appendChunk(reg, row, { offset: row.size, body: requestBody(c), length: contentLength(c), ttlSeconds: reg.config.uploadTTLSeconds });
   await finishUpload(reg, row, digest);
   return created(c, digest);
 });

@@ -177,7 +177,7 @@ web.post("/-/login/links", limitByAddress, async (c) => {
   const authorization = c.req.header("authorization");
   if (!authorization) throw new RegistryError("UNAUTHORIZED", "a login link must be requested with a signed request (corral login)");
   const candidates = signedRequestURLs(c as unknown as Context<AppEnv>, raw);
-  const signed = await verifySignedRequest(reg.db, authorization, candidates, query, reg.config.signatureWindowSeconds, Date.now(), "POST");
+  const signed = await verifySignedRequest(reg.db, authorization, { candidateURLs: candidates, query, windowSeconds: reg.config.signatureWindowSeconds, method: "POST" });
   const base = publicURL(c as unknown as Context<AppEnv>);
   limitByKey(c as unknown as Context<AppEnv>, signed.fingerprint);
   const account = await accountForKey(reg.db, signed.publicKey);
@@ -228,7 +228,7 @@ web.post("/-/models/:ns/:model", async (c) => {
   const { ns, model } = c.req.param();
   const description = r.form.get("description");
   const visibility = r.form.get("visibility");
-  await updateModelSettings(c.var.registry, r.viewer, ns, model, {
+  await updateModelSettings(c.var.registry, { viewer: r.viewer, ns, model }, {
     ...(description !== null ? { description } : {}),
     ...(visibility !== null ? { visibility } : {}),
   });
@@ -242,7 +242,7 @@ web.post("/-/orgs/:org/members", async (c) => {
   const user = (r.form.get("user") ?? "").trim();
   if (!user) throw new AdminError("INVALID_REQUEST", "user: enter the name of an account");
   if (r.form.get("action") === "remove") await removeMember(c.var.registry.db, r.viewer, org, user);
-  else await setMemberRole(c.var.registry.db, r.viewer, org, user, r.form.get("role") ?? "");
+  else await setMemberRole(c.var.registry.db, r.viewer, { org, user, role: r.form.get("role") ?? "" });
   return c.redirect(`/${org.toLowerCase()}?members=1`, 303);
 });
 
@@ -265,7 +265,7 @@ web.get("/:ns/:model", async (c) => {
   const { ns, model } = c.req.param();
   if (repoNameProblem(ns, model)) return notFound(c, "such page");
   const reg = c.var.registry;
-  const view = await modelView(reg.db, reg.store, c.var.viewer?.account, ns, model);
+  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model });
   if (!view) return notFound(c, `model called ${ns}/${model}`);
   const tag = defaultTag(view);
   const notice = c.req.query("saved") ? "Changes saved." : undefined;
@@ -275,7 +275,8 @@ web.get("/:ns/:model", async (c) => {
 /** Layers left out of the Modelfile view that are named one by one. */
 const MAX_NAMED_OMISSIONS = 8;
 
-function modelfileOf(ctx: PageContext, ns: string, model: string, tag: TagView, contents: TagContents): string {
+function modelfileOf(ctx: PageContext, of: { ns: string; model: string; tag: TagView; contents: TagContents }): string {
+  const { ns, model, tag, contents } = of;
   // A layer the page shows only the start of (or none of) is named in a comment, never cut short
   // inside a command: a copied Modelfile must not silently lose text.
   const notShown: LayerText[] = [];
@@ -328,12 +329,12 @@ web.get("/:ns/:model/tags/:tag", async (c) => {
   const { ns, model, tag: tagName } = c.req.param();
   if (repoNameProblem(ns, model) || tagProblem(tagName)) return notFound(c, "such page");
   const reg = c.var.registry;
-  const view = await modelView(reg.db, reg.store, c.var.viewer?.account, ns, model);
+  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model });
   const tag = view?.tags.find((t) => t.name === tagName);
   if (!view || !tag) return notFound(c, `tag ${ns}/${model}:${tagName}`);
   const contents = await contentsOf(c, tag);
   const ctx = pageContext(c);
-  const modelfile = contents ? modelfileOf(ctx, view.namespace.name, view.repository.name, tag, contents) : undefined;
+  const modelfile = contents ? modelfileOf(ctx, { ns: view.namespace.name, model: view.repository.name, tag, contents }) : undefined;
   return html(c, TagPage({ ctx, view, tag, contents, modelfile }));
 });
 

@@ -212,8 +212,16 @@ export interface TagContents {
   projectors: Descriptor[];
 }
 
+/** A model by its namespace and name, as one account (or an anonymous visitor) asks for it. */
+export interface ModelLookup {
+  viewer: Account | undefined;
+  ns: string;
+  model: string;
+}
+
 /** The model if the viewer may see it: a private model is as absent as a missing one. */
-export async function modelView(db: Database, store: BlobStore, viewer: Account | undefined, ns: string, model: string): Promise<ModelView | undefined> {
+export async function modelView(db: Database, store: BlobStore, lookup: ModelLookup): Promise<ModelView | undefined> {
+  const { viewer, ns, model } = lookup;
   const namespace = await findAccount(db, ns);
   if (!namespace) return undefined;
   const [repo] = await db
@@ -372,14 +380,8 @@ async function ownedRepository(db: Database, viewer: Account | undefined, ns: st
   return { namespace, id: repo.id };
 }
 
-export async function updateModelSettings(
-  { db, reads }: CachedDatabase,
-  viewer: Account | undefined,
-  ns: string,
-  model: string,
-  change: { description?: string; visibility?: string },
-): Promise<void> {
-  const { id } = await ownedRepository(db, viewer, ns, model);
+export async function updateModelSettings({ db, reads }: CachedDatabase, lookup: ModelLookup, change: { description?: string; visibility?: string }): Promise<void> {
+  const { id } = await ownedRepository(db, lookup.viewer, lookup.ns, lookup.model);
   const set: { description?: string; visibility?: "public" | "private" } = {};
   if (change.description !== undefined) {
     const d = change.description.replace(/\r\n?/g, "\n");
@@ -403,7 +405,8 @@ async function orgFor(db: Database, viewer: Account | undefined, org: string): P
 }
 
 /** Adds a member or changes a role; an organisation keeps at least one owner. */
-export async function setMemberRole(db: Database, viewer: Account | undefined, org: string, user: string, role: string): Promise<void> {
+export async function setMemberRole(db: Database, viewer: Account | undefined, membership: { org: string; user: string; role: string }): Promise<void> {
+  const { org, user, role } = membership;
   if (!isRole(role)) throw new AdminError("INVALID_REQUEST", `role: expected reader, writer or owner, got ${JSON.stringify(role.slice(0, 40))}`);
   const namespace = await orgFor(db, viewer, org);
   const target = await findAccount(db, user.trim());

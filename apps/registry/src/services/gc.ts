@@ -34,7 +34,7 @@ export async function collectGarbage(reg: CachedDatabase & { store: BlobStore },
   // 1. Upload sessions nobody has touched for their lifetime (serve's sweep removes them too, the
   // same way, so both may run at once).
   if (dryRun) report.uploadsRemoved = (await db.select({ id: uploads.id }).from(uploads).where(lt(uploads.updatedAt, uploadCutoff))).length;
-  else report.uploadsRemoved = await expireUploads(db, store, new UploadHashes(), opts.uploadTTLSeconds);
+  else report.uploadsRemoved = await expireUploads({ db, store, hashes: new UploadHashes() }, opts.uploadTTLSeconds);
   const openUploads = new Set((await db.select({ id: uploads.id }).from(uploads)).map((u) => u.id));
   const graceCutoffMs = Date.now() - opts.graceSeconds * 1000;
   for await (const u of store.listUploads()) {

@@ -56,8 +56,9 @@ export function validateManifest(bytes: Buffer, contentType: string | undefined)
 }
 
 /** Stores a manifest (the bytes validateManifest passed) and points the tag (if the reference is one) at it; returns its digest. */
-export async function putManifest({ db, reads }: CachedDatabase, repositoryId: number, ref: Reference, bytes: Buffer, valid: ValidManifest): Promise<string> {
-  const { manifest, mediaType, digest } = valid;
+export async function putManifest({ db, reads }: CachedDatabase, repositoryId: number, put: { ref: Reference; bytes: Buffer; valid: ValidManifest }): Promise<string> {
+  const { ref, bytes } = put;
+  const { manifest, mediaType, digest } = put.valid;
   if (ref.kind === "digest" && ref.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${ref.digest}`);
   }

@@ -19,17 +19,17 @@ const PLACEHOLDER_HOST = "registry";
 
 /** Why `namespace` cannot name a namespace (an account), or undefined when it can. */
 export function namespaceProblem(namespace: string): string | undefined {
-  return new ModelName(PLACEHOLDER_HOST, namespace, "model", "latest").problem();
+  return new ModelName({ host: PLACEHOLDER_HOST, namespace, model: "model", tag: "latest" }).problem();
 }
 
 /** Why `namespace/model` is not a repository name, or undefined when it is. */
 export function repoNameProblem(namespace: string, model: string): string | undefined {
-  return new ModelName(PLACEHOLDER_HOST, namespace, model, "latest").problem();
+  return new ModelName({ host: PLACEHOLDER_HOST, namespace, model, tag: "latest" }).problem();
 }
 
 /** Why `tag` is not a tag, or undefined when it is. */
 export function tagProblem(tag: string): string | undefined {
-  return new ModelName(PLACEHOLDER_HOST, "ns", "model", tag).problem();
+  return new ModelName({ host: PLACEHOLDER_HOST, namespace: "ns", model: "model", tag }).problem();
 }
 
 /**

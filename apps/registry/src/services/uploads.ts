@@ -47,6 +47,13 @@ export class UploadHashes {
   }
 }
 
+/** Where sessions live: rows in the database, bytes in the store's upload area, running hashes in memory. */
+export interface UploadStorage {
+  db: Database;
+  store: BlobStore;
+  hashes: UploadHashes;
+}
+
 export interface UploadOpener {
   accountId: number;
   /** The account's name, for the message when it is at its limit. */
@@ -106,12 +113,12 @@ export async function ensureUploadRoom(db: Database, store: BlobStore, hashes: U
   if (opener.limit === 0) return;
   let open = await openSessions(db, opener.accountId);
   if (open < opener.limit) return;
-  if ((await expireUploads(db, store, hashes, opener.ttlSeconds, { accountId: opener.accountId })) > 0) open = await openSessions(db, opener.accountId);
+  if ((await expireUploads({ db, store, hashes }, opener.ttlSeconds, { accountId: opener.accountId })) > 0) open = await openSessions(db, opener.accountId);
   if (open >= opener.limit) throw tooMany(open, opener);
 }
 
 /** Opens a session for the account, or refuses with 429 when it holds its limit. */
-export async function startUpload(db: Database, store: BlobStore, hashes: UploadHashes, repositoryId: number, opener: UploadOpener): Promise<UploadRow> {
+export async function startUpload({ db, store, hashes }: UploadStorage, repositoryId: number, opener: UploadOpener): Promise<UploadRow> {
   const result = await insertWithinLimit(db, repositoryId, opener);
   if ("open" in result) throw tooMany(result.open, opener);
   const row = result.row;
@@ -135,7 +142,7 @@ const EXPIRE_BATCH = 500;
  * and only that caller removes its bytes. The age is checked again as the row is deleted, so a
  * session that has just received a chunk stays.
  */
-export async function expireUploads(db: Database, store: BlobStore, hashes: UploadHashes, ttlSeconds: number, opts: ExpireOptions = {}): Promise<number> {
+export async function expireUploads({ db, store, hashes }: UploadStorage, ttlSeconds: number, opts: ExpireOptions = {}): Promise<number> {
   const idle = and(
     lt(uploads.updatedAt, sql`now() - make_interval(secs => ${ttlSeconds})`),
     opts.accountId === undefined ? undefined : eq(uploads.accountId, opts.accountId),
@@ -177,7 +184,7 @@ export function startUploadSweeper(
   let running: Promise<void> | undefined;
   const sweep = (): void => {
     if (running) return;
-    running = expireUploads(reg.db, reg.store, reg.hashes, ttl, {
+    running = expireUploads(reg, ttl, {
       onStoreError: (id, e) => log.warn("an expired upload session's bytes could not be deleted; garbage collection will remove them", { upload: id, error: String(e) }),
     })
       .then(
@@ -230,21 +237,23 @@ async function keepAlive(db: Database, id: string, ttlSeconds: number): Promise<
   return () => clearInterval(timer);
 }
 
+export interface AppendChunkOptions {
+  /** Where the chunk starts; it must be the session's current size. */
+  offset: number;
+  body: Readable;
+  /** The announced length, when there is one: fewer or more bytes are refused. */
+  length: number | undefined;
+  /** REGISTRY_UPLOAD_TTL, for keeping the session alive while the chunk arrives. */
+  ttlSeconds: number;
+}
+
 /**
  * Appends a chunk at `offset`, which must be the session's current size. Returns the new size.
  * A concurrent chunk for the same session loses with RANGE_INVALID instead of corrupting it. While
  * the chunk arrives the session is kept from expiring (`ttlSeconds`, REGISTRY_UPLOAD_TTL).
  */
-export async function appendChunk(
-  db: Database,
-  store: BlobStore,
-  hashes: UploadHashes,
-  row: UploadRow,
-  offset: number,
-  body: Readable,
-  length: number | undefined,
-  ttlSeconds: number,
-): Promise<number> {
+export async function appendChunk({ db, store, hashes }: UploadStorage, row: UploadRow, chunk: AppendChunkOptions): Promise<number> {
+  const { offset, body, length, ttlSeconds } = chunk;
   if (offset !== row.size) {
     throw new RegistryError("RANGE_INVALID", `chunk starts at ${offset} but the upload has ${row.size} bytes`).withHeaders(rangeHeaders(row.size));
   }
@@ -253,7 +262,7 @@ export async function appendChunk(
   const stopKeepingAlive = await keepAlive(db, row.id, ttlSeconds);
   let written: number;
   try {
-    written = await store.append(row.id, offset, body, length, hash ? (bytes) => hash.update(bytes) : undefined);
+    written = await store.append(row.id, offset, body, { length, observe: hash ? (bytes) => hash.update(bytes) : undefined });
   } catch (e) {
     if (e instanceof UploadNotFoundError) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload ${row.id} has no data`);
     throw e;

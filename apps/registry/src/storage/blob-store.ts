@@ -24,6 +24,13 @@ export interface StoredUpload {
   modified: Date;
 }
 
+export interface AppendOptions {
+  /** The body's length, when known: it lets drivers avoid buffering. */
+  length?: number | undefined;
+  /** Sees every byte, in order, before it is written (the upload's running digest). */
+  observe?: ((bytes: Buffer) => void) | undefined;
+}
+
 export interface BlobStore {
   readonly kind: "filesystem" | "s3";
   /** Size of a committed blob, or undefined when the store does not have it. */
@@ -49,10 +56,9 @@ export interface BlobStore {
   createUpload(id: string): Promise<void>;
   /**
    * Writes `body` at `offset` of the upload (anything stored at or past `offset` is replaced) and
-   * returns the number of bytes written. `length`, when known, lets drivers avoid buffering.
-   * `observe` sees every byte, in order, before it is written (the upload's running digest).
+   * returns the number of bytes written.
    */
-  append(id: string, offset: number, body: Readable, length?: number, observe?: (bytes: Buffer) => void): Promise<number>;
+  append(id: string, offset: number, body: Readable, opts?: AppendOptions): Promise<number>;
   /** The first `size` bytes of an upload, in order. */
   readUpload(id: string, size: number): Promise<Readable>;
   /** Makes the first `size` bytes of the upload the blob `digest`, atomically, then drops the upload area. */

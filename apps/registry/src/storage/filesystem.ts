@@ -14,6 +14,7 @@ import {
   checkDigest,
   checkUploadId,
   isUploadId,
+  type AppendOptions,
   type BlobStore,
   type ByteRange,
   type StoredBlob,
@@ -126,7 +127,8 @@ export class FilesystemBlobStore implements BlobStore {
     await h.close();
   }
 
-  async append(id: string, offset: number, body: Readable, _length?: number, observe?: (bytes: Buffer) => void): Promise<number> {
+  async append(id: string, offset: number, body: Readable, opts: AppendOptions = {}): Promise<number> {
+    const { observe } = opts;
     const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });

@@ -1,3 +1,5 @@
+// Chooses and opens the blob store the configuration names.
+
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { BlobStore } from "./blob-store.ts";

@@ -30,6 +30,7 @@ import {
   checkUploadId,
   isUploadId,
   markBlobStoreError,
+  type AppendOptions,
   type BlobStore,
   type ByteRange,
   type StoredBlob,
@@ -196,7 +197,8 @@ export class S3BlobStore implements BlobStore {
     checkUploadId(id);
   }
 
-  async append(id: string, offset: number, source: Readable, length?: number, observe?: (bytes: Buffer) => void): Promise<number> {
+  async append(id: string, offset: number, source: Readable, opts: AppendOptions = {}): Promise<number> {
+    const { length, observe } = opts;
     const body = observe ? observed(source, observe) : source;
     if (length !== undefined && length <= MAX_SINGLE_OBJECT) {
       if (length === 0) {

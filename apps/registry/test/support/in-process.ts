@@ -45,7 +45,8 @@ export function bearer(token: string | undefined, extra: Record<string, string> 
 }
 
 /** Pushes a model with monolithic uploads (POST ?digest=) and a manifest PUT. */
-export async function pushModel(r: InProcess, token: string, repo: string, tag: string, model: TestModel): Promise<string> {
+export async function pushModel(r: InProcess, token: string, push: { repo: string; tag: string; model: TestModel }): Promise<string> {
+  const { repo, tag, model } = push;
   for (const [digest, bytes] of model.blobs) {
     const res = await r.request(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: "POST", headers: bearer(token, { "Content-Length": String(bytes.length) }), body: bytes });
     if (res.status !== 201) throw new Error(`blob upload: ${res.status} ${await res.text()}`);

@@ -125,7 +125,19 @@ const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
-function writeValue(b: ByteBuilder, type: GGUFValueType, v: GGUFValue, what: string, fail: (p: string) => never, itemType?: GGUFValueType): void {
+interface WriteValueOptions {
+  type: GGUFValueType;
+  /** An array's element type, when the metadata gives one. */
+  itemType?: GGUFValueType | undefined;
+  /** Names the value in error messages. */
+  what: string;
+  fail: (p: string) => never;
+}
+
+function writeValue(b: ByteBuilder, v: GGUFValue, opts: WriteValueOptions): void {
+  const { type, itemType, what } = opts;
+  // Annotated so that a call to it narrows what follows, as for a parameter.
+  const fail: (p: string) => never = opts.fail;
   const bad = (): never => fail(`${what}: value ${describe(v)} does not fit type ${valueTypeName(type)}`);
   switch (type) {
     case GGUFValueType.UINT8:
@@ -181,7 +193,7 @@ function writeValue(b: ByteBuilder, type: GGUFValueType, v: GGUFValue, what: str
       if (!isGGUFValueType(it)) fail(`${what}: unknown array element type ${String(it)}`);
       b.u32(it);
       b.u64(BigInt(v.length));
-      for (let i = 0; i < v.length; i++) writeValue(b, it, v[i] as GGUFValue, `${what}[${i}]`, fail);
+      for (let i = 0; i < v.length; i++) writeValue(b, v[i] as GGUFValue, { type: it, what: `${what}[${i}]`, fail });
       return;
     }
     default:
@@ -237,7 +249,7 @@ export function encodeGGUFHeader(spec: { kv: readonly GGUFKV[]; tensors: readonl
     if (!isGGUFValueType(e.type)) fail(`metadata ${JSON.stringify(e.key)} has unknown value type ${String(e.type)}`);
     b.string(e.key);
     b.u32(e.type);
-    writeValue(b, e.type, e.value, `metadata ${JSON.stringify(e.key)}`, fail, e.type === GGUFValueType.ARRAY ? e.arrayType : undefined);
+    writeValue(b, e.value, { type: e.type, itemType: e.type === GGUFValueType.ARRAY ? e.arrayType : undefined, what: `metadata ${JSON.stringify(e.key)}`, fail });
   }
 
   const offsets: number[] = [];

@@ -40,7 +40,7 @@ export async function chat(deps: Inference, body: Record<string, unknown>): Prom
     try {
       if (req.messages.length === 0) return emit(done("load"));
       const text = assembleChat(promptModel(resolved), req, (s) => tokenize(lease, s).length);
-      const stats = await generateTokens(lease, tokenize(lease, text), resolved.options, grammar, (piece) => emit(chunk(piece, false)), signal);
+      const stats = await generateTokens(lease, tokenize(lease, text), { options: resolved.options, grammar, onPiece: (piece) => emit(chunk(piece, false)), signal });
       emit({ ...done(stats.doneReason), ...metrics(stats, started, lease.loadDurationNs) });
     } finally {
       lease.release();

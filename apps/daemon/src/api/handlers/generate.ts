@@ -48,7 +48,12 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
             ...(req.context ?? []),
             ...tokenize(lease, assembleGenerate(promptModel(resolved), { ...req, continues: req.context !== undefined }, count)),
           ];
-      const stats = await generateTokens(lease, tokens, resolved.options, grammar, (piece) => emit({ model, created_at: now(), response: piece, done: false }), signal);
+      const stats = await generateTokens(lease, tokens, {
+        options: resolved.options,
+        grammar,
+        onPiece: (piece) => emit({ model, created_at: now(), response: piece, done: false }),
+        signal,
+      });
       emit({
         ...done(stats.doneReason),
         ...(req.raw ? {} : { context: stats.tokens }),

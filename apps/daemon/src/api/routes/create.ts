@@ -16,7 +16,7 @@ export function createRoutes(store: Store): Hono {
       return jsonError(c, e);
     }
     const { req, name } = parsed;
-    return progressResponse<Progress>(c, req.stream !== false, (emit, signal) => createModel(store, req, name, emit, signal));
+    return progressResponse<Progress>(c, req.stream !== false, (emit, signal) => createModel(store, req, { name, progress: emit, signal }));
   });
   return app;
 }

@@ -59,79 +59,79 @@ export function formatToolCalls(calls: readonly ToolCall[], tty: boolean): strin
 }
 
 export class AnswerPrinter {
-  readonly #out: TextSink;
-  readonly #tty: boolean;
-  readonly #wordWrap: boolean;
-  readonly #hideThinking: boolean;
-  readonly #spinner: WaitSpinner;
-  #wrapper: WordWrapper | undefined;
-  #thinkingOpen = false;
-  #thinkingEndsInNewline = true;
-  #content = "";
-  #thinking = "";
+  private readonly out: TextSink;
+  private readonly tty: boolean;
+  private readonly wordWrap: boolean;
+  private readonly hideThinking: boolean;
+  private readonly spinner: WaitSpinner;
+  private wrapper: WordWrapper | undefined;
+  private thinkingOpen = false;
+  private thinkingEndsInNewline = true;
+  private contentText = "";
+  private thinkingText = "";
 
   constructor(options: AnswerPrinterOptions) {
-    this.#out = options.out;
-    this.#tty = options.out.isTTY === true;
-    this.#wordWrap = options.wordWrap;
-    this.#hideThinking = options.hideThinking;
-    this.#spinner = new WaitSpinner(options.err);
-    this.#wrapper = this.#newWrapper();
+    this.out = options.out;
+    this.tty = options.out.isTTY === true;
+    this.wordWrap = options.wordWrap;
+    this.hideThinking = options.hideThinking;
+    this.spinner = new WaitSpinner(options.err);
+    this.wrapper = this.newWrapper();
   }
 
   /** The whole answer so far, without the thinking. */
   get content(): string {
-    return this.#content;
+    return this.contentText;
   }
 
   get thinking(): string {
-    return this.#thinking;
+    return this.thinkingText;
   }
 
   /** Shows the spinner until the first piece is printed. */
   waiting(): void {
-    this.#spinner.start();
+    this.spinner.start();
   }
 
   piece(p: AnswerPiece): void {
-    if (p.content !== "" || !this.#hideThinking) this.#spinner.stop();
+    if (p.content !== "" || !this.hideThinking) this.spinner.stop();
     const thinking = p.thinking ?? "";
-    if (thinking !== "") this.#thinking += thinking;
-    if (thinking !== "" && !this.#hideThinking) {
-      if (!this.#thinkingOpen) {
-        this.#out.write(thinkingOpening(this.#tty));
-        this.#thinkingOpen = true;
+    if (thinking !== "") this.thinkingText += thinking;
+    if (thinking !== "" && !this.hideThinking) {
+      if (!this.thinkingOpen) {
+        this.out.write(thinkingOpening(this.tty));
+        this.thinkingOpen = true;
       }
-      this.#thinkingEndsInNewline = thinking.endsWith("\n");
-      this.#print(thinking);
+      this.thinkingEndsInNewline = thinking.endsWith("\n");
+      this.print(thinking);
     }
     const calls = p.tool_calls ?? [];
-    if (this.#thinkingOpen && (p.content !== "" || calls.length > 0)) {
-      this.#print(this.#wrapper?.flush() ?? "", false);
-      if (!this.#thinkingEndsInNewline) this.#out.write("\n");
-      this.#out.write(thinkingClosing(this.#tty));
-      this.#thinkingOpen = false;
-      this.#wrapper = this.#newWrapper();
+    if (this.thinkingOpen && (p.content !== "" || calls.length > 0)) {
+      this.print(this.wrapper?.flush() ?? "", false);
+      if (!this.thinkingEndsInNewline) this.out.write("\n");
+      this.out.write(thinkingClosing(this.tty));
+      this.thinkingOpen = false;
+      this.wrapper = this.newWrapper();
     }
-    this.#content += p.content;
-    this.#print(p.content);
-    if (calls.length > 0) this.#out.write(formatToolCalls(calls, this.#tty));
+    this.contentText += p.content;
+    this.print(p.content);
+    if (calls.length > 0) this.out.write(formatToolCalls(calls, this.tty));
   }
 
   /** Writes what word wrap still holds and takes the spinner away. */
   finish(): void {
-    this.#spinner.stop();
-    this.#print(this.#wrapper?.flush() ?? "", false);
+    this.spinner.stop();
+    this.print(this.wrapper?.flush() ?? "", false);
   }
 
-  #print(text: string, wrap = true): void {
+  private print(text: string, wrap = true): void {
     if (text === "") return;
-    this.#out.write(wrap && this.#wrapper ? this.#wrapper.write(text) : text);
+    this.out.write(wrap && this.wrapper ? this.wrapper.write(text) : text);
   }
 
-  #newWrapper(): WordWrapper | undefined {
-    if (!this.#wordWrap) return undefined;
-    return new WordWrapper({ width: this.#out.columns ?? DEFAULT_WIDTH, tty: this.#tty });
+  private newWrapper(): WordWrapper | undefined {
+    if (!this.wordWrap) return undefined;
+    return new WordWrapper({ width: this.out.columns ?? DEFAULT_WIDTH, tty: this.tty });
   }
 }
 

@@ -33,50 +33,50 @@ interface State {
 }
 
 export class Spinner implements State {
-  #text: string;
-  #printed: string | undefined;
-  #finished = false;
-  readonly #started: number;
+  private label: string;
+  private printed: string | undefined;
+  private ended = false;
+  private readonly started: number;
 
   constructor(
     text: string,
     private readonly owner: Progress,
   ) {
-    this.#text = text;
-    this.#started = owner.now();
+    this.label = text;
+    this.started = owner.now();
   }
 
   get text(): string {
-    return this.#text;
+    return this.label;
   }
 
   get finished(): boolean {
-    return this.#finished;
+    return this.ended;
   }
 
   setText(text: string): void {
-    this.#text = text;
+    this.label = text;
   }
 
   /** Freezes the line without its spinner glyph. Idempotent. */
   stop(): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (this.ended) return;
+    this.ended = true;
     this.owner.changed(this);
   }
 
   line(_width: number, now: number): string {
-    const text = this.#text.trim();
-    if (this.#finished) return text;
-    const frame = spinnerFrameAt(now - this.#started);
+    const text = this.label.trim();
+    if (this.ended) return text;
+    const frame = spinnerFrameAt(now - this.started);
     return text ? `${text} ${frame}` : frame;
   }
 
   /** For the plain log: the text when it differs from what was printed last, else undefined. */
   unprinted(): string | undefined {
-    const text = this.#text.trim();
-    if (text === this.#printed) return undefined;
-    this.#printed = text;
+    const text = this.label.trim();
+    if (text === this.printed) return undefined;
+    this.printed = text;
     return text;
   }
 }
@@ -86,13 +86,13 @@ const RATE_WINDOW_SAMPLES = 10;
 const RATE_SAMPLE_MS = 1000;
 
 export class Bar implements State {
-  #completed: number;
-  #finished = false;
-  readonly #initial: number;
-  readonly #started: number;
-  #stoppedAt = 0;
+  private completedBytes: number;
+  private ended = false;
+  private readonly initial: number;
+  private readonly started: number;
+  private stoppedAt = 0;
   /** One (time, completed) sample per second at most: the sliding window the rate is taken over. */
-  readonly #samples: Array<{ t: number; v: number }> = [];
+  private readonly samples: Array<{ t: number; v: number }> = [];
 
   constructor(
     readonly label: string,
@@ -100,56 +100,56 @@ export class Bar implements State {
     initial: number,
     private readonly owner: Progress,
   ) {
-    this.#initial = Math.min(Math.max(0, initial), total);
-    this.#completed = this.#initial;
-    this.#started = owner.now();
-    if (this.#completed >= total) this.#finish();
+    this.initial = Math.min(Math.max(0, initial), total);
+    this.completedBytes = this.initial;
+    this.started = owner.now();
+    if (this.completedBytes >= total) this.finish();
   }
 
   get completed(): number {
-    return this.#completed;
+    return this.completedBytes;
   }
 
   get finished(): boolean {
-    return this.#finished;
+    return this.ended;
   }
 
   set(completed: number): void {
-    if (this.#finished) return;
+    if (this.ended) return;
     const now = this.owner.now();
-    this.#completed = Math.min(Math.max(completed, 0), this.total);
-    const last = this.#samples[this.#samples.length - 1];
+    this.completedBytes = Math.min(Math.max(completed, 0), this.total);
+    const last = this.samples[this.samples.length - 1];
     if (!last || now - last.t >= RATE_SAMPLE_MS) {
-      this.#samples.push({ t: now, v: this.#completed });
-      if (this.#samples.length > RATE_WINDOW_SAMPLES) this.#samples.shift();
+      this.samples.push({ t: now, v: this.completedBytes });
+      if (this.samples.length > RATE_WINDOW_SAMPLES) this.samples.shift();
     }
-    if (this.#completed >= this.total) this.#finish();
+    if (this.completedBytes >= this.total) this.finish();
   }
 
   /** Marks the transfer complete. */
   done(): void {
-    if (this.#finished) return;
-    this.#completed = this.total;
-    this.#finish();
+    if (this.ended) return;
+    this.completedBytes = this.total;
+    this.finish();
   }
 
   /** Bytes per second over the sliding window (from the start while it holds one sample). */
   rate(): number {
-    if (this.#finished) return elapsedRate(this.#completed - this.#initial, this.#stoppedAt - this.#started);
-    const first = this.#samples[0];
-    const last = this.#samples[this.#samples.length - 1];
+    if (this.ended) return elapsedRate(this.completedBytes - this.initial, this.stoppedAt - this.started);
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
     if (!first || !last) return 0;
-    if (first === last) return elapsedRate(last.v - this.#initial, last.t - this.#started);
+    if (first === last) return elapsedRate(last.v - this.initial, last.t - this.started);
     return elapsedRate(last.v - first.v, last.t - first.t);
   }
 
   line(width: number): string {
-    return formatBarLine({ label: this.label, completed: this.#completed, total: this.total, rate: this.rate(), finished: this.#finished }, width);
+    return formatBarLine({ label: this.label, completed: this.completedBytes, total: this.total, rate: this.rate(), finished: this.ended }, width);
   }
 
-  #finish(): void {
-    this.#finished = true;
-    this.#stoppedAt = this.owner.now();
+  private finish(): void {
+    this.ended = true;
+    this.stoppedAt = this.owner.now();
     this.owner.changed(this);
   }
 }
@@ -206,90 +206,90 @@ export function pullBarLabel(digest: string): string {
 
 export class Progress {
   readonly now: () => number;
-  readonly #stream: ProgressStream;
-  readonly #tty: boolean;
-  #states: State[] = [];
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #log: ReturnType<typeof createLogUpdate> | undefined;
-  #stopped = false;
+  private readonly stream: ProgressStream;
+  private readonly tty: boolean;
+  private states: State[] = [];
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private log: ReturnType<typeof createLogUpdate> | undefined;
+  private stopped = false;
 
   constructor(options: ProgressOptions = {}) {
-    this.#stream = options.stream ?? process.stderr;
-    this.#tty = options.tty ?? this.#stream.isTTY === true;
+    this.stream = options.stream ?? process.stderr;
+    this.tty = options.tty ?? this.stream.isTTY === true;
     this.now = options.now ?? Date.now;
   }
 
   spinner(text: string): Spinner {
     const s = new Spinner(text, this);
-    this.#add(s);
-    if (!this.#tty) this.#print(s.unprinted());
+    this.add(s);
+    if (!this.tty) this.print(s.unprinted());
     return s;
   }
 
   /** A transfer bar of `total` bytes, starting at `completed` (a resumed download). */
   bar(label: string, total: number, completed = 0): Bar {
     const b = new Bar(label, total, completed, this);
-    this.#add(b);
+    this.add(b);
     return b;
   }
 
   /** Stops every spinner, draws the final state and releases the terminal. Idempotent. */
   stop(): void {
-    if (this.#stopped) return;
-    for (const s of this.#states) if (s instanceof Spinner) s.stop();
-    if (this.#tty) {
-      this.#render();
-      this.#log?.done();
+    if (this.stopped) return;
+    for (const s of this.states) if (s instanceof Spinner) s.stop();
+    if (this.tty) {
+      this.render();
+      this.log?.done();
     } else {
       // A bar that never completed (an error) still shows where it stopped.
-      for (const s of this.#states) if (s instanceof Bar && !s.finished) this.#print(this.#plainLine(s));
+      for (const s of this.states) if (s instanceof Bar && !s.finished) this.print(this.plainLine(s));
     }
-    this.#stopped = true;
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#states = [];
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.states = [];
   }
 
   /** Called by a state that has finished. */
   changed(state: State): void {
-    if (this.#tty || this.#stopped) return;
-    if (state instanceof Spinner) this.#print(state.unprinted());
-    else if (state instanceof Bar) this.#print(this.#plainLine(state));
+    if (this.tty || this.stopped) return;
+    if (state instanceof Spinner) this.print(state.unprinted());
+    else if (state instanceof Bar) this.print(this.plainLine(state));
   }
 
-  #add(state: State): void {
-    if (this.#stopped) return;
-    this.#states.push(state);
-    if (this.#tty && !this.#timer) {
-      this.#log = createLogUpdate(this.#stream as NodeJS.WritableStream);
-      this.#timer = setInterval(() => this.#render(), SPINNER_FRAME_MS);
+  private add(state: State): void {
+    if (this.stopped) return;
+    this.states.push(state);
+    if (this.tty && !this.timer) {
+      this.log = createLogUpdate(this.stream as NodeJS.WritableStream);
+      this.timer = setInterval(() => this.render(), SPINNER_FRAME_MS);
       // The display must never be what keeps the process alive.
-      this.#timer.unref();
+      this.timer.unref();
     }
   }
 
-  #render(): void {
-    const log = this.#log;
+  private render(): void {
+    const log = this.log;
     if (!log) return;
-    const width = this.#stream.columns ?? DEFAULT_WIDTH;
+    const width = this.stream.columns ?? DEFAULT_WIDTH;
     const now = this.now();
     let settled = 0;
-    while (settled < this.#states.length && this.#states[settled]!.finished) settled++;
+    while (settled < this.states.length && this.states[settled]!.finished) settled++;
     if (settled > 0) {
       // Finished lines at the top scroll away for good; only the rest is redrawn.
-      log(this.#states.slice(0, settled).map((s) => s.line(width, now)).join("\n"));
+      log(this.states.slice(0, settled).map((s) => s.line(width, now)).join("\n"));
       log.done();
-      this.#states = this.#states.slice(settled);
+      this.states = this.states.slice(settled);
     }
-    if (this.#states.length > 0) log(this.#states.map((s) => s.line(width, now)).join("\n"));
+    if (this.states.length > 0) log(this.states.map((s) => s.line(width, now)).join("\n"));
   }
 
-  #plainLine(bar: Bar): string {
+  private plainLine(bar: Bar): string {
     return bar.line(DEFAULT_WIDTH).trimEnd();
   }
 
-  #print(line: string | undefined): void {
-    if (line) this.#stream.write(line + "\n");
+  private print(line: string | undefined): void {
+    if (line) this.stream.write(line + "\n");
   }
 }
 

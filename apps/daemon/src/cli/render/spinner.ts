@@ -26,26 +26,26 @@ export interface SpinnerSink {
  * starts where the spinner was. Off a terminal it draws nothing.
  */
 export class WaitSpinner {
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #frame = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private frame = 0;
 
   constructor(private readonly sink: SpinnerSink) {}
 
   start(): void {
-    if (!this.sink.isTTY || this.#timer) return;
-    this.#draw();
-    this.#timer = setInterval(() => this.#draw(), SPINNER_FRAME_MS);
-    this.#timer.unref();
+    if (!this.sink.isTTY || this.timer) return;
+    this.draw();
+    this.timer = setInterval(() => this.draw(), SPINNER_FRAME_MS);
+    this.timer.unref();
   }
 
   stop(): void {
-    if (!this.#timer) return;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
     this.sink.write("\r\x1b[K");
   }
 
-  #draw(): void {
-    this.sink.write(`\r${spinnerFrame(this.#frame++)}`);
+  private draw(): void {
+    this.sink.write(`\r${spinnerFrame(this.frame++)}`);
   }
 }

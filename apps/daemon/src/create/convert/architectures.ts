@@ -189,7 +189,7 @@ export function planArchitecture(config: Record<string, unknown>, refs: readonly
   kv.str("general.architecture", arch);
   const nameOrPath = c.optString("_name_or_path");
   if (nameOrPath) kv.str("general.name", nameOrPath.split("/").pop()!);
-  hyperParameters(arch, hfArch, c, kv, { nHead, nHeadKV, nEmbd, nLayer, vocabSize }, tensors);
+  hyperParameters({ arch, kv, tensors }, c, hfArch, { nHead, nHeadKV, nEmbd, nLayer, vocabSize });
 
   // Tensors are written in a stable, llama.cpp-like order: globals first, then layer by layer.
   const order = (n: string): [number, string] => {
@@ -216,6 +216,9 @@ function checkConvertible(ref: TensorRef): void {
   if (ref.shape.length === 0 || ref.shape.length > 4) throw new ConvertError(`${ref.file}: tensor ${JSON.stringify(ref.name)} has ${ref.shape.length} dimensions; 1 to 4 are supported`);
 }
 
+/** The plan being filled in: hyper-parameters go to kv, computed tensors (rope factors) to tensors. */
+type PlanOutput = Pick<ArchitecturePlan, "arch" | "kv" | "tensors">;
+
 interface Dims {
   nHead: number;
   nHeadKV: number;
@@ -224,7 +227,8 @@ interface Dims {
   vocabSize: number;
 }
 
-function hyperParameters(arch: string, hfArch: SupportedArchitecture, c: ConfigReader, kv: KVList, d: Dims, tensors: PlannedTensor[]): void {
+function hyperParameters(out: PlanOutput, c: ConfigReader, hfArch: SupportedArchitecture, d: Dims): void {
+  const { arch, kv } = out;
   const a = (k: string): string => `${arch}.${k}`;
   const headDim = c.optInt("head_dim");
   const ctx = c.optInt("max_position_embeddings", "n_ctx", "max_sequence_length", "seq_length");
@@ -249,7 +253,7 @@ function hyperParameters(arch: string, hfArch: SupportedArchitecture, c: ConfigR
     case "Qwen2ForCausalLM": {
       const rotary = headDim ?? d.nEmbd / d.nHead;
       kv.u32(a("rope.dimension_count"), rotary);
-      ropeScaling(arch, c, kv, rotary, tensors);
+      ropeScaling(out, c, rotary);
       if (hfArch === "MixtralForCausalLM") {
         kv.u32(a("expert_count"), c.int("num_local_experts"));
         kv.u32(a("expert_used_count"), c.int("num_experts_per_tok"));
@@ -269,12 +273,13 @@ function hyperParameters(arch: string, hfArch: SupportedArchitecture, c: ConfigR
       break;
     }
     case "Phi3ForCausalLM":
-      phi3Rope(c, kv, d, tensors, ctx);
+      phi3Rope(out, c, d, ctx);
       break;
   }
 }
 
-function ropeScaling(arch: string, c: ConfigReader, kv: KVList, rotaryDim: number, tensors: PlannedTensor[]): void {
+function ropeScaling(out: PlanOutput, c: ConfigReader, rotaryDim: number): void {
+  const { arch, kv, tensors } = out;
   const s = c.optObject("rope_scaling");
   if (!s) return;
   const type = (s["rope_type"] ?? s["type"]) as string | undefined;
@@ -318,7 +323,8 @@ function llama3RopeFactors(s: Record<string, unknown>, theta: number, dim: numbe
   return out;
 }
 
-function phi3Rope(c: ConfigReader, kv: KVList, d: Dims, tensors: PlannedTensor[], ctx: number | undefined): void {
+function phi3Rope(out: PlanOutput, c: ConfigReader, d: Dims, ctx: number | undefined): void {
+  const { kv, tensors } = out;
   const partial = c.optNumber("partial_rotary_factor") ?? 1;
   const rotary = Math.floor((partial * d.nEmbd) / d.nHead);
   const original = c.optInt("original_max_position_embeddings") ?? ctx;

@@ -46,17 +46,20 @@ export async function convertModel(files: FileSet, out: string, onProgress?: (p:
   await tokenizerKV(files, config, plan.vocabSize, plan.kv);
   plan.kv.u32("general.file_type", plan.tensors.some((t) => t.type === "F16") ? 1 : 0);
   plan.kv.u32("general.quantization_version", 2);
-  return writePlanned(out, plan.arch, plan.kv.list(), plan.tensors, onProgress);
+  return writePlanned(out, { arch: plan.arch, kv: plan.kv.list(), tensors: plan.tensors, onProgress });
+}
+
+export interface WritePlannedOptions {
+  /** general.architecture, reported back in the result. */
+  arch: string;
+  kv: Parameters<typeof writeGGUF>[1]["kv"];
+  tensors: PlannedTensor[];
+  onProgress?: (p: ConvertProgress) => void;
 }
 
 /** Writes planned tensors with their metadata; shared with adapter conversion. */
-export async function writePlanned(
-  out: string,
-  arch: string,
-  kv: Parameters<typeof writeGGUF>[1]["kv"],
-  tensors: PlannedTensor[],
-  onProgress?: (p: ConvertProgress) => void,
-): Promise<ConvertResult> {
+export async function writePlanned(out: string, opts: WritePlannedOptions): Promise<ConvertResult> {
+  const { arch, kv, tensors, onProgress } = opts;
   const total = tensors.reduce((n, t) => n + t.parts.reduce((m, p) => m + p.size, 0), 0);
   let completed = 0;
   const sources = new SourceFiles();

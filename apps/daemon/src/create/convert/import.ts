@@ -119,8 +119,17 @@ export async function importCheckpoint(store: Store, files: Record<string, strin
   return layers;
 }
 
-/** Converts an uploaded safetensors LoRA for the model layer among `layers`. */
-export async function importAdapter(store: Store, adapters: Record<string, string>, layers: readonly Descriptor[], progress: (p: Progress) => void, created: string[]): Promise<ImportedLayer> {
+export interface ImportAdapterOptions {
+  /** The layers so far; the adapter is converted for the model layer among them. */
+  layers: readonly Descriptor[];
+  progress: (p: Progress) => void;
+  /** Receives the digests of blobs the conversion adds to the store. */
+  created: string[];
+}
+
+/** Converts an uploaded safetensors LoRA for the model layer among `opts.layers`. */
+export async function importAdapter(store: Store, adapters: Record<string, string>, opts: ImportAdapterOptions): Promise<ImportedLayer> {
+  const { layers, progress, created } = opts;
   const model = layers.find((l) => l.mediaType === MediaType.model);
   if (!model) throw badRequest("ADAPTER: a safetensors adapter needs a base model (FROM) to be converted for");
   let h;

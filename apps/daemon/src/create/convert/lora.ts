@@ -145,7 +145,7 @@ export async function convertAdapter(files: FileSet, base: AdapterBase, out: str
     .u32(`${base.arch}.attention.head_count_kv`, base.headCountKV);
   try {
     // The values are computed from whole tensors, so progress counts them as they are read.
-    return await writePlanned(out, base.arch, kv.list(), planned, onProgress);
+    return await writePlanned(out, { arch: base.arch, kv: kv.list(), tensors: planned, onProgress });
   } finally {
     await sources.close();
   }

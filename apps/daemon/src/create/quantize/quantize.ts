@@ -132,18 +132,18 @@ export interface QuantizedBlob {
   created: boolean;
 }
 
+export interface QuantizeBlobOptions extends Pick<QuantizeFileOptions, "signal" | "threads"> {
+  type: QuantType;
+  progress: (p: Progress) => void;
+}
+
 /**
  * Quantizes the model blob `digest` into a new blob, streaming its progress. Returns undefined
  * when the source already has the requested type (nothing to do). Throws a 400 for a source that
  * is not F32/F16/BF16.
  */
-export async function quantizeBlob(
-  blobs: BlobStore,
-  digest: string,
-  type: QuantType,
-  progress: (p: Progress) => void,
-  opts: { signal?: AbortSignal; threads?: number } = {},
-): Promise<QuantizedBlob | undefined> {
+export async function quantizeBlob(blobs: BlobStore, digest: string, opts: QuantizeBlobOptions): Promise<QuantizedBlob | undefined> {
+  const { type, progress, ...fileOpts } = opts;
   const source = blobs.path(digest);
   let header;
   try {
@@ -173,7 +173,7 @@ export async function quantizeBlob(
 
   const tmp = blobs.tempPath();
   try {
-    await quantizeFile(source, tmp, type, { ...opts, onTensor });
+    await quantizeFile(source, tmp, type, { ...fileOpts, onTensor });
     progress({ status, digest: QUANTIZE_PROGRESS_DIGEST, total, completed: total });
     progress({ status: "verifying conversion" });
     await verifyOutput(tmp, header.tensors.length, type);
@@ -201,23 +201,26 @@ async function verifyOutput(path: string, tensorCount: number, type: QuantType):
 /** A create layer: a descriptor plus the progress line create prints for it. */
 export type CreateLayer = Descriptor & { status?: string };
 
+export interface QuantizeLayersOptions {
+  /** A type name as in the request, or one already parsed. */
+  quantize: string | QuantType;
+  progress: (p: Progress) => void;
+  /** Receives the digests of blobs this step adds to the store. */
+  created: string[];
+  signal?: AbortSignal;
+}
+
 /**
  * The quantize step of create: every GGUF model layer in `layers` is replaced, in place, by its
  * quantized blob. New blobs are appended to `created` so a failed create can drop them again.
  */
-export async function quantizeModelLayers(
-  blobs: BlobStore,
-  layers: CreateLayer[],
-  quantize: string | QuantType,
-  progress: (p: Progress) => void,
-  created: string[],
-  signal?: AbortSignal,
-): Promise<void> {
+export async function quantizeModelLayers(blobs: BlobStore, layers: CreateLayer[], opts: QuantizeLayersOptions): Promise<void> {
+  const { quantize, progress, created, signal } = opts;
   const type = typeof quantize === "string" ? parseQuantType(quantize) : quantize;
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
     if (layer.mediaType !== MediaType.model) continue;
-    const r = await quantizeBlob(blobs, layer.digest, type, progress, signal ? { signal } : {});
+    const r = await quantizeBlob(blobs, layer.digest, { type, progress, signal });
     if (!r) continue;
     if (r.created) created.push(r.digest);
     // The quantized layer is new content: it no longer comes from the base model.
