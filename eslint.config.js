@@ -42,6 +42,4 @@ export default tseslint.config(
     plugins: { corral: { rules: { "file-header": fileHeader } } },
     rules: { "corral/file-header": "error" },
   },
-  // The transfer code is rewritten next; its long parameter lists go with it.
-  { files: ["apps/daemon/src/registry-client/download.ts", "apps/daemon/src/registry-client/upload.ts"], rules: { "max-params": "off" } },
 );

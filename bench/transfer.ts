@@ -1,34 +1,24 @@
-// Push and pull throughput of a ≥1 GB model over loopback, as a ratio to a plain disk copy of the
-// same blob measured in the same run.
-//   npx tsx bench/transfer.ts [--mb 1024] [--rounds 3] [--registry distribution|corral] [--memory both|settled|warm]
-// distribution (the default) starts Debian's docker-registry; corral starts Corral's registry
-// (embedded database, filesystem blobs) and registers the pushing daemon's key.
+// Push and pull of a 1 GB model over loopback, timed through the daemon's API as a user meets them
+// (POST /api/push, POST /api/pull, each until its "success"), side by side with `openssl dgst
+// -sha256` of the same file from the page cache, measured in the same round: a push or a pull
+// cannot be faster than hashing the bytes once, which both must do.
+//   npm run bench:transfer -- [--mb 1024] [--rounds 3] [--registry corral,corral-s3,distribution]
+// corral: Corral's registry on the embedded defaults (PGlite, filesystem blobs); corral-s3: the
+// same with blobs in an S3-compatible server (s3rver, itself a Node process, so its figures say
+// more about s3rver than about the registry); distribution: Debian's docker-registry, for the
+// daemon's side alone.
 //
-// Each round starts a fresh registry and a fresh pulling daemon, and every phase (the copy, the
-// push, the pull) starts after a `sync` and from the same state of memory, because on a virtual
-// machine that state decides the cost of writing a gigabyte into the page cache more than anything
-// the program does: memory the guest has freed is handed back to the host (free page reporting),
-// and touching it again costs a fault per page on the host (here 2-3.5 s of system time per GB,
-// against 0.3 s for memory freed a moment ago). Two states are measured, each for every phase:
-//   settled: the phase waits until the guest has stopped handing freed memory back (the kernel's
-//     page_reporting counter is still for 3 s, at most a minute; a fixed 15 s where the kernel
-//     has no such counter), so its writes land in memory the host has taken back, as most writes
-//     on this machine do;
-//   warm: the phase follows the write and removal of a scratch file a tenth larger than the blob,
-//     so its writes land in memory freed a moment ago, as on a machine whose memory is all its own.
-// (Before, the copy ran just after the previous round's files were removed and wrote into warm
-// memory while the push and the pull wrote into settled memory.)
-// The plain disk copy is coreutils' `cp` (which copies inside the kernel, copy_file_range), the
-// fastest way to copy a file here; a Node stream copy in 1 MiB pieces (the reference of earlier
-// versions of this benchmark, and much slower into settled memory) is reported beside it. Each copy
-// is reported twice: until it returns (the bytes are in the page cache) and until an fsync returns
-// (the bytes are on the disk). A Corral pull and a push to Corral's registry end on the disk too
-// (both flush a blob before they acknowledge it), so the second is the like-for-like figure;
-// Distribution does not flush uploads. Medians over the rounds are reported, with every round in
-// `seconds`, and the CPU time the daemons (and Corral's registry) spent per GB, which varies far
-// less than wall time on a shared machine.
-import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, open, rm, writeFile, readFile } from "node:fs/promises";
+// Each round starts a fresh registry and a fresh pulling daemon. Every phase starts after `sync`
+// (no dirty pages from the phase before are written back during it) with the blob in the page
+// cache. CPU seconds per GB are read from /proc for the pushing daemon, the pulling daemon and
+// Corral's registry; they vary far less than wall time on a shared machine. Medians are reported.
+//
+// An earlier version of this benchmark waited before each phase until the virtual machine had
+// handed its freed memory back to the host, so that every page the phase wrote cost a fault on
+// the host (2-3.5 s of system time per GB, billed to whichever process wrote): it measured the
+// machine's memory ballooning more than the transfer, and reported half the speed a user sees.
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -38,7 +28,8 @@ import { sha256File, sha256Bytes } from "@corral/shared/digest";
 import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
 import { startDaemon, type Daemon } from "../test/helpers/daemon.ts";
 import { startDockerRegistry } from "../test/helpers/docker-registry.ts";
-import { startRegistry, registryCLI } from "../test/helpers/registry.ts";
+import { startRegistry, registryCLI, type RegistryProcess } from "../test/helpers/registry.ts";
+import { startS3, type S3Server } from "../test/helpers/s3.ts";
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,10 +37,9 @@ const arg = (name: string): string | undefined => {
 };
 const MB = Number(arg("mb") ?? 1024);
 const ROUNDS = Number(arg("rounds") ?? 3);
-type Memory = "settled" | "warm";
-const memoryArg = arg("memory") ?? "both";
-if (!["both", "settled", "warm"].includes(memoryArg)) throw new Error(`--memory ${memoryArg}: expected both, settled or warm`);
-const MEMORY: Memory[] = memoryArg === "both" ? ["settled", "warm"] : [memoryArg as Memory];
+type Target = "corral" | "corral-s3" | "distribution";
+const TARGETS = (arg("registry") ?? "corral,distribution,corral-s3").split(",") as Target[];
+for (const t of TARGETS) if (!["corral", "corral-s3", "distribution"].includes(t)) throw new Error(`--registry ${t}: expected corral, corral-s3 or distribution`);
 
 async function writeRandom(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -80,34 +70,10 @@ async function seedModel(d: Daemon, blobPath: string, name: [string, string, str
   return size;
 }
 
-const REPORTED = "/sys/module/page_reporting/parameters/reported_kib";
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Brings memory to the state a phase starts from (the comment at the top says why). */
-async function prepare(memory: Memory): Promise<void> {
+/** Seconds `fn` takes, started after `sync` with `cached` read into the page cache. */
+async function timed(cached: string, fn: () => Promise<void>): Promise<number> {
   execFileSync("sync");
-  if (memory === "warm") {
-    const scratch = join(dir, "scratch.bin");
-    const out = await open(scratch, "w");
-    const zeros = Buffer.alloc(8 << 20);
-    for (let done = 0; done < MB * 1024 * 1024 * 1.1; done += zeros.length) await out.write(zeros);
-    await out.close();
-    await rm(scratch);
-    execFileSync("sync");
-    return;
-  }
-  if (!existsSync(REPORTED)) return sleep(15_000);
-  let last = readFileSync(REPORTED, "utf8");
-  for (let still = 0, waited = 0; still < 3 && waited < 60; waited++) {
-    await sleep(1000);
-    const now = readFileSync(REPORTED, "utf8");
-    still = now === last ? still + 1 : 0;
-    last = now;
-  }
-}
-
-async function timed(memory: Memory, fn: () => Promise<void>): Promise<number> {
-  await prepare(memory);
+  execFileSync("sh", ["-c", `cat "${cached}" > /dev/null`]);
   const t = performance.now();
   await fn();
   return (performance.now() - t) / 1000;
@@ -119,21 +85,6 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
 }
 
-/** A copy (`cp`, or a Node stream copy), timed to its end and to the fsync after it. */
-async function copy(memory: Memory, how: "cp" | "stream", from: string, to: string): Promise<{ cached: number; durable: number }> {
-  await prepare(memory);
-  const t = performance.now();
-  if (how === "cp") execFileSync("cp", [from, to]);
-  else await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), createWriteStream(to));
-  const cached = (performance.now() - t) / 1000;
-  const fh = await open(to, "r+");
-  await fh.sync();
-  await fh.close();
-  const durable = (performance.now() - t) / 1000;
-  await rm(to);
-  return { cached, durable };
-}
-
 /** CPU seconds (user + system, every thread, finished ones too) a process has used so far. */
 function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
@@ -143,14 +94,8 @@ function cpuSeconds(pid: number | undefined): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
-const target = arg("registry") ?? "distribution";
-const a = await startDaemon();
 interface Round {
-  copy: number;
-  durableCopy: number;
-  streamCopy: number;
-  durableStreamCopy: number;
+  hash: number;
   push: number;
   pull: number;
   /** CPU seconds per GB: the pushing daemon, the pulling daemon, and Corral's registry in each. */
@@ -158,96 +103,115 @@ interface Round {
   pullDaemonCPU: number;
   pushRegistryCPU: number;
   pullRegistryCPU: number;
+  /** The pulling daemon's peak resident memory, MB. */
+  pullDaemonPeakMB: number;
 }
-const rounds: Record<Memory, Round[]> = { settled: [], warm: [] };
+
+/** Peak resident memory of a process so far, MB. */
+function peakMB(pid: number | undefined): number {
+  if (!pid) return 0;
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+async function startTarget(target: Target): Promise<{ host: string; corral?: RegistryProcess; stop: () => Promise<void> }> {
+  if (target === "distribution") {
+    const d = await startDockerRegistry();
+    return { host: d.host, stop: () => d.stop() };
+  }
+  let s3: S3Server | undefined;
+  try {
+    if (target === "corral-s3") s3 = await startS3("corral-bench");
+    const corral = await startRegistry(s3?.env ?? {});
+    return { host: corral.host, corral, stop: async () => (await corral.stop(), await s3?.stop()) };
+  } catch (e) {
+    await s3?.stop();
+    throw e;
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), "corral-bench-transfer-"));
+const a = await startDaemon();
+const rounds: Record<string, Round[]> = {};
 let size = 0;
 try {
   const blob = join(dir, "blob.bin");
   await writeRandom(blob, MB * 1024 * 1024);
   for (let round = 0; round < ROUNDS; round++) {
-    // The states take turns going first, so neither always follows the other.
-    for (const memory of round % 2 === 0 ? MEMORY : [...MEMORY].reverse()) {
-      const distribution = target === "distribution" ? await startDockerRegistry() : undefined;
-      const corral = target === "corral" ? await startRegistry() : undefined;
-      const host = (distribution ?? corral)!.host;
+    for (const target of TARGETS) {
+      const t = await startTarget(target);
       const b = await startDaemon();
       try {
+        const { host, corral } = t;
         if (corral) {
           const key = (await readFile(join(a.home, ".corral", "id_ed25519.pub"), "utf8")).trim();
           const added = await registryCLI(corral, ["user", "add", "bench", "--key", key]);
           if (added.code !== 0) throw new Error(added.stderr);
         }
-        const c = await copy(memory, "cp", blob, join(dir, "copy.bin"));
-        const sc = await copy(memory, "stream", blob, join(dir, "copy.bin"));
         size = await seedModel(a, blob, [host, "bench", "big", "latest"]);
         const name = `${host}/bench/big:latest`;
         const gb = size / 1e9;
+        const hash = await timed(blob, async () => void execFileSync("openssl", ["dgst", "-sha256", blob]));
         const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
-        const push = await timed(memory, () => api(a, "/api/push", { model: name, insecure: true }));
+        const push = await timed(blob, () => api(a, "/api/push", { model: name, insecure: true }));
         const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
         // The second daemon has no account: the model is made public for it.
         if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
         const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
-        const pull = await timed(memory, () => api(b, "/api/pull", { model: name, insecure: true }));
+        const pull = await timed(blob, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
-        rounds[memory].push({
-          copy: c.cached,
-          durableCopy: c.durable,
-          streamCopy: sc.cached,
-          durableStreamCopy: sc.durable,
+        (rounds[target] ??= []).push({
+          hash,
           push,
           pull,
           pushDaemonCPU: (cpu1[0]! - cpu0[0]!) / gb,
           pushRegistryCPU: (cpu1[1]! - cpu0[1]!) / gb,
           pullDaemonCPU: (cpu3[0]! - cpu2[0]!) / gb,
           pullRegistryCPU: (cpu3[1]! - cpu2[1]!) / gb,
+          pullDaemonPeakMB: peakMB(b.process.pid),
         });
-        console.error(
-          `round ${round + 1}, ${memory}: cp ${c.cached.toFixed(2)} s (on disk ${c.durable.toFixed(2)} s), stream copy ${sc.cached.toFixed(2)} s (on disk ${sc.durable.toFixed(2)} s), push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`,
-        );
+        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
         await b.stop();
-        await distribution?.stop();
-        await corral?.stop();
+        await t.stop();
         await rm(join(a.modelsDir, "manifests"), { recursive: true, force: true });
         await rm(join(a.modelsDir, "blobs"), { recursive: true, force: true });
       }
     }
   }
-  const mbps = (s: number): number => Number((size / 1e6 / s).toFixed(1));
+  const mbps = (s: number): number => Math.round(size / 1e6 / s);
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
   const cpu = (x: number): number => Number(x.toFixed(2));
-  const summary = (runs: Round[]): object => {
+  const summary = (target: Target, runs: Round[]): object => {
     const m = Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k as keyof Round]))])) as unknown as Round;
+    const corral = target !== "distribution";
     return {
-      diskCopyMBps: mbps(m.copy),
-      diskCopyToDiskMBps: mbps(m.durableCopy),
+      opensslDgstMBps: mbps(m.hash),
       pushMBps: mbps(m.push),
       pullMBps: mbps(m.pull),
-      pushRatio: ratio(m.copy, m.push),
-      pullRatio: ratio(m.copy, m.pull),
-      pushRatioToDisk: ratio(m.durableCopy, m.push),
-      pullRatioToDisk: ratio(m.durableCopy, m.pull),
-      streamCopyMBps: mbps(m.streamCopy),
-      streamCopyToDiskMBps: mbps(m.durableStreamCopy),
-      pushRatioToStreamCopyOnDisk: ratio(m.durableStreamCopy, m.push),
-      pullRatioToStreamCopyOnDisk: ratio(m.durableStreamCopy, m.pull),
+      pushRatio: ratio(m.hash, m.push),
+      pullRatio: ratio(m.hash, m.pull),
       cpuSecondsPerGB: {
         pushDaemon: cpu(m.pushDaemonCPU),
         pullDaemon: cpu(m.pullDaemonCPU),
-        ...(target === "corral" ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
+        ...(corral ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
       },
+      pullDaemonPeakMB: Math.round(m.pullDaemonPeakMB),
       seconds: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
     };
   };
+  const names: Record<Target, string> = {
+    corral: "Corral registry (PGlite, filesystem blobs)",
+    "corral-s3": "Corral registry (PGlite, S3 blobs in s3rver)",
+    distribution: "Debian docker-registry 2.8 (filesystem)",
+  };
   const result = {
     blobMB: Number((size / 1e6).toFixed(1)),
-    registry: target === "corral" ? "Corral registry (PGlite, filesystem blobs)" : "Debian docker-registry 2.8 (filesystem)",
     rounds: ROUNDS,
-    memory: Object.fromEntries(MEMORY.map((memory) => [memory, summary(rounds[memory])])),
+    registries: Object.fromEntries(TARGETS.map((t) => [t, { registry: names[t], ...summary(t, rounds[t]!) }])),
   };
   console.log(JSON.stringify(result, null, 2));
-  await writeFile(new URL(`./results/transfer-${target}.json`, import.meta.url), JSON.stringify(result, null, 2) + "\n");
+  await writeFile(new URL("./results/transfer.json", import.meta.url), JSON.stringify(result, null, 2) + "\n");
 } finally {
   await a.stop();
   await rm(dir, { recursive: true, force: true });

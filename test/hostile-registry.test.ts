@@ -7,9 +7,7 @@
 // finish it. The registries here are small node:http servers written for the test.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { copyFile, mkdtemp, readdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,103 +15,10 @@ import { parsePublicKeyLine, parseSignedAuthorization, verifyTokenRequest } from
 import { startDaemon, runCLI, type CLIResult, type Daemon } from "./helpers/daemon.ts";
 import { fixtures } from "./fixtures.ts";
 import { writable } from "./helpers/http.ts";
+import { MANIFEST_TYPE, blobOf, challenge, drain, json, manifestOf, model, sendRange, site, type Site } from "./helpers/fake-registry.ts";
 
-const MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json";
 /** Small parts, two at a time, so a 2 MiB layer is fetched in sixteen ranges. */
 const PULL_ENV = { CORRAL_TRANSFER_PART_MIN: String(128 << 10), CORRAL_TRANSFER_CONCURRENCY: "2" };
-
-interface Seen {
-  method: string;
-  path: string;
-  authorization: string | undefined;
-}
-
-interface Site {
-  host: string;
-  seen: Seen[];
-  close(): Promise<void>;
-}
-
-/** A registry-shaped HTTP server that records every request; the handler answers it. */
-async function site(handle: (req: IncomingMessage, res: ServerResponse, url: URL) => unknown): Promise<Site> {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url!, "http://site");
-    seen.push({ method: req.method!, path: url.pathname, authorization: req.headers.authorization });
-    Promise.resolve(handle(req, res, url)).catch((e: unknown) => res.destroy(e as Error));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-/** Reads a request body to its end, so that answering early never cuts off a client still sending. */
-async function drain(req: IncomingMessage): Promise<void> {
-  for await (const _ of req);
-}
-
-
-function json(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) }).end(body);
-}
-
-function challenge(res: ServerResponse, host: string, repository: string): void {
-  res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${host}/token",service="${host}",scope="repository:${repository}:push,pull"` }).end();
-}
-
-interface Blob {
-  digest: string;
-  size: number;
-  bytes: Buffer;
-}
-
-function blobOf(bytes: Buffer): Blob {
-  return { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, bytes };
-}
-
-interface Model {
-  config: Blob;
-  layer: Blob;
-  manifest: Buffer;
-}
-
-function model(layerBytes: number): Model {
-  const config = blobOf(Buffer.from(JSON.stringify({ model_format: "gguf", model_family: "llama", model_type: "260K", file_type: "F32", architecture: "amd64", os: "linux" })));
-  const layer = blobOf(randomBytes(layerBytes));
-  return { config, layer, manifest: manifestOf(config, [{ digest: layer.digest, size: layer.size }]) };
-}
-
-function manifestOf(config: { digest: string; size: number }, layers: Array<{ digest: string; size: number }>): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MANIFEST_TYPE,
-      config: { mediaType: "application/vnd.docker.container.image.v1+json", ...config },
-      layers: layers.map((l) => ({ mediaType: "application/vnd.ollama.image.model", ...l })),
-    }),
-  );
-}
-
-/** Answers a GET of a blob as a registry does: the Range asked for, or the whole blob. */
-function sendRange(req: IncomingMessage, res: ServerResponse, blob: Blob): number {
-  const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
-  if (!m) {
-    res.writeHead(200, { "Content-Length": blob.size }).end(blob.bytes);
-    return blob.size;
-  }
-  const start = Number(m[1]);
-  const end = Math.min(Number(m[2]), blob.size - 1);
-  res.writeHead(206, { "Content-Length": end - start + 1, "Content-Range": `bytes ${start}-${end}/${blob.size}` }).end(blob.bytes.subarray(start, end + 1));
-  return end - start + 1;
-}
 
 /** What a pull left in the blobs folder besides blobs: part data, part states, temporary files. */
 async function leftovers(d: Daemon): Promise<string[]> {

@@ -134,6 +134,11 @@ export interface DaemonConfig {
   transferConcurrency: number | undefined;
   /** Smallest upload chunk and download range in bytes (CORRAL_TRANSFER_PART_MIN); undefined: the defaults. */
   transferPartMin: number | undefined;
+  /**
+   * How long a part of a transfer may go without a byte before it is retried (seconds in
+   * CORRAL_TRANSFER_STALL_TIMEOUT, fractions allowed; Ollama's 30 s by default).
+   */
+  transferStallMs: number;
   /** Debug log of the scheduler and runner on stderr (log.ts): CORRAL_DEBUG, else OLLAMA_DEBUG. */
   debug: boolean;
 }
@@ -192,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     numThreads: positiveInt(env, "CORRAL_NUM_THREADS"),
     transferConcurrency: positiveInt(env, "CORRAL_TRANSFER_CONCURRENCY"),
     transferPartMin: positiveNumber(env, "CORRAL_TRANSFER_PART_MIN"),
+    transferStallMs: (positiveNumber(env, "CORRAL_TRANSFER_STALL_TIMEOUT") ?? 30) * 1000,
     debug: parseBool(envValue(env, "CORRAL_DEBUG", "OLLAMA_DEBUG")),
   };
 }

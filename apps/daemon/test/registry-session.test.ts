@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { generateKeyPair } from "@corral/shared/signing";
 import { ModelName } from "@corral/shared/name";
 import { RegistrySession, ForeignCredentialsError } from "../src/registry-client/session.ts";
+import { readPrefix } from "../src/registry-client/bounded-read.ts";
 import { signerFor } from "../src/identity.ts";
 
 interface Seen {
@@ -79,8 +80,6 @@ test("a redirect to another host gets no token, and its 401 is an error naming b
     assert.equal(err.message, `registry ${h.host} sent this request to ${t.host}, which asks for credentials; Corral signs token requests only for ${h.host}`);
     assert.ok(h.seen.some((r) => r.path === "/token"), "the registry itself was asked for a token");
     assert.deepEqual(t.seen.map((r) => [r.path, r.authorization]), [["/v2/team/private/manifests/latest", undefined]]);
-    assert.deepEqual(s.credentials(`http://${t.host}/v2/x`), {}, "no credentials for the other host");
-    assert.deepEqual(s.credentials(s.url("/blobs/x")), { Authorization: "Bearer h-token" });
   } finally {
     h.close();
     t.close();
@@ -92,8 +91,8 @@ test("a redirect to another host that answers is followed without the token; a 3
   const h = await site(ownRegistry((req, res) => void res.writeHead(req.method === "POST" ? 303 : 307, { Location: `http://${t.host}/elsewhere` }).end()));
   try {
     const s = new RegistrySession(ModelName.parse(`${h.host}/team/story`), true, signer);
-    assert.equal(await (await s.request("GET", s.url("/manifests/latest"))).text(), "GET ok");
-    assert.equal(await (await s.request("POST", s.url("/blobs/uploads/"), { body: () => "x" })).text(), "GET ok");
+    assert.equal(await readPrefix((await s.request("GET", s.url("/manifests/latest"))).body), "GET ok");
+    assert.equal(await readPrefix((await s.request("POST", s.url("/blobs/uploads/"), { body: () => Buffer.from("x") })).body), "GET ok");
     assert.deepEqual(t.seen.map((r) => r.authorization), [undefined, undefined]);
   } finally {
     h.close();
@@ -101,14 +100,14 @@ test("a redirect to another host that answers is followed without the token; a 3
   }
 });
 
-test("a 401 from an upload Location on another host, over node:http, is the same error; the PATCH carried no token", async () => {
+test("a 401 from an upload Location on another host, is the same error; the PATCH carried no token", async () => {
   const t = await site((_req, res, host) => void res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${host}/token"` }).end());
   const h = await site(ownRegistry((_req, res) => void res.writeHead(404).end()));
   try {
     const s = new RegistrySession(ModelName.parse(`${h.host}/team/story`), true, signer);
     await assert.rejects(s.request("HEAD", s.url("/blobs/sha256:00")), /file does not exist/);
     await assert.rejects(
-      s.stream("PATCH", `http://${t.host}/v2/team/private/blobs/uploads/u1`, { headers: { "Content-Length": "1" }, body: () => async (req) => void req.end("x") }),
+      s.request("PATCH", `http://${t.host}/v2/team/private/blobs/uploads/u1`, { headers: { "Content-Length": "1" }, body: () => async (req) => void req.end("x"), redirect: "manual" }),
       new RegExp(`^ForeignCredentialsError: registry ${h.host} sent this request to ${t.host}, which asks for credentials`),
     );
     assert.deepEqual(t.seen.map((r) => [r.method, r.authorization]), [["PATCH", undefined]]);

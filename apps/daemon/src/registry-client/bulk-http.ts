@@ -1,7 +1,7 @@
-// Blob uploads travel over node:http(s) rather than fetch (ranged downloads too, on their own
-// thread: range-worker.mjs). fetch wraps every socket chunk in a web stream read and a promise; for
-// a multi-gigabyte blob that per-chunk cost, not the network, became the limit on loopback.
-// Control requests (manifests, tokens, HEADs) stay on fetch.
+// The registry client's one HTTP stack: every request of a pull or a push (manifests, tokens,
+// ranged downloads, upload chunks) goes over node:http(s) through here, with Node's keep-alive
+// agent. Not fetch: it wraps every socket chunk in a web stream read and a promise, and for a
+// multi-gigabyte blob that per-chunk cost, not the network, became the limit on loopback.
 
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -18,8 +18,8 @@ export interface BulkResponse {
 export interface BulkOptions {
   method: string;
   headers: Record<string, string>;
-  /** Sent as the request body (a stream, or a function that writes and ends the request); Content-Length must be among the headers. */
-  body?: Readable | ((req: ClientRequest) => Promise<void>);
+  /** Sent as the request body (bytes, a stream, or a function that writes and ends the request); Content-Length must be among the headers. */
+  body?: Buffer | Readable | ((req: ClientRequest) => Promise<void>);
   signal?: AbortSignal;
 }
 
@@ -38,7 +38,8 @@ export function bulkRequest(url: string, o: BulkOptions): Promise<BulkResponse> 
       req.destroy(e as Error);
       reject(e);
     };
-    if (typeof o.body === "function") o.body(req).catch(failed);
+    if (Buffer.isBuffer(o.body)) req.end(o.body);
+    else if (typeof o.body === "function") o.body(req).catch(failed);
     else if (o.body) pipeline(o.body, req).catch(failed);
     else req.end();
   });

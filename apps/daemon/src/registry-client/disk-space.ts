@@ -8,7 +8,7 @@ import type { Descriptor } from "@corral/shared/manifest";
 import type { ModelName } from "@corral/shared/name";
 import { StatusError } from "../errors.ts";
 import type { Store } from "../store/store.ts";
-import { partialBytes } from "./download.ts";
+import { PartialDownload } from "../store/partial-downloads.ts";
 
 /** Fails with one line naming the model, the bytes still to come and the space free when they do not fit. */
 export async function checkFreeSpace(store: Store, name: ModelName, blobs: Descriptor[]): Promise<void> {
@@ -18,7 +18,7 @@ export async function checkFreeSpace(store: Store, name: ModelName, blobs: Descr
   let largest: { digest: string; size: number } | undefined;
   for (const [digest, size] of sizes) {
     if (await store.blobs.has(digest)) continue;
-    need += Math.max(0, size - (await partialBytes(store.blobs, digest)));
+    need += Math.max(0, size - (await PartialDownload.bytesOnDisk(store.blobs, digest)));
     if (!largest || size > largest.size) largest = { digest, size };
   }
   if (need === 0 || !largest) return;

@@ -1,31 +1,26 @@
-// Downloading one blob in parallel ranged parts with resumable state on disk (docs/protocol.md, "Downloading a blob"):
-// data goes to blobs/sha256-<hex>-partial (pre-sized), each part's progress to
-// blobs/sha256-<hex>-partial-<N> as {"N","Offset","Size","Completed"}. A daemon killed mid-blob
-// resumes from those files. The blob becomes visible only after its sha256 matched and its bytes
-// reached the disk: a manifest (written durably) never names a blob that a power cut could empty.
-// A download that fails for good (the registry answered with an error, broke the protocol or sent
-// other bytes) removes its files; one that was interrupted keeps them for the next pull.
+// Downloading one blob in parallel ranged parts (docs/protocol.md, "Downloading a blob") into the
+// store's partial download (store/partial-downloads.ts), which a daemon killed mid-blob resumes
+// from. The first request is the first part's ranged GET: it follows the registry's redirect to
+// where the bytes are (the registry itself, or object storage), and its Content-Range gives the
+// size the manifest must agree with; the other parts then go straight there. Each part is written
+// at its own offset as it arrives, on the download thread (range-fetcher.ts), while the sha256 follows the finished front of the file on a
+// thread of its own (prefix-hasher.ts). The blob becomes visible only after its sha256 matched
+// and its bytes reached the disk: a manifest (written durably) never names a blob that a power cut
+// could empty. A download that fails for good (the registry answered with an error, broke the
+// protocol or sent other bytes) removes its files; one that was interrupted keeps them.
 
-import { open, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { digestHex } from "@corral/shared/digest";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
 import { BackgroundFlush } from "@corral/shared/background-flush";
-import { writeFileDurably } from "@corral/shared/durable-write";
-import { pause } from "../abortable-wait.ts";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
+import { PartialDownload, type PartState } from "../store/partial-downloads.ts";
+import { daemonConfig } from "../config.ts";
 import { USER_AGENT, type RegistrySession } from "./session.ts";
-import { NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
+import { RegistryError, TransportError } from "./registry-errors.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit, planRanges } from "./parts.ts";
 import { streamRamp } from "./stream-ramp.ts";
-
-interface PartState {
-  N: number;
-  Offset: number;
-  Size: number;
-  Completed: number;
-}
+import { withRetries } from "./retry-policy.ts";
+import { StallError, StallWatchdog } from "./stall-watchdog.ts";
 
 export class DigestMismatchError extends Error {
   constructor(want: string, got: string) {
@@ -34,120 +29,41 @@ export class DigestMismatchError extends Error {
   }
 }
 
-/** Part state is replaced durably, so a crash never leaves a half-written state file (its `.tmp` is known to fsck). */
-async function saveState(path: string, p: PartState): Promise<void> {
-  await writeFileDurably(path, JSON.stringify(p), { tmp: `${path}.tmp` });
-}
-
-function partialPaths(blobs: BlobStore, digest: string): { data: string; part: (n: number) => string; prefix: string } {
-  const base = `sha256-${digestHex(digest)}-partial`;
-  return { data: join(blobs.dir, base), part: (n) => join(blobs.dir, `${base}-${n}`), prefix: `${base}-` };
-}
-
-/** Bytes an unfinished download of `digest` already holds on disk (its data file is sparse). */
-export async function partialBytes(blobs: BlobStore, digest: string): Promise<number> {
-  const st = await stat(partialPaths(blobs, digest).data).catch(() => undefined);
-  return st ? Math.min(st.size, st.blocks * 512) : 0;
-}
-
-async function loadParts(blobs: BlobStore, digest: string): Promise<PartState[]> {
-  const { prefix } = partialPaths(blobs, digest);
-  const names = (await readdir(blobs.dir)).filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
-  const parts: PartState[] = [];
-  for (const n of names) {
-    try {
-      const p = JSON.parse(await readFile(join(blobs.dir, n), "utf8")) as PartState;
-      if ([p.N, p.Offset, p.Size, p.Completed].every((x) => Number.isSafeInteger(x) && x >= 0) && p.Completed <= p.Size) parts.push(p);
-      else return [];
-    } catch {
-      return [];
-    }
-  }
-  parts.sort((a, b) => a.N - b.N);
-  // A set of parts must tile the blob exactly; anything else starts over.
-  for (let i = 0, off = 0; i < parts.length; off += parts[i]!.Size, i++) if (parts[i]!.N !== i || parts[i]!.Offset !== off) return [];
-  return parts;
-}
-
-/** Where the bytes are: a 307's Location, a 200's Location, or (plain registries) the blob URL. */
-async function directURL(session: RegistrySession, digest: string, signal?: AbortSignal): Promise<string> {
-  const blobURL = session.url(`/blobs/${digest}`);
-  let url = blobURL;
-  for (let hops = 0; hops < 10; hops++) {
-    const res = await session.request("GET", url, { redirect: "manual", accept: [301, 302, 303, 307, 308], ...(signal ? { signal } : {}) });
-    await res.body?.cancel();
-    const location = res.headers.get("location");
-    if (res.status >= 300 && res.status < 400) {
-      if (!location) throw new RegistryError(res.status, `registry answered ${res.status} without a Location for ${digest}`);
-      const next = new URL(location, url);
-      if (session.isRegistry(next)) {
-        url = next.toString();
-        continue;
-      }
-      return next.toString();
-    }
-    if (location) return new URL(location, session.fix(url)).toString();
-    // Distribution serves the bytes itself and honours Range there.
-    return url;
-  }
-  throw new RegistryError(502, `too many redirects fetching ${digest}`);
-}
-
 export interface DownloadOptions {
   session: RegistrySession;
   blobs: BlobStore;
   digest: string;
-  /** Size from the manifest, used when planning a fresh download. */
+  /** Size from the manifest: the registry must agree. */
   size: number;
   onProgress: (completed: number, total: number) => void;
   signal?: AbortSignal;
 }
 
+/** How often a part's progress is recorded while it runs (a resumed pull refetches at most this much of it). */
+const SAVE_EVERY_MS = 1000;
+
 export async function downloadBlob(o: DownloadOptions): Promise<void> {
-  const { session, blobs, digest, signal } = o;
-  const paths = partialPaths(blobs, digest);
-  let parts = await loadParts(blobs, digest);
-  if (parts.length === 0) {
-    let total = o.size;
-    try {
-      const head = await session.request("HEAD", session.url(`/blobs/${digest}`), signal ? { signal } : {});
-      const len = Number(head.headers.get("content-length"));
-      if (Number.isSafeInteger(len) && len >= 0 && head.headers.has("content-length")) total = len;
-    } catch (e) {
-      if (e instanceof NotFoundError) throw new RegistryError(404, `blob ${digest} not found on the registry`);
-      throw e;
-    }
-    if (total !== o.size) throw new RegistryError(502, `the registry has ${total} bytes for ${digest}, the manifest says ${o.size}`);
-    parts = planRanges(total).map((p) => ({ N: p.n, Offset: p.offset, Size: p.size, Completed: 0 }));
-    try {
-      await rm(paths.data, { force: true });
-      const fh = await open(paths.data, "w");
-      try {
-        await fh.truncate(total);
-      } finally {
-        await fh.close();
-      }
-      for (const p of parts) await saveState(paths.part(p.N), p);
-    } catch (e) {
-      // Half a plan resumes nothing.
-      await removePartial(paths, parts);
-      throw noSpaceError(e, `the parts of blob ${digest} to ${blobs.dir}`);
-    }
+  let d = await PartialDownload.resume(o.blobs, o.digest);
+  if (d && d.total !== o.size) {
+    // Left by a pull of a manifest that declared another size: nothing in it can be trusted.
+    await d.discard();
+    d = undefined;
   }
+  d ??= await PartialDownload.begin(o.blobs, o.digest, planRanges(o.size));
   try {
-    await fetchParts(o, paths, parts);
+    await fetchParts(o, d);
   } catch (e) {
-    if (!worthResuming(e, signal)) await removePartial(paths, parts);
+    if (!worthResuming(e, o.signal)) await d.discard();
     throw e;
   }
 }
 
 /**
  * Whether the files of a failed download are worth keeping for the next pull: yes when it was
- * interrupted (cancelled, a connection lost, the disk full, a local file error), no when the
- * registry answered with an error, broke the protocol or sent other bytes, which the next pull
- * would only meet again (and which would leave a pre-sized data file of any size the registry
- * declared, with a state file per part, until the start-up prune an hour later).
+ * interrupted (cancelled, a connection lost or stalled, the disk full, a local file error), no
+ * when the registry answered with an error, broke the protocol or sent other bytes, which the
+ * next pull would only meet again (and which would leave a pre-sized data file of any size the
+ * registry declared, with a state file per part, until the start-up prune an hour later).
  */
 function worthResuming(e: unknown, signal?: AbortSignal): boolean {
   if (signal?.aborted) return true;
@@ -155,60 +71,72 @@ function worthResuming(e: unknown, signal?: AbortSignal): boolean {
   return !(e instanceof RegistryError) || e instanceof TransportError;
 }
 
-/** Statuses that another attempt at the same range may not meet: the server's trouble, a timeout, a rate limit. */
-function retryable(e: unknown): boolean {
-  if (!(e instanceof RegistryError) || e instanceof TransportError) return true;
-  return e.status >= 500 || e.status === 408 || e.status === 429;
+/** What the parts of one download share while they run. */
+interface Transfer {
+  o: DownloadOptions;
+  d: PartialDownload;
+  /** Where the bytes are once an answer showed it; until then the registry's blob URL. */
+  bytesURL: string | undefined;
+  /** Settles when the first part's answer arrived (or failed), so the others follow its redirect. */
+  located: Promise<void>;
+  onWritten: (n: number) => void;
 }
 
-async function fetchParts(o: DownloadOptions, paths: ReturnType<typeof partialPaths>, parts: PartState[]): Promise<void> {
-  const { session, blobs, digest, signal } = o;
-  const total = parts.reduce((n, p) => n + p.Size, 0);
-  const report = (): void => o.onProgress(parts.reduce((n, p) => n + p.Completed, 0), total);
+async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void> {
+  const { digest, signal } = o;
+  const total = d.total;
+  const report = (): void => o.onProgress(d.completed, total);
   report();
 
-  const todo = parts.filter((p) => p.Completed < p.Size);
-  const fh = await open(paths.data, "r+");
-  const hasher = await prefixHasher(paths.data, total);
-  const prefix = (): number => {
-    let end = 0;
-    for (const p of parts) {
-      end = p.Offset + p.Completed;
-      if (p.Completed < p.Size) break;
-    }
-    return end;
-  };
+  const todo = d.parts.filter((p) => p.Completed < p.Size);
+  const fh = await d.openData();
+  const hasher = await prefixHasher(d.dataPath, total);
   const flusher = new BackgroundFlush(fh);
   let got: string;
   try {
     if (todo.length > 0) {
-      const url = await directURL(session, digest, signal);
       const ramp = streamRamp();
+      let locatedNow!: () => void;
+      const t: Transfer = {
+        o,
+        d,
+        bytesURL: undefined,
+        located: new Promise((resolve) => (locatedNow = resolve)),
+        onWritten: (n) => {
+          report();
+          hasher.follow(d.prefix());
+          flusher.wrote(n);
+          ramp.wrote(n);
+        },
+      };
+      let first = true;
+      let abandoned = false;
       await forEachLimit(todo, ramp, async (p) => {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await fetchPart(session, url, p, paths.data, total, (n) => {
-              report();
-              hasher.follow(prefix());
-              flusher.wrote(n);
-              ramp.wrote(n);
-            }, paths.part(p.N), signal);
-            return;
-          } catch (e) {
-            await saveState(paths.part(p.N), p).catch(() => undefined);
-            if ((e as NodeJS.ErrnoException).code === "ENOSPC") throw noSpaceError(e, `blob ${digest} to ${paths.data}`);
-            if (e instanceof RegistryError && e.status === 401) {
-              // Bytes elsewhere (object storage) come without asking for credentials.
-              if (!session.isRegistry(url)) throw session.foreignChallenge(url);
-              // An expired token: one request through the session fetches a new one.
-              if (!signal?.aborted && attempt < 5) {
-                await session.request("HEAD", url, signal ? { signal } : {});
-                continue;
+        const leads = first;
+        first = false;
+        if (!leads) {
+          await t.located;
+          // The leading part failed for good: the others would meet the same answer.
+          if (abandoned) return;
+        }
+        try {
+          await withRetries(
+            async () => {
+              try {
+                await fetchPart(t, p, leads ? locatedNow : undefined);
+              } catch (e) {
+                await d.save(p).catch(() => undefined);
+                if ((e as NodeJS.ErrnoException).code === "ENOSPC") throw noSpaceError(e, `blob ${digest} to ${d.dataPath}`);
+                throw e;
               }
-            }
-            if (signal?.aborted || attempt >= 5 || !retryable(e)) throw e;
-            await pause(Math.min(1000 * 2 ** attempt, 32_000), signal);
-          }
+            },
+            signal ? { signal } : {},
+          );
+        } catch (e) {
+          if (leads) abandoned = true;
+          throw e;
+        } finally {
+          if (leads) locatedNow();
         }
       });
     }
@@ -219,59 +147,81 @@ async function fetchParts(o: DownloadOptions, paths: ReturnType<typeof partialPa
     await fh.close();
   }
   if (got !== digest) throw new DigestMismatchError(digest, got);
-  if (!(await blobs.commit(paths.data, digest))) await rm(paths.data, { force: true });
-  await removeStates(paths, parts);
+  await d.commit();
 }
 
-/** Removes a download's data file and its parts' states. */
-async function removePartial(paths: ReturnType<typeof partialPaths>, parts: PartState[]): Promise<void> {
-  await rm(paths.data, { force: true });
-  await removeStates(paths, parts);
-}
+/** Redirect statuses that carry a Location to follow. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
 
-/** Removes the parts' state files, and any a kill left half replaced (saveState's .tmp). */
-async function removeStates(paths: { part: (n: number) => string }, parts: PartState[]): Promise<void> {
-  for (const p of parts) {
-    await rm(paths.part(p.N), { force: true });
-    await rm(`${paths.part(p.N)}.tmp`, { force: true });
-  }
-}
-
-/** Downloads what is missing of one part on the download thread, keeping its state file current. */
-async function fetchPart(
-  session: RegistrySession,
-  url: string,
-  p: PartState,
-  dataPath: string,
-  total: number,
-  onWritten: (n: number) => void,
-  statePath: string,
-  signal?: AbortSignal,
-): Promise<void> {
+/**
+ * Downloads what is missing of one part on the download thread, keeping its state current. The
+ * session on this thread judges what an answer without bytes means: a redirect is followed (the
+ * token goes only to the registry), a 401 from the registry gets a new token once, anything else
+ * is an error. `located` is called once the bytes begin: the URL that gave them is where the
+ * blob is, and the other parts, which wait for the leading one, go straight there.
+ */
+async function fetchPart(t: Transfer, p: PartState, located: (() => void) | undefined): Promise<void> {
+  const { session, digest, size } = t.o;
   const start = p.Offset + p.Completed;
   const end = p.Offset + p.Size - 1;
-  const headers = { "User-Agent": USER_AGENT, ...session.credentials(url), Range: `bytes=${start}-${end}` };
-  let lastSave = Date.now();
+  const stallMs = daemonConfig().transferStallMs;
+  const stalled = new AbortController();
+  const watchdog = new StallWatchdog(stallMs, () => stalled.abort(new StallError(`part ${p.N + 1} of ${digest}`, stallMs)));
+  const signal = t.o.signal ? AbortSignal.any([t.o.signal, stalled.signal]) : stalled.signal;
+  let url = t.bytesURL ?? session.url(`/blobs/${digest}`);
+  let lastSave = performance.now();
   let saving: Promise<void> | undefined;
   try {
-    await rangeFetcher.fetch({ url, headers, path: dataPath, start, end, wholeOK: start === 0 && p.Size === total }, (n) => {
-      p.Completed += n;
-      onWritten(n);
-      if (!saving && Date.now() - lastSave > 200) {
-        lastSave = Date.now();
-        saving = saveState(statePath, p)
-          .catch(() => undefined)
-          .finally(() => (saving = undefined));
+    for (let hops = 0, renewed = false; ; ) {
+      const job = { url, headers: { "User-Agent": USER_AGENT, ...session.credentials(url), Range: `bytes=${start}-${end}` }, path: t.d.dataPath, start, end, wholeOK: start === 0 && end === size - 1, total: size };
+      const answer = await rangeFetcher.fetch(
+        job,
+        {
+          onAlive: () => watchdog.moved(),
+          onStarted: () => {
+            watchdog.moved();
+            t.bytesURL = url;
+            located?.();
+          },
+          onWritten: (n) => {
+            watchdog.moved();
+            p.Completed += n;
+            t.onWritten(n);
+            if (!saving && performance.now() - lastSave > SAVE_EVERY_MS) {
+              lastSave = performance.now();
+              saving = t.d
+                .save(p)
+                .catch(() => undefined)
+                .finally(() => (saving = undefined));
+            }
+          },
+        },
+        signal,
+      );
+      if (!answer) break;
+      watchdog.moved();
+      if (REDIRECTS.has(answer.status) && answer.location) {
+        if (++hops > MAX_REDIRECTS) throw new RegistryError(502, `too many redirects fetching ${digest}`);
+        url = new URL(answer.location, url).toString();
+        continue;
       }
-    }, signal);
+      if (answer.status === 401 && !renewed) {
+        renewed = true;
+        await session.reauthorize(url, answer.challenge, t.o.signal);
+        continue;
+      }
+      if (answer.status === 401) throw session.isRegistry(url) ? new RegistryError(401, "unauthorized: access denied") : session.foreignChallenge(url);
+      if (answer.status === 404) throw new RegistryError(404, `blob ${digest} not found on the registry`);
+      throw new RegistryError(answer.status >= 400 ? answer.status : 502, `ranged GET of ${digest} answered ${answer.status}${answer.text.trim() ? `: ${answer.text.trim()}` : ", expected 206 Partial Content"}`);
+    }
+  } catch (e) {
+    if (stalled.signal.aborted && !t.o.signal?.aborted) throw stalled.signal.reason;
+    throw e;
   } finally {
+    watchdog.stop();
     await saving;
   }
-  await saveState(statePath, p);
+  await t.d.save(p);
 }
 
-/** Removes what an abandoned download left (the prune at start-up does the same after an hour). */
-export async function discardPartial(blobs: BlobStore, digest: string): Promise<void> {
-  const paths = partialPaths(blobs, digest);
-  await removePartial(paths, await loadParts(blobs, digest));
-}

@@ -4,7 +4,7 @@
 // Before any blob, the manifest is read within its size limit and the missing blobs are checked
 // against the free space.
 
-import { parseManifest, manifestDigests, MAX_MANIFEST_BYTES, MediaType } from "@corral/shared/manifest";
+import { parseManifest, MAX_MANIFEST_BYTES, MediaType } from "@corral/shared/manifest";
 import { shortDigest } from "@corral/shared/digest";
 import type { ModelName } from "@corral/shared/name";
 import { StatusError, type Progress } from "../errors.ts";
@@ -57,7 +57,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
     });
     const declared = Number(res.headers.get("content-length"));
     if (declared > MAX_MANIFEST_BYTES) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new RegistryError(502, `manifest is ${declared} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
     }
     // Content-Length may be missing or false: the limit holds while the body streams.
@@ -82,7 +82,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
   } catch (e) {
     // A failed pull leaves the store as it was, except for the part files of an interrupted
     // download, which a later pull resumes from.
-    if (!o.signal?.aborted) await store.exclusive(() => store.dropUnreferenced(fetched)).catch(() => undefined);
+    if (!o.signal?.aborted) await store.release(fetched).catch(() => undefined);
     throw e;
   }
 
@@ -114,17 +114,6 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
 
   progress({ status: "verifying sha256 digest" });
   progress({ status: "writing manifest" });
-  await store.exclusive(async () => {
-    const target = await store.manifests.canonicalize(name);
-    const previous = await store.manifests.read(target).catch(() => undefined);
-    await store.putManifest(target, bytes, manifest);
-    if (previous && !o.noPrune) {
-      const gone = manifestDigests(previous.manifest).filter((d) => !manifestDigests(manifest).includes(d));
-      if (gone.length) {
-        progress({ status: "removing unused layers" });
-        await store.dropUnreferenced(gone);
-      }
-    }
-  });
+  await store.install(name, bytes, manifest, { prune: !o.noPrune, onPrune: () => progress({ status: "removing unused layers" }) });
   progress({ status: "success" });
 }

@@ -39,7 +39,7 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
       const status = `pushing ${shortDigest(layer.digest)}`;
       try {
         const head = await session.request("HEAD", session.url(`/blobs/${layer.digest}`), s);
-        await head.body?.cancel();
+        head.discard();
         progress({ status, digest: layer.digest, total: layer.size, completed: layer.size });
         return;
       } catch (e) {
@@ -67,7 +67,7 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
       body: () => pushBytes(m),
       ...s,
     });
-    await res.body?.cancel();
+    res.discard();
   } catch (e) {
     if (e instanceof RegistryError && (e.status === 401 || e.status === 403)) {
       const key = o.signer?.publicKeyLine();

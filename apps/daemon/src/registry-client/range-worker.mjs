@@ -1,8 +1,13 @@
 // The worker side of range-fetcher.ts: ranged GETs written straight into a blob's partial file.
 // It runs on its own thread because its heap is tiny: the socket hands out a fresh buffer per
-// read, and in the daemon's much larger heap the garbage collections those buffers set off cost
-// more than the download itself. Jobs arrive as {id, url, headers, path, start, end, wholeOK};
-// progress goes back as {id, wrote} after each write, the end as {id, done} or {id, error, …}.
+// read, each counted as external memory, and V8 answers every few tens of megabytes of them with
+// a full garbage collection; in the daemon's heap those cost 0.45 s per GB pulled, here a tenth of
+// that (docs/architecture.md, "Pull"). What to ask for and what an answer means (tokens,
+// redirects, retries) is decided on the main thread by the registry session; this side only
+// moves bytes. Jobs arrive as {id, url, headers, path, start, end, wholeOK, total}; while bytes
+// arrive it sends {id, alive} at most every ALIVE_MS (for the stall watchdog), {id, wrote} after
+// each write, {id, started} when the range's bytes begin, and at the end {id, done}, or {id, answer: {status, location, challenge, text}} for
+// a response that carries no bytes of the range, or {id, error, …}.
 import { parentPort } from "node:worker_threads";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -15,13 +20,14 @@ const give = (b) => {
   if (spare.length < 64) spare.push(b);
 };
 const running = new Map();
+const ALIVE_MS = 250;
 
 parentPort.on("message", (m) => {
   if (m.cancel !== undefined) return running.get(m.cancel)?.abort();
   const controller = new AbortController();
   running.set(m.id, controller);
   fetchRange(m, controller.signal).then(
-    () => parentPort.postMessage({ id: m.id, done: true }),
+    (r) => parentPort.postMessage(r?.answer ? { id: m.id, answer: r.answer } : { id: m.id, done: true }),
     (e) => parentPort.postMessage({ id: m.id, error: e.message, status: e.status ?? 0, code: e.code, name: e.name }),
   ).finally(() => running.delete(m.id));
 });
@@ -46,11 +52,18 @@ async function fetchRange(job, signal) {
     throw Object.assign(new Error(`GET ${url}: ${e.code ?? e.message}`), { status: 0 });
   }
   const status = res.statusCode ?? 0;
-  if (status !== 206 && !(status === 200 && wholeOK && res.headers["content-length"] === String(end - start + 1))) {
-    // Not read: an error body can be as long as the registry likes.
+  if (status !== 206 && status !== 200) return { answer: await answerOf(res, status) };
+  if (status === 200 && !(wholeOK && res.headers["content-length"] === String(end - start + 1))) {
+    // Not read: a whole blob where a range was asked for.
     res.destroy();
-    throw Object.assign(new Error(`ranged GET of ${url} answered ${status}, expected 206 Partial Content`), { status });
+    throw Object.assign(new Error(`ranged GET of ${url} answered ${status}, expected 206 Partial Content`), { status: 502 });
   }
+  const declared = status === 206 ? /^bytes \d+-\d+\/(\d+)$/.exec(res.headers["content-range"] ?? "")?.[1] : res.headers["content-length"];
+  if (declared !== undefined && Number(declared) !== job.total) {
+    res.destroy();
+    throw Object.assign(new Error(`the registry has ${declared} bytes for this blob, the manifest says ${job.total}`), { status: 502 });
+  }
+  parentPort.postMessage({ id: job.id, started: true });
   const fh = await open(path, "r+");
   let pos = start;
   let slab = take();
@@ -79,7 +92,13 @@ async function fetchRange(job, signal) {
   try {
     // The loop ends with the response, so the connection goes back to the pool; a server that
     // sends more than the range asked for is cut off.
+    let lastAlive = performance.now();
     for await (const chunk of res) {
+      const now = performance.now();
+      if (now - lastAlive >= ALIVE_MS) {
+        lastAlive = now;
+        parentPort.postMessage({ id: job.id, alive: true });
+      }
       const want = end + 1 - pos;
       const buf = chunk.length > want ? chunk.subarray(0, want) : chunk;
       for (let off = 0; off < buf.length; ) {
@@ -100,4 +119,22 @@ async function fetchRange(job, signal) {
     await fh.close();
   }
   if (pos <= end) throw Object.assign(new Error(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`), { status: 0 });
+}
+
+/**
+ * What a response without the range's bytes says: where to go, what credentials, or why not. Its
+ * body (an error message, a redirect's page) is read up to 64 KiB, so that the connection goes
+ * back to the pool; one that goes on is cut off.
+ */
+async function answerOf(res, status) {
+  const chunks = [];
+  let n = 0;
+  for await (const chunk of res) {
+    chunks.push(chunk);
+    n += chunk.length;
+    if (n >= 64 << 10) break;
+  }
+  if (!res.complete) res.destroy();
+  const text = status >= 400 ? Buffer.concat(chunks).subarray(0, 64 << 10).toString("utf8") : "";
+  return { status, location: res.headers["location"] ?? null, challenge: res.headers["www-authenticate"] ?? null, text };
 }

@@ -17,10 +17,10 @@ import { VERSION } from "../version.ts";
 import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
 import { bodyText, bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
-import { MAX_TOKEN_RESPONSE_BYTES, readAtMost, readPrefix } from "./bounded-read.ts";
+import { MAX_TOKEN_RESPONSE_BYTES, readAtMost } from "./bounded-read.ts";
 import { ForeignCredentialsError, NotFoundError, PlainHTTPRegistryError, RegistryError, TransportError, isPlainHTTPAnswer } from "./registry-errors.ts";
 import type { Readable } from "node:stream";
-import type { ClientRequest } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
 
 export { ForeignCredentialsError, NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 
@@ -34,9 +34,23 @@ export interface Signer {
 
 export const USER_AGENT = `corral/${VERSION} (${process.arch} ${process.platform}) Node/${process.version}`;
 
+/** A body: bytes, a stream, or a function that writes and ends the request (Content-Length among the headers). */
+export type RequestBody = Buffer | Readable | ((req: ClientRequest) => Promise<void>);
+
+/** What the registry answered: the body is the caller's to read or to discard. */
+export interface RegistryResponse {
+  status: number;
+  /** The URL that gave this answer (after any redirects). */
+  url: string;
+  headers: { get(name: string): string | null };
+  body: IncomingMessage;
+  /** Lets the connection go back to the pool without keeping the body. */
+  discard(): void;
+}
+
 export interface RequestOptions {
   headers?: Record<string, string>;
-  body?: () => RequestInit["body"] | undefined;
+  body?: () => RequestBody;
   /** Follow redirects (default) or hand back 3xx responses. */
   redirect?: "follow" | "manual";
   signal?: AbortSignal;
@@ -94,9 +108,18 @@ export class RegistrySession {
     }
   }
 
-  /** Headers that carry the current token to `url`, for requests made outside this session (range downloads); none for other hosts. */
+  /** Headers that carry the current token to `url`, for requests made on the download thread; none for other hosts. */
   credentials(url: string): Record<string, string> {
     return this.token && this.isRegistry(url) ? { Authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /**
+   * A 401 met on the download thread: a new token when the registry itself asked (an expired
+   * one), the foreign-credentials error when another host did.
+   */
+  async reauthorize(url: string, challenge: string | null, signal?: AbortSignal): Promise<void> {
+    if (!this.isRegistry(url)) throw this.foreignChallenge(url);
+    this.token = await this.fetchToken(parseChallenge(challenge ?? ""), signal);
   }
 
   /** The error for a 401 from `url`, a host other than the registry's. */
@@ -119,70 +142,56 @@ export class RegistrySession {
   }
 
   /**
-   * A control request over fetch. Redirects are followed here rather than by fetch, so that the
-   * token goes only to hops on the registry and a 401 is judged by the host that sent it.
+   * One request to the registry or where it sends the daemon, over node:http (bulk-http.ts), for
+   * control requests and blob bytes alike. The body, when given, is made afresh for each attempt
+   * and each hop. Redirects are followed here, so that the token goes only to hops on the
+   * registry and a 401 is judged by the host that sent it; with `redirect: "manual"` they are
+   * handed back (accept them).
    */
-  async request(method: string, url: string, opts: RequestOptions = {}): Promise<Response> {
+  async request(method: string, url: string, opts: RequestOptions = {}): Promise<RegistryResponse> {
     return this.exchange(method, url, opts, async (headers) => {
       let target = this.fix(url);
       let verb = method;
-      let body = opts.body?.();
+      let body = opts.body;
       for (let hops = 0; ; hops++) {
-        const res = await fetch(target, {
+        const payload = body?.();
+        if (Buffer.isBuffer(payload)) headers["Content-Length"] = String(payload.length);
+        const res = await bulkRequest(target, {
           method: verb,
           headers: this.isRegistry(target) ? headers : withoutAuthorization(headers),
-          redirect: "manual",
-          ...(body !== undefined ? { body, duplex: "half" } : {}),
+          ...(payload !== undefined ? { body: payload } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
-        } as RequestInit);
-        const location = res.headers.get("location");
+        });
+        const location = headerValue(res.headers, "location");
         if (opts.redirect !== "manual" && REDIRECTS.has(res.status) && location) {
-          await res.body?.cancel();
+          discard(res.body);
           if (hops >= MAX_REDIRECTS) throw new RegistryError(502, `${method} ${url}: more than ${MAX_REDIRECTS} redirects`);
           // Not rewritten to http: --insecure is about the registry, not where it sends the daemon.
           target = new URL(location, target).toString();
-          // As fetch does: a 303, or a 301/302 answering a POST, turns into a GET without a body.
+          // As browsers and fetch do: a 303, or a 301/302 answering a POST, turns into a GET without a body.
           if (res.status === 303 || ((res.status === 301 || res.status === 302) && verb === "POST")) {
             if (verb !== "HEAD") verb = "GET";
             body = undefined;
-          } else {
-            body = opts.body?.();
+            delete headers["Content-Length"];
           }
           continue;
         }
-        return {
-          value: res,
+        const answer: RegistryResponse = {
           status: res.status,
           url: target,
-          header: (n) => res.headers.get(n),
-          text: () => readPrefix(res.body).catch(() => ""),
-          discard: async () => void (await res.body?.cancel()),
+          headers: { get: (n) => headerValue(res.headers, n) },
+          body: res.body,
+          discard: () => discard(res.body),
+        };
+        return {
+          value: answer,
+          status: res.status,
+          url: target,
+          header: answer.headers.get,
+          text: () => bodyText(res.body).catch(() => ""),
+          discard: async () => discard(res.body),
         };
       }
-    });
-  }
-
-  /**
-   * The same exchange for blob bytes, over node:http (see bulk-http.ts): the body, when given, is
-   * made afresh for each attempt; redirects are never followed.
-   */
-  async stream(method: string, url: string, opts: { headers?: Record<string, string>; body?: () => Readable | ((req: ClientRequest) => Promise<void>); signal?: AbortSignal; accept?: number[] } = {}): Promise<BulkResponse> {
-    return this.exchange(method, url, opts, async (headers) => {
-      const target = this.fix(url);
-      const res = await bulkRequest(target, {
-        method,
-        headers: this.isRegistry(target) ? headers : withoutAuthorization(headers),
-        ...(opts.body ? { body: opts.body() } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      return {
-        value: res,
-        status: res.status,
-        url: target,
-        header: (n) => headerValue(res.headers, n),
-        text: () => bodyText(res.body).catch(() => ""),
-        discard: async () => discard(res.body),
-      };
     });
   }
 
@@ -236,15 +245,15 @@ export class RegistrySession {
     const url = tokenRequestURL({ ...c, ts: Math.floor(Date.now() / 1000), nonce: newNonce() });
     const headers: Record<string, string> = { "User-Agent": USER_AGENT };
     if (this.signer) headers["Authorization"] = this.signer.authorization(tokenRequestChallenge(url));
-    let res: Response;
+    let res: BulkResponse;
     try {
-      res = await fetch(url, { headers, ...(signal ? { signal } : {}) });
+      res = await bulkRequest(url, { method: "GET", headers, ...(signal ? { signal } : {}) });
     } catch (e) {
       if ((e as Error).name === "AbortError") throw e;
-      throw new TransportError(`token request to ${realm.origin}: ${(e as Error).message}`);
+      throw new TransportError(`token request to ${realm.origin}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     if (res.status >= 400) {
-      const text = (await readPrefix(res.body).catch(() => "")).trim();
+      const text = (await bodyText(res.body).catch(() => "")).trim();
       throw new RegistryError(res.status, text ? `${res.status}: ${text}` : String(res.status));
     }
     const text = (await readAtMost(res.body, MAX_TOKEN_RESPONSE_BYTES, "a token response")).toString("utf8");

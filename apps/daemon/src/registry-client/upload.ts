@@ -10,10 +10,12 @@ import { pumpFile } from "@corral/shared/file-pump";
 import { Readable } from "node:stream";
 import { ModelName } from "@corral/shared/name";
 import { USER_AGENT, type RegistrySession } from "./session.ts";
-import { ForeignCredentialsError, RegistryError, TransportError } from "./registry-errors.ts";
-import { bodyText, bulkRequest, discard, headerValue } from "./bulk-http.ts";
-import { planParts } from "./parts.ts";
-import { pause } from "../abortable-wait.ts";
+import { RegistryError, TransportError } from "./registry-errors.ts";
+import { bodyText, bulkRequest, discard } from "./bulk-http.ts";
+import { planParts, type Part } from "./parts.ts";
+import { withRetries } from "./retry-policy.ts";
+import { StallError, StallWatchdog } from "./stall-watchdog.ts";
+import { daemonConfig } from "../config.ts";
 import { encodeQuery } from "@corral/shared/signing";
 
 export interface UploadOptions {
@@ -33,24 +35,24 @@ function nextURL(status: number, loc: string | null, current: string): string {
 }
 
 /** A part of the blob file as a stream, counting bytes as they are read. */
-function partStream(path: string, start: number, size: number, onBytes: (n: number) => void, md5?: ReturnType<typeof createHash>): Readable {
-  const stream = size === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 });
+function partStream(path: string, p: Part, onBytes: (n: number) => void, md5: ReturnType<typeof createHash>): Readable {
+  const stream = p.size === 0 ? Readable.from([]) : createReadStream(path, { start: p.offset, end: p.offset + p.size - 1, highWaterMark: 1 << 20 });
   stream.on("data", (chunk: Buffer) => {
-    md5?.update(chunk);
+    md5.update(chunk);
     onBytes(chunk.length);
   });
   return stream;
 }
 
 /** Writes a part of the blob file as a request body through pooled buffers (see file-pump.ts). */
-async function sendPart(path: string, start: number, size: number, req: ClientRequest, onBytes: (n: number) => void): Promise<void> {
-  if (size === 0) {
+async function sendPart(path: string, p: Part, req: ClientRequest, onBytes: (n: number) => void): Promise<void> {
+  if (p.size === 0) {
     req.end();
     return;
   }
   // A plain descriptor, which the pump closes (a FileHandle would also close itself when collected).
   const fd = await new Promise<number>((resolve, reject) => openFd(path, "r", (e, n) => (e ? reject(e) : resolve(n))));
-  await pumpFile({ fd, start, end: start + size - 1 }, req, onBytes);
+  await pumpFile({ fd, start: p.offset, end: p.offset + p.size - 1 }, req, onBytes);
 }
 
 /** MD5 of a part read back from the file: only needed for an etag when some parts went elsewhere. */
@@ -58,6 +60,58 @@ async function partMD5(path: string, start: number, size: number): Promise<Buffe
   const md5 = createHash("md5");
   if (size > 0) for await (const chunk of createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
   return md5.digest();
+}
+
+interface ChunkRequest {
+  o: UploadOptions;
+  part: Part;
+  /** The upload session's URL. */
+  url: string;
+  onBytes: (n: number) => void;
+  /** MD5s of the parts object storage took, in order; undefined for the others. */
+  md5s: Array<Buffer | undefined>;
+  signal: AbortSignal;
+}
+
+/** Sends one part, to the registry or where it redirects; returns the session's next URL. */
+async function sendChunk(c: ChunkRequest): Promise<string> {
+  const { o, part: p, url, onBytes } = c;
+  const res = await o.session.request("PATCH", url, {
+    headers: {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": String(p.size),
+      "Content-Range": `${p.offset}-${p.offset + p.size - 1}`,
+      "X-Redirect-Uploads": "1",
+    },
+    body: () => (req) => sendPart(o.path, p, req, onBytes),
+    redirect: "manual",
+    accept: [307],
+    signal: c.signal,
+  });
+  res.discard();
+  if (res.status !== 307) {
+    c.md5s[p.n] = undefined;
+    return nextURL(res.status, res.headers.get("docker-upload-location") ?? res.headers.get("location"), url);
+  }
+  // The bytes go to object storage; the next session URL comes separately (docs/protocol.md, "Uploading a blob").
+  const storage = res.headers.get("location");
+  const next = res.headers.get("docker-upload-location");
+  if (!storage || !next) throw new RegistryError(307, "the registry redirected an upload without Location and Docker-Upload-Location");
+  const md5 = createHash("md5");
+  const target = new URL(storage, url).toString();
+  const put = await bulkRequest(target, {
+    method: "PUT",
+    headers: { "Content-Type": "application/octet-stream", "Content-Length": String(p.size), "User-Agent": USER_AGENT },
+    body: partStream(o.path, p, onBytes, md5),
+    signal: c.signal,
+  }).catch((e: unknown) => {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new TransportError(`PUT to object storage: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  });
+  const text = put.status >= 400 ? await bodyText(put.body) : (discard(put.body), "");
+  if (put.status >= 400) throw new RegistryError(put.status, `object storage refused a part: ${put.status} ${text.trim()}`);
+  c.md5s[p.n] = md5.digest();
+  return new URL(next, url).toString();
 }
 
 export async function uploadBlob(o: UploadOptions): Promise<void> {
@@ -69,7 +123,7 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
     if (src.isValid() && src.repository() !== session.repository) startURL += `?${encodeQuery([["from", src.repository()], ["mount", digest]])}`;
   }
   const started = await session.request("POST", startURL, { accept: [201, 202], ...s });
-  await started.body?.cancel();
+  started.discard();
   if (started.status === 201) {
     o.onProgress(size, size);
     return;
@@ -81,61 +135,33 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
   // went there (as they are sent) and, only then, for the others (read back at the end).
   const md5s: Array<Buffer | undefined> = [];
   let done = 0;
+  const stallMs = daemonConfig().transferStallMs;
   for (const p of parts) {
-    for (let attempt = 0; ; attempt++) {
-      let sent = 0;
-      const onBytes = (n: number): void => {
-        sent += n;
-        o.onProgress(done + sent, size);
-      };
-      try {
-        const res = await session.stream("PATCH", url, {
-          headers: {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": String(p.size),
-            "Content-Range": `${p.offset}-${p.offset + p.size - 1}`,
-            "X-Redirect-Uploads": "1",
-          },
-          body: () => (req) => sendPart(o.path, p.offset, p.size, req, onBytes),
-          accept: [307],
-          ...s,
-        });
-        discard(res.body);
-        if (res.status === 307) {
-          // The bytes go to object storage; the next session URL comes separately (docs/protocol.md, "Uploading a blob").
-          const storage = headerValue(res.headers, "location");
-          const next = headerValue(res.headers, "docker-upload-location");
-          if (!storage || !next) throw new RegistryError(307, "the registry redirected an upload without Location and Docker-Upload-Location");
-          sent = 0;
-          const md5 = createHash("md5");
-          const target = new URL(storage, url).toString();
-          const put = await bulkRequest(target, {
-            method: "PUT",
-            headers: { "Content-Type": "application/octet-stream", "Content-Length": String(p.size), "User-Agent": USER_AGENT },
-            body: partStream(o.path, p.offset, p.size, onBytes, md5),
-            ...s,
-          }).catch((e: unknown) => {
-            if ((e as Error).name === "AbortError") throw e;
-            throw new TransportError(`PUT to object storage: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-          });
-          const text = put.status >= 400 ? await bodyText(put.body) : (discard(put.body), "");
-          if (put.status >= 400) throw new RegistryError(put.status, `object storage refused a part: ${put.status} ${text.trim()}`);
-          md5s.push(md5.digest());
-          url = new URL(next, url).toString();
-        } else {
-          md5s.push(undefined);
-          url = nextURL(res.status, headerValue(res.headers, "docker-upload-location") ?? headerValue(res.headers, "location"), url);
+    let sent = 0;
+    await withRetries(
+      async () => {
+        sent = 0;
+        // A part that sends nothing and hears nothing for the stall timeout is cut off.
+        const stalled = new AbortController();
+        const watchdog = new StallWatchdog(stallMs, () => stalled.abort(new StallError(`upload of part ${p.n + 1} of ${digest}`, stallMs)));
+        const partSignal = signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal;
+        const onBytes = (n: number): void => {
+          watchdog.moved();
+          sent += n;
+          o.onProgress(done + sent, size);
+        };
+        try {
+          url = await sendChunk({ o, part: p, url, onBytes, md5s, signal: partSignal });
+        } catch (e) {
+          if (stalled.signal.aborted && !signal?.aborted) throw stalled.signal.reason;
+          throw e;
+        } finally {
+          watchdog.stop();
         }
-        done += p.size;
-        break;
-      } catch (e) {
-        // 507: the registry's storage is full; a demand for credentials from another host is
-        // refused the same way every time: retrying cannot help.
-        if (signal?.aborted || attempt >= 5 || e instanceof ForeignCredentialsError || (e instanceof RegistryError && (e.status === 401 || e.status === 507))) throw e;
-        o.onProgress(done, size);
-        await pause(Math.min(1000 * 2 ** attempt, 32_000), signal);
-      }
-    }
+      },
+      { ...s, onRetry: () => o.onProgress(done, size) },
+    );
+    done += p.size;
   }
 
   let etag: string | undefined;
@@ -149,6 +175,6 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
   if (etag) params.push(["etag", etag]);
   final.search = encodeQuery(params);
   const res = await session.request("PUT", final.toString(), { headers: { "Content-Type": "application/octet-stream", "Content-Length": "0" }, ...s });
-  await res.body?.cancel();
+  res.discard();
   o.onProgress(size, size);
 }

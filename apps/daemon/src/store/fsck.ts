@@ -10,6 +10,7 @@ import { manifestDigests, parseManifest, type Manifest } from "@corral/shared/ma
 import { sha256File } from "@corral/shared/digest";
 import { ModelName } from "@corral/shared/name";
 import { TEMP_PREFIX } from "./blobs.ts";
+import { isPartialDownloadFile } from "./partial-downloads.ts";
 
 export type FsckProblemKind =
   /** A manifest file that is not valid JSON, not a manifest, or at a path that is no model name. */
@@ -71,9 +72,6 @@ export const FSCK_ERRORS: ReadonlySet<FsckProblemKind> = new Set(["invalid-manif
 
 const HOUR = 60 * 60 * 1000;
 const BLOB_RE = /^sha256-([0-9a-f]{64})$/;
-// A download's data, its part states, and a part state being replaced (written to .tmp, then
-// renamed over the old one: a daemon killed between the two leaves the .tmp).
-const PARTIAL_RE = /^sha256-[0-9a-f]{64}-partial(-\d+(\.tmp)?)?$/;
 
 interface ManifestEntry {
   path: string;
@@ -146,7 +144,7 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
     } else if (e.name.startsWith(TEMP_PREFIX)) {
       const young = !(await old(p, grace));
       problems.push({ kind: "temp-file", path: rel(p), detail: `temporary file of an interrupted blob write${young ? " (recent: may be in progress)" : ""}` });
-    } else if (PARTIAL_RE.test(e.name)) {
+    } else if (isPartialDownloadFile(e.name)) {
       const young = !(await old(p, partialGrace));
       problems.push({ kind: "partial-download", path: rel(p), detail: `unfinished download${young ? ", kept so that the next pull resumes it" : ""}` });
     } else {

@@ -87,6 +87,29 @@ export class Store {
     await this.manifests.write(name, bytes);
   }
 
+  /**
+   * Names a model with manifest bytes whose blobs are all in the store (a pull's last step). With
+   * `prune`, the blobs only the replaced manifest used are removed; `onPrune` hears of it first.
+   */
+  install(name: ModelName, bytes: Uint8Array, manifest: Manifest, o: { prune: boolean; onPrune?: () => void }): Promise<void> {
+    return this.exclusive(async () => {
+      const target = await this.manifests.canonicalize(name);
+      const previous = await this.manifests.read(target).catch(() => undefined);
+      await this.putManifest(target, bytes, manifest);
+      if (!previous || !o.prune) return;
+      const kept = new Set(manifestDigests(manifest));
+      const gone = manifestDigests(previous.manifest).filter((d) => !kept.has(d));
+      if (gone.length === 0) return;
+      o.onPrune?.();
+      await this.dropUnreferenced(gone);
+    });
+  }
+
+  /** Removes those of `digests` that no manifest references (what a failed pull brought). */
+  release(digests: Iterable<string>): Promise<void> {
+    return this.exclusive(() => this.dropUnreferenced(digests));
+  }
+
   /** Copies the manifest bytes verbatim, so the copy has the same identity (docs/store-layout.md, "Copy and delete"). */
   copy(src: ModelName, dst: ModelName): Promise<void> {
     return this.exclusive(async () => {
