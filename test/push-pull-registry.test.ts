@@ -78,6 +78,12 @@ test("A pushes team/story; B, a reader, pulls it and gets the same greedy output
   assert.equal(await greedy(b, name), expected);
   const show = await runCLI(b, ["show", name]);
   assert.match(show.stdout, /architecture\s+llama/);
+  // One ID everywhere: the pusher's list, the puller's list and the registry show the same digest.
+  const id = async (d: typeof a): Promise<string | undefined> =>
+    ((await (await fetch(`${d.url}/api/tags`)).json()) as { models: Array<{ name: string; digest: string }> }).models.find((m) => m.name === `${name}:latest`)?.digest;
+  const pushed = await id(a);
+  assert.ok(pushed);
+  assert.equal(await id(b), pushed, "the puller sees the pusher's ID");
 });
 
 test("B cannot push into team/ and is told which key to register where", { skip }, async () => {

@@ -61,11 +61,7 @@ test("run --verbose prints Ollama's timings on stderr", async () => {
   assert.match(r.stderr, /\neval rate: {12}\d+\.\d\d tokens\/s\n$/);
 });
 
-test("run reports a missing model and bad flags", async () => {
-  const missing = await runCLI(daemon, ["run", "nothere", "hello"]);
-  assert.equal(missing.code, 1);
-  assert.equal(missing.stderr, 'Error: model "nothere" not found, try pulling it first\n');
-
+test("run reports bad flags", async () => {
   const keepalive = await runCLI(daemon, ["run", "story", "--keepalive", "300", "hello"]);
   assert.equal(keepalive.code, 1);
   assert.equal(keepalive.stderr, 'Error: time: missing unit in duration "300"\n');

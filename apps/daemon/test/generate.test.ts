@@ -61,6 +61,14 @@ test("greedy raw generation continues with the known story", async () => {
   assert.equal((r as unknown as Record<string, unknown>)["context"], undefined, "raw mode returns no context");
 });
 
+test("without num_predict a generation stops at ten context windows, as Ollama's does", async () => {
+  // num_predict -1 (open-ended) with a 32-token window: the greedy story has no end of text within
+  // 320 tokens, so only the bound ends it.
+  const r = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: -1, num_ctx: 32 } });
+  assert.equal(r.done_reason, "length");
+  assert.equal(r.eval_count, 320);
+});
+
 test("streamed generate with the model's template, parameters and context", async () => {
   const stream = await ollama.generate({ model: "story", prompt: "Once upon a time", stream: true });
   let text = "";
@@ -136,6 +144,9 @@ test("ps lists loaded models; an empty prompt loads and keep_alive 0 unloads", a
   assert.ok(entry, JSON.stringify(ps));
   assert.equal(entry.size_vram, 0);
   assert.equal(entry.digest.length, 64);
+  // Ollama's details, parent_model included (this model was made from a file, not another model).
+  for (const k of ["parent_model", "format", "family", "families", "parameter_size", "quantization_level"]) assert.ok(k in entry.details, `details.${k} in ${JSON.stringify(entry.details)}`);
+  assert.equal(entry.details.parent_model, "");
   // The default keep-alive of five minutes, from when the model was loaded (after it was asked for;
   // the second allows for rounding in the answer).
   assert.ok(new Date(entry.expires_at).getTime() >= asked + 5 * 60_000 - 1000, entry.expires_at.toString());

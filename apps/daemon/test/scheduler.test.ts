@@ -88,3 +88,18 @@ test("an idle model is unloaded after its keep-alive", async () => {
   // model that is never unloaded is caught by the test runner's overall limit.
   while ((await loaded()).length > 0) await new Promise((r) => setTimeout(r, 100));
 });
+
+test("a keep-alive longer than Node's longest timer keeps the model loaded, up to Go's largest duration", async () => {
+  const ps = async (): Promise<Array<{ name: string; expires_at: string }>> => ((await (await fetch(`${daemon.url}/api/ps`)).json()) as { models: Array<{ name: string; expires_at: string }> }).models;
+  const day = 24 * 3600 * 1000;
+  // 720h and 2592000 s are 30 days, past the 24.8 days a Node timer can wait: such a timer fires at
+  // once, and the model was gone by the next request.
+  for (const keep_alive of ["720h", 2592000, "2562047h47m16.854775807s"]) {
+    await generate("one", { keep_alive });
+    const models = await ps();
+    assert.deepEqual(models.map((m) => m.name), ["one:latest"], `still loaded after keep_alive ${keep_alive}`);
+    assert.ok(Date.parse(models[0]!.expires_at) - Date.now() > 29 * day, `expires_at ${models[0]!.expires_at} for keep_alive ${keep_alive}`);
+  }
+  await generate("one", { keep_alive: 0 });
+  while ((await loaded()).length > 0) await new Promise((r) => setTimeout(r, 100));
+});

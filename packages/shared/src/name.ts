@@ -84,14 +84,16 @@ export class ModelName {
     if (i < 0) {
       model = rest;
     } else {
+      // A separator that is there promises a part on each side: an empty one is marked missing
+      // (never valid) rather than filled from the defaults, so "/ns/m" and "host//m" are invalid.
       model = rest.slice(i + 1) || MISSING;
-      rest = rest.slice(0, i);
+      rest = rest.slice(0, i) || MISSING;
       i = rest.lastIndexOf("/");
       if (i < 0) {
         namespace = rest;
       } else {
-        namespace = rest.slice(i + 1);
-        host = rest.slice(0, i);
+        namespace = rest.slice(i + 1) || MISSING;
+        host = rest.slice(0, i) || MISSING;
         const s = host.indexOf("://");
         if (s >= 0) {
           scheme = host.slice(0, s);
@@ -158,7 +160,7 @@ export class ModelName {
   /** The shortest unambiguous form, used by /api/tags, /api/ps and the CLI. */
   shortest(): string {
     if (this.host.toLowerCase() !== OLLAMA_REGISTRY_HOST) return this.toString();
-    if (this.namespace !== DEFAULT_NAMESPACE) return `${this.namespace}/${this.model}:${this.tag}`;
+    if (this.namespace.toLowerCase() !== DEFAULT_NAMESPACE) return `${this.namespace}/${this.model}:${this.tag}`;
     return `${this.model}:${this.tag}`;
   }
 

@@ -170,8 +170,6 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
     throw e;
   }
   const req: LocalCreateRequest = { files: [], adapters: [], warnings: [] };
-  const params: Record<string, string[]> = {};
-  const paramLines: Record<string, number> = {};
   const where = (c: ModelfileCommand): string => `${label} (line ${c.line})`;
 
   for (const c of commands) {
@@ -231,17 +229,17 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
           req.warnings.push(`warning: parameter ${c.name} is deprecated`);
           break;
         }
-        (params[c.name] ??= []).push(c.args);
-        paramLines[c.name] ??= c.line;
-      }
-    }
-  }
-  if (Object.keys(params).length) {
-    for (const [k, values] of Object.entries(params)) {
-      try {
-        Object.assign((req.parameters ??= {}), formatParams({ [k]: values }));
-      } catch (e) {
-        throw new ModelfileInputError(`${label} (line ${paramLines[k]}): PARAMETER ${k}: ${(e as Error).message}`);
+        // Each PARAMETER line on its own, as Ollama reads them: a repeated list parameter (stop)
+        // gathers every value, a repeated single value is replaced by the later line.
+        let value: unknown;
+        try {
+          value = formatParams({ [c.name]: [c.args] })[c.name];
+        } catch (e) {
+          throw new ModelfileInputError(`${label} (line ${c.line}): PARAMETER ${c.name}: ${(e as Error).message}`);
+        }
+        const params = (req.parameters ??= {});
+        const earlier = params[c.name];
+        params[c.name] = Array.isArray(earlier) && Array.isArray(value) ? [...(earlier as unknown[]), ...value] : value;
       }
     }
   }

@@ -1,9 +1,9 @@
 // `corral push` / POST /api/push (docs/protocol.md, "Push"): every blob the registry lacks is mounted or uploaded,
-// then the manifest is sent (re-serialised, as Ollama does).
+// then the manifest is sent as the local file's bytes, so that the model's ID (their sha256) is the
+// same for the pusher and everyone who pulls it (Ollama re-serialises it, and its IDs differ).
 
 import { shortDigest } from "@corral/shared/digest";
-import { goJSON } from "@corral/shared/gojson";
-import { MediaType, type Manifest } from "@corral/shared/manifest";
+import { MediaType } from "@corral/shared/manifest";
 import type { ModelName } from "@corral/shared/name";
 import { StatusError, type Progress } from "../errors.ts";
 import type { Store } from "../store/store.ts";
@@ -15,12 +15,6 @@ export interface PushOptions {
   insecure: boolean;
   signer: Signer | undefined;
   signal?: AbortSignal;
-}
-
-/** The manifest as sent: Go's json.Marshal of the parsed manifest (no trailing newline). */
-export function pushBytes(m: Manifest): Buffer {
-  const layer = (d: Manifest["config"]) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.from ? { from: d.from } : {}), ...(d.name ? { name: d.name } : {}) });
-  return Buffer.from(goJSON({ schemaVersion: m.schemaVersion, mediaType: m.mediaType, config: layer(m.config), layers: m.layers.map(layer) }));
 }
 
 export async function pushModel(store: Store, name: ModelName, o: PushOptions, progress: (p: Progress) => void): Promise<void> {
@@ -64,7 +58,8 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
     progress({ status: "pushing manifest" });
     const res = await session.request("PUT", session.url(`/manifests/${name.tag}`), {
       headers: { "Content-Type": m.mediaType || MediaType.manifestV2 },
-      body: () => pushBytes(m),
+      // The local file's bytes exactly, so the model has one ID (their sha256) wherever it is pulled.
+      body: () => stored.bytes,
       ...s,
     });
     res.discard();

@@ -131,6 +131,19 @@ export function tokenize(lease: Lease, text: string): Token[] {
   return lease.runner.model.tokenize(text, true);
 }
 
+/** Open-ended generation is bounded at this many context windows, as Ollama bounds it. */
+const OPEN_ENDED_CONTEXTS = 10;
+
+/**
+ * The most tokens one generation may write: num_predict when it is set and within the bound,
+ * else ten context windows. Without a bound a model that never writes its end token would hold a
+ * sequence until the client gave up.
+ */
+export function boundedNumPredict(numPredict: number, numCtx: number): number {
+  const limit = OPEN_ENDED_CONTEXTS * numCtx;
+  return numPredict > 0 && numPredict <= limit ? numPredict : limit;
+}
+
 export interface GenerateTokensOptions {
   /** The request's resolved model options: sampling, stop strings, num_predict. */
   options: ModelOptions;
@@ -180,7 +193,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       },
       onTextChunk: (piece) => onPiece(piece),
       ...(signal ? { signal, stopOnAbortSignal: true } : {}),
-      ...(options.num_predict > 0 ? { maxTokens: options.num_predict } : {}),
+      maxTokens: boundedNumPredict(options.num_predict, runner.spec.numCtx),
       temperature: options.temperature,
       topK: options.top_k,
       topP: options.top_p,

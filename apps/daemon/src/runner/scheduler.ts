@@ -11,6 +11,11 @@ import { ensureLoadable } from "./guard.ts";
 import type { DaemonConfig } from "../config.ts";
 import { waitInQueue } from "../abortable-wait.ts";
 
+/** The longest delay Node's timers take (2^31-1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How far ahead /api/ps puts a model kept forever. */
+const FOREVER_MS = 1e12;
+
 export interface LoadSpec {
   /** Manifest digest: what identifies the model being run. */
   digest: string;
@@ -59,7 +64,7 @@ export class Runner {
     this.context = loaded.context;
     this.keepAliveMs = loaded.keepAliveMs;
     this.onExpire = loaded.onExpire;
-    this.expiresAt = new Date(Date.now() + (this.keepAliveMs < 0 ? 1e12 : this.keepAliveMs));
+    this.expiresAt = new Date(Date.now() + (this.keepAliveMs < 0 ? FOREVER_MS : Math.min(this.keepAliveMs, FOREVER_MS)));
   }
 
   /** Sequences handed out and not yet given back: the requests generating on this model now. */
@@ -110,12 +115,20 @@ export class Runner {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.keepAliveMs < 0) {
-      this.expiresAt = new Date(Date.now() + 1e12);
+      this.expiresAt = new Date(Date.now() + FOREVER_MS);
       return;
     }
-    this.expiresAt = new Date(Date.now() + this.keepAliveMs);
-    this.timer = setTimeout(() => this.onExpire(this), this.keepAliveMs);
-    this.timer.unref();
+    const deadline = Date.now() + this.keepAliveMs;
+    // A Date past its range (Go's largest duration is 292 years) is shown as forever is.
+    this.expiresAt = new Date(Math.min(deadline, Date.now() + FOREVER_MS));
+    // Node fires a timer longer than 2^31-1 ms (24.8 days; "720h" is 30 days) at once, so a long
+    // keep-alive waits in steps of at most that.
+    const wait = (): void => {
+      const left = Math.max(0, deadline - Date.now());
+      this.timer = setTimeout(left > MAX_TIMER_MS ? wait : () => this.onExpire(this), Math.min(left, MAX_TIMER_MS));
+      this.timer.unref();
+    };
+    wait();
   }
 
   async dispose(): Promise<void> {

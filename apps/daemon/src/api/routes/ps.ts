@@ -9,7 +9,6 @@ export function psRoutes(scheduler: Scheduler): Hono {
   app.get("/api/ps", (c) => {
     const runners = scheduler.list().sort((a, b) => b.expiresAt.getTime() - a.expiresAt.getTime());
     const models = runners.map((r) => {
-      const { parent_model: _parent, ...details } = r.spec.details;
       // Weights are memory-mapped and the KV cache sits beside them; this runtime is CPU only.
       const size = r.spec.sizeBytes + r.context.stateSize;
       return {
@@ -17,7 +16,8 @@ export function psRoutes(scheduler: Scheduler): Hono {
         model: r.spec.name,
         size,
         digest: digestHex(r.spec.digest),
-        details,
+        // Ollama's ModelDetails, parent_model included ("" when the model was not made from another).
+        details: r.spec.details,
         expires_at: formatTime(r.expiresAt),
         size_vram: 0,
         context_length: r.spec.numCtx,

@@ -27,7 +27,7 @@ export interface RunFlags {
   verbose?: boolean;
   format?: string;
   nowordwrap?: boolean;
-  /** For pulling a missing model from a plain-HTTP registry, once `run` pulls. */
+  /** For pulling a missing model from a plain-HTTP registry. */
   insecure?: boolean;
   think?: string | boolean;
   hidethinking?: boolean;
@@ -71,14 +71,16 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function showModel(client: Client, model: string): Promise<ShowResponse & { details: { parent_model?: string } }> {
+/** The model's details; a model that is not here is pulled first (with --insecure when given), as Ollama's run does. */
+async function showModel(client: Client, model: string, insecure: boolean): Promise<ShowResponse & { details: { parent_model?: string } }> {
   try {
     return await client.request("POST", "/api/show", { model });
   } catch (e) {
-    // Pulling a missing model is not available yet; say what to do instead.
-    if (e instanceof APIError && e.status === 404) throw new CLIError(`model "${model}" not found, try pulling it first`);
-    throw e;
+    if (!(e instanceof APIError && e.status === 404)) throw e;
   }
+  const { pullCommand } = await import("./transfer.ts");
+  await pullCommand(model, { insecure });
+  return client.request("POST", "/api/show", { model });
 }
 
 export async function runCommand(modelArg: string, promptWords: string[], flags: RunFlags, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
@@ -117,7 +119,7 @@ export async function runCommand(modelArg: string, promptWords: string[], flags:
   if (flags.interactive) interactive = true;
   o.wordWrap = !flags.nowordwrap && process.stdout.isTTY === true;
 
-  const info = await showModel(client, model);
+  const info = await showModel(client, model, flags.insecure === true);
   o.think = inferThink(info.capabilities, o.think, thinkExplicit);
   o.parentModel = info.details.parent_model ?? "";
   o.loadedMessages = (info.messages ?? []).map((m): Message => ({ role: m.role, content: m.content }));
