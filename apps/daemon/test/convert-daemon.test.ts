@@ -159,6 +159,23 @@ test("the API streams converting-model progress and a PyTorch .bin imports to th
   assert.ok(GOLDEN.startsWith(await greedy("story-pt", "Once upon a time", 20)));
 });
 
+test("importing a Hugging Face folder with quantize keeps no intermediate F16 layer", async () => {
+  // A context length of its own, so the converted F16 layer is new to the store (the other tests
+  // import the same folder unchanged).
+  const dir = await mkdtemp(join(tmpdir(), "corral-q8-"));
+  await cp(STORIES_HF, dir, { recursive: true });
+  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  await writeFile(join(dir, "config.json"), JSON.stringify({ ...config, max_position_embeddings: 384 }));
+  const before = new Set(await listFiles(join(daemon.modelsDir, "blobs")));
+  const r = await create({ model: "story-q8", files: await uploadDir(dir, STORIES_FILES), quantize: "q8_0" });
+  assert.equal(r.status, 200, JSON.stringify(r.lines));
+  assert.ok(r.lines.some((l) => /^quantizing F(16|32) model to Q8_0$/.test(String(l["status"]))), JSON.stringify(r.lines));
+  const m = await readManifest("story-q8");
+  const named = new Set([m.config.digest, ...m.layers.map((l) => l.digest)].map((d) => d.replace(":", "-")));
+  const added = (await listFiles(join(daemon.modelsDir, "blobs"))).filter((f) => !before.has(f));
+  assert.deepEqual(added.filter((f) => !named.has(f.split("/").at(-1)!)), [], "every blob the import added is a layer of the model");
+});
+
 test("tiny-random-llama-2-hf (BF16) imports and its greedy continuations match the transformers golden file", async () => {
   const r = await create({ model: "tiny-hf", files: await uploadDir(TINY_HF, ["config.json", "model.safetensors", "tokenizer.model"]), stream: false });
   assert.equal(r.status, 200, JSON.stringify(r.lines));

@@ -114,9 +114,10 @@ export async function createModel(store: Store, req: CreateRequest, opts: Create
       const target = await store.manifests.canonicalize(name);
       const previous = await store.manifests.read(target).catch(() => undefined);
       await store.putManifest(target, encodeManifest(manifest), manifest);
-      // Uploads that no layer kept (split shards that were merged) go too, as do the blobs
-      // only the replaced manifest named.
-      await store.dropUnreferenced([...uploads, ...(previous ? manifestDigests(previous.manifest) : [])]);
+      // Uploads that no layer kept (split shards that were merged) go too, as do blobs this create
+      // made on the way (the F16 layer a quantized import started from) and the blobs only the
+      // replaced manifest named.
+      await store.dropUnreferenced([...uploads, ...created, ...(previous ? manifestDigests(previous.manifest) : [])]);
     });
     progress({ status: "success" });
   } catch (e) {
