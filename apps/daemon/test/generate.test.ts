@@ -69,6 +69,24 @@ test("without num_predict a generation stops at ten context windows, as Ollama's
   assert.equal(r.eval_count, 320);
 });
 
+test("stop sequences match the written text: across tokens, with a leading space, inside a word", async () => {
+  // Ollama's answers for the greedy story: everything before the stop, nothing of it or after it.
+  for (const stop of [" Lily", "girl named", "amed L", ". She"]) {
+    const want = GOLDEN.slice(0, GOLDEN.indexOf(stop));
+    const r = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 40, stop: [stop] } });
+    assert.equal(r.response, want, `stop ${JSON.stringify(stop)}`);
+    assert.equal(r.done_reason, "stop");
+    let streamed = "";
+    for await (const part of await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: true, options: { num_predict: 40, stop: [stop] } })) streamed += part.response;
+    assert.equal(streamed, want, `streamed, stop ${JSON.stringify(stop)}`);
+  }
+  // A stop that never appears holds nothing back for good: the whole answer arrives.
+  const r = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 12, stop: ["girl namedX"] } });
+  const whole = r.response ?? "";
+  assert.ok(GOLDEN.startsWith(whole) && whole.length > 30, JSON.stringify(whole));
+  assert.equal(r.done_reason, "length");
+});
+
 test("streamed generate with the model's template, parameters and context", async () => {
   const stream = await ollama.generate({ model: "story", prompt: "Once upon a time", stream: true });
   let text = "";

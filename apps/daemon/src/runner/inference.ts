@@ -15,6 +15,7 @@ import type { Lease, LoadSpec, Scheduler } from "./scheduler.ts";
 import { llamaEngine } from "./llama.ts";
 import { debugLog } from "../log.ts";
 import type { PromptModel } from "./prompt-assembly.ts";
+import { StopMatcher } from "./stop-sequences.ts";
 import { ggufString } from "@corral/shared/gguf/index";
 
 export interface ResolvedModel {
@@ -185,14 +186,27 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
     let firstToken: bigint | undefined;
     const out: Token[] = [];
     const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
+    let text = "";
+    const stops = new StopMatcher(options.stop, (piece) => {
+      text += piece;
+      onPiece(piece);
+    });
+    // A stop sequence ends the generation the way a client leaving does.
+    const stopped = new AbortController();
+    const ending = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
     const result = await completion.generateCompletionWithMeta(input, {
       onToken: (tokens) => {
         firstToken ??= process.hrtime.bigint();
+        // Tokens after a stop sequence are not the answer's (one may come before the abort lands).
+        if (stops.done) return;
         out.push(...tokens);
         if (signal?.aborted) afterClientLeft += tokens.length;
       },
-      onTextChunk: (piece) => onPiece(piece),
-      ...(signal ? { signal, stopOnAbortSignal: true } : {}),
+      onTextChunk: (piece) => {
+        if (stops.push(piece)) stopped.abort();
+      },
+      signal: ending,
+      stopOnAbortSignal: true,
       maxTokens: boundedNumPredict(options.num_predict, runner.spec.numCtx),
       temperature: options.temperature,
       topK: options.top_k,
@@ -208,16 +222,16 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
           }
         : false,
       ...(grammar ? { grammar } : {}),
-      ...(options.stop.length ? { customStopTriggers: options.stop } : {}),
     });
+    stops.flush();
     const end = process.hrtime.bigint();
     const first = firstToken ?? end;
     stopReason = result.metadata.stopReason;
     evalCount = out.length;
     signal?.throwIfAborted();
     return {
-      text: result.response,
-      doneReason: result.metadata.stopReason === "maxTokens" ? "length" : "stop",
+      text,
+      doneReason: result.metadata.stopReason === "maxTokens" && !stops.done ? "length" : "stop",
       promptEvalCount: promptCount,
       promptEvalDurationNs: Number(first - start),
       evalCount: out.length,
