@@ -3,8 +3,8 @@
 // from. The first request is the first part's ranged GET: it follows the registry's redirect to
 // where the bytes are (the registry itself, or object storage), and its Content-Range gives the
 // size the manifest must agree with; the other parts then go straight there. Each part is written
-// at its own offset as it arrives, on the download thread (range-fetcher.ts), while the sha256 follows the finished front of the file on a
-// thread of its own (prefix-hasher.ts). The blob becomes visible only after its sha256 matched
+// at its own offset as it arrives, on the download thread (range-fetcher.ts), while the sha256
+// follows the finished front of the file on a thread of its own (prefix-hasher.ts). The blob becomes visible only after its sha256 matched
 // and its bytes reached the disk: a manifest (written durably) never names a blob that a power cut
 // could empty. A download that fails for good (the registry answered with an error, broke the
 // protocol or sent other bytes) removes its files; one that was interrupted keeps them.
@@ -13,14 +13,13 @@ import { prefixHasher } from "@corral/shared/prefix-hasher";
 import { BackgroundFlush } from "@corral/shared/background-flush";
 import { noSpaceError, type BlobStore } from "../store/blobs.ts";
 import { PartialDownload, type PartState } from "../store/partial-downloads.ts";
-import { daemonConfig } from "../config.ts";
-import { USER_AGENT, type RegistrySession } from "./session.ts";
+import { MAX_REDIRECTS, REDIRECTS, USER_AGENT, type RegistrySession } from "./session.ts";
 import { RegistryError, TransportError } from "./registry-errors.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit, planRanges } from "./parts.ts";
 import { streamRamp } from "./stream-ramp.ts";
 import { withRetries } from "./retry-policy.ts";
-import { StallError, StallWatchdog } from "./stall-watchdog.ts";
+import { StallWatchdog } from "./stall-watchdog.ts";
 
 export class DigestMismatchError extends Error {
   constructor(want: string, got: string) {
@@ -150,10 +149,6 @@ async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void>
   await d.commit();
 }
 
-/** Redirect statuses that carry a Location to follow. */
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
-
 /**
  * Downloads what is missing of one part on the download thread, keeping its state current. The
  * session on this thread judges what an answer without bytes means: a redirect is followed (the
@@ -165,10 +160,7 @@ async function fetchPart(t: Transfer, p: PartState, located: (() => void) | unde
   const { session, digest, size } = t.o;
   const start = p.Offset + p.Completed;
   const end = p.Offset + p.Size - 1;
-  const stallMs = daemonConfig().transferStallMs;
-  const stalled = new AbortController();
-  const watchdog = new StallWatchdog(stallMs, () => stalled.abort(new StallError(`part ${p.N + 1} of ${digest}`, stallMs)));
-  const signal = t.o.signal ? AbortSignal.any([t.o.signal, stalled.signal]) : stalled.signal;
+  const watchdog = new StallWatchdog(`part ${p.N + 1} of ${digest}`, t.o.signal);
   let url = t.bytesURL ?? session.url(`/blobs/${digest}`);
   let lastSave = performance.now();
   let saving: Promise<void> | undefined;
@@ -197,7 +189,7 @@ async function fetchPart(t: Transfer, p: PartState, located: (() => void) | unde
             }
           },
         },
-        signal,
+        watchdog.signal,
       );
       if (!answer) break;
       watchdog.moved();
@@ -216,8 +208,7 @@ async function fetchPart(t: Transfer, p: PartState, located: (() => void) | unde
       throw new RegistryError(answer.status >= 400 ? answer.status : 502, `ranged GET of ${digest} answered ${answer.status}${answer.text.trim() ? `: ${answer.text.trim()}` : ", expected 206 Partial Content"}`);
     }
   } catch (e) {
-    if (stalled.signal.aborted && !t.o.signal?.aborted) throw stalled.signal.reason;
-    throw e;
+    throw watchdog.failure(e);
   } finally {
     watchdog.stop();
     await saving;

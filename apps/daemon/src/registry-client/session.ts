@@ -69,9 +69,9 @@ interface Exchanged<T> {
   discard(): Promise<void>;
 }
 
-/** Redirect statuses that carry a Location to follow. */
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
+/** Redirect statuses that carry a Location to follow (here and on the download thread's answers). */
+export const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+export const MAX_REDIRECTS = 10;
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
   const { Authorization: _, ...rest } = headers;

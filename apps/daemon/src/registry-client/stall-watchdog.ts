@@ -3,6 +3,7 @@
 // that moves no byte for the stall timeout (Ollama's 30 s; CORRAL_TRANSFER_STALL_TIMEOUT) is cut
 // off, and the retry policy gives it another attempt from where it got to.
 
+import { daemonConfig } from "../config.ts";
 import { TransportError } from "./registry-errors.ts";
 
 export class StallError extends TransportError {
@@ -12,15 +13,23 @@ export class StallError extends TransportError {
   }
 }
 
+/**
+ * Watches one attempt at a part: `signal` aborts when the caller's does or when no `moved()` was
+ * heard for the stall timeout; `failure(e)` is the error to raise for what the attempt threw.
+ */
 export class StallWatchdog {
+  /** For the attempt's requests. */
+  readonly signal: AbortSignal;
+  private readonly stalled = new AbortController();
   private last = performance.now();
   private timer: NodeJS.Timeout | undefined;
 
-  /** Calls `onStall` once no `moved()` was heard for `ms`; stopped by `stop()`. */
   constructor(
-    private readonly ms: number,
-    private readonly onStall: () => void,
+    private readonly what: string,
+    private readonly outer?: AbortSignal,
+    private readonly ms = daemonConfig().transferStallMs,
   ) {
+    this.signal = outer ? AbortSignal.any([outer, this.stalled.signal]) : this.stalled.signal;
     this.arm(ms);
   }
 
@@ -32,6 +41,11 @@ export class StallWatchdog {
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** The StallError when a stall cut the attempt off (the abort shows as an AbortError), else `e`. */
+  failure(e: unknown): unknown {
+    return this.stalled.signal.aborted && !this.outer?.aborted ? this.stalled.signal.reason : e;
   }
 
   private arm(ms: number): void {
@@ -51,7 +65,7 @@ export class StallWatchdog {
       const again = performance.now() - this.last;
       if (again < this.ms) return this.arm(this.ms - again);
       this.timer = undefined;
-      this.onStall();
+      this.stalled.abort(new StallError(this.what, this.ms));
     });
   }
 }

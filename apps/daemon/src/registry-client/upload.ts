@@ -14,8 +14,7 @@ import { RegistryError, TransportError } from "./registry-errors.ts";
 import { bodyText, bulkRequest, discard } from "./bulk-http.ts";
 import { planParts, type Part } from "./parts.ts";
 import { withRetries } from "./retry-policy.ts";
-import { StallError, StallWatchdog } from "./stall-watchdog.ts";
-import { daemonConfig } from "../config.ts";
+import { StallWatchdog } from "./stall-watchdog.ts";
 import { encodeQuery } from "@corral/shared/signing";
 
 export interface UploadOptions {
@@ -135,26 +134,22 @@ export async function uploadBlob(o: UploadOptions): Promise<void> {
   // went there (as they are sent) and, only then, for the others (read back at the end).
   const md5s: Array<Buffer | undefined> = [];
   let done = 0;
-  const stallMs = daemonConfig().transferStallMs;
   for (const p of parts) {
     let sent = 0;
     await withRetries(
       async () => {
         sent = 0;
         // A part that sends nothing and hears nothing for the stall timeout is cut off.
-        const stalled = new AbortController();
-        const watchdog = new StallWatchdog(stallMs, () => stalled.abort(new StallError(`upload of part ${p.n + 1} of ${digest}`, stallMs)));
-        const partSignal = signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal;
+        const watchdog = new StallWatchdog(`upload of part ${p.n + 1} of ${digest}`, signal);
         const onBytes = (n: number): void => {
           watchdog.moved();
           sent += n;
           o.onProgress(done + sent, size);
         };
         try {
-          url = await sendChunk({ o, part: p, url, onBytes, md5s, signal: partSignal });
+          url = await sendChunk({ o, part: p, url, onBytes, md5s, signal: watchdog.signal });
         } catch (e) {
-          if (stalled.signal.aborted && !signal?.aborted) throw stalled.signal.reason;
-          throw e;
+          throw watchdog.failure(e);
         } finally {
           watchdog.stop();
         }

@@ -152,11 +152,4 @@ export class PartialDownload {
     const st = await stat(join(blobs.dir, base(digest))).catch(() => undefined);
     return st ? Math.min(st.size, st.blocks * 512) : 0;
   }
-
-  /** Removes what an abandoned download of `digest` left, states that do not tile included. */
-  static async discardAll(blobs: BlobStore, digest: string): Promise<void> {
-    const prefix = base(digest);
-    const names = await readdir(blobs.dir).catch(() => [] as string[]);
-    for (const n of names) if (n.startsWith(prefix) && isPartialDownloadFile(n)) await rm(join(blobs.dir, n), { force: true });
-  }
 }
