@@ -69,6 +69,42 @@ test("without num_predict a generation stops at ten context windows, as Ollama's
   assert.equal(r.eval_count, 320);
 });
 
+test("the first generated token keeps its leading space, as Ollama writes it", async () => {
+  // Autocomplete clients join prompt and answer: "…there was a" + " little girl", not "alittle".
+  const prompt = "Once upon a time, there was a";
+  const story = `Once upon a time${GOLDEN}`;
+  const r = await ollama.generate({ model: "story", prompt, raw: true, stream: false, options: { num_predict: 3 } });
+  const want = r.response ?? "";
+  assert.ok(want.startsWith(" little") && story.startsWith(prompt + want), JSON.stringify(want));
+  const parts: string[] = [];
+  for await (const part of await ollama.generate({ model: "story", prompt, raw: true, stream: true, options: { num_predict: 3 } })) {
+    if (!part.done) parts.push(part.response ?? "");
+  }
+  assert.equal(parts.join(""), want);
+  assert.ok(parts[0]?.startsWith(" "), JSON.stringify(parts));
+});
+
+test("a context sent back continues the text as written: no space token between it and the new prompt", async () => {
+  const first = await ollama.generate({ model: "story", prompt: "Once upon a time, there was a", stream: false, options: { num_predict: 4 } });
+  assert.ok(Array.isArray(first.context));
+  assert.equal(first.response, " little girl");
+  const next = await ollama.generate({ model: "story", prompt: " named", context: first.context, stream: false, options: { num_predict: 6 } });
+  // The same text sent whole, raw: the model must see the same tokens and answer the same.
+  const whole = await ollama.generate({ model: "story", prompt: `Once upon a time, there was a${first.response} named`, raw: true, stream: false, options: { num_predict: 6 } });
+  assert.equal(next.prompt_eval_count, whole.prompt_eval_count);
+  assert.equal(next.response, whole.response);
+  assert.ok(GOLDEN.includes(`named${next.response}`), JSON.stringify(next.response));
+  // A token the vocabulary does not have is refused, and the daemon keeps serving.
+  const bad = await fetch(`${daemon.url}/api/generate`, {
+    method: "POST",
+    body: JSON.stringify({ model: "story", prompt: "x", context: [1, 99999], stream: false }),
+  });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /context\[1\] is 99999, not a token of this model's vocabulary of 512 tokens/);
+  const again = await ollama.generate({ model: "story", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 2 } });
+  assert.equal(again.eval_count, 2);
+});
+
 test("stop sequences match the written text: across tokens, with a leading space, inside a word", async () => {
   // Ollama's answers for the greedy story: everything before the stop, nothing of it or after it.
   for (const stop of [" Lily", "girl named", "amed L", ". She"]) {

@@ -130,6 +130,16 @@ test("completions (not streamed and streamed) continue the prompt", async () => 
   assert.deepEqual(chunks.at(-1)!.usage, { prompt_tokens: 5, completion_tokens: 10, total_tokens: 15 });
 });
 
+test("a completion keeps the first token's leading space, so prompt + text reads as written", async () => {
+  const prompt = "Once upon a time, there was a";
+  const r = await client.completions.create({ model: "story", prompt, temperature: 0, max_tokens: 4 });
+  assert.equal(r.choices[0]!.text, " little girl");
+  const stream = await client.completions.create({ model: "story", prompt, temperature: 0, max_tokens: 4, stream: true });
+  let text = "";
+  for await (const c of stream) text += c.choices[0]?.text ?? "";
+  assert.equal(`${prompt}${text}`, "Once upon a time, there was a little girl");
+});
+
 test("embeddings: float and base64 agree; dimensions; usage", async () => {
   const input = ["Lily went to the park", "a big red ball"];
   const f = await client.embeddings.create({ model: "story", input, encoding_format: "float" });

@@ -2,7 +2,7 @@
 // the scheduler, build the prompt and generate, streaming pieces as they come.
 
 import { stat } from "node:fs/promises";
-import type { LlamaGrammar, Token } from "node-llama-cpp";
+import type { LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
 import { LRUCache } from "lru-cache";
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import { ModelName } from "@corral/shared/name";
@@ -132,6 +132,47 @@ export function tokenize(lease: Lease, text: string): Token[] {
   return lease.runner.model.tokenize(text, true);
 }
 
+/**
+ * The prompt that continues a `context` sent back: the context's text with the new prompt after it,
+ * tokenized as one, as Ollama does. Appending the new prompt's own tokens instead would put a word
+ * boundary of its own in front of it (SentencePiece vocabularies start every text with one), a
+ * space token that was never written.
+ */
+export function tokenizeContinuation(r: ResolvedModel, lease: Lease, { context, text }: { context: readonly Token[]; text: string }): Token[] {
+  // A token outside the vocabulary would abort llama.cpp's detokenizer and the daemon with it.
+  const tokens = r.contents.header?.kv.get("tokenizer.ggml.tokens")?.value;
+  const size = Array.isArray(tokens) ? tokens.length : 0;
+  for (const [i, t] of context.entries()) {
+    if (!Number.isInteger(t) || t < 0 || t >= size) {
+      throw new StatusError(400, `context[${i}] is ${t}, not a token of this model's vocabulary of ${size} tokens; send the context a previous answer returned`);
+    }
+  }
+  const model = lease.runner.model;
+  return model.tokenize(model.detokenize(context, true) + text, true);
+}
+
+/** Tokens before a piece that llama.cpp's detokenizer may need to join it correctly. */
+const RECENT_TOKENS = 16;
+
+/**
+ * The text of generated tokens as Ollama writes it: each token's piece as it is, the first one's
+ * leading space included. llama.cpp drops the space of the first token of a text it detokenizes
+ * (SentencePiece's word-boundary rule), so the tokens are read after a one-token anchor and the
+ * anchor's text is cut off; the recent tokens go with it so a character split over tokens comes
+ * out whole.
+ */
+class PieceReader {
+  private readonly anchor: Token[];
+
+  constructor(private readonly model: LlamaModel) {
+    this.anchor = model.tokenize("a", false).slice(0, 1);
+  }
+
+  read(tokens: readonly Token[], before: readonly Token[]): string {
+    return this.model.detokenize(tokens, false, [...this.anchor, ...before.slice(-RECENT_TOKENS)]);
+  }
+}
+
 /** Open-ended generation is bounded at this many context windows, as Ollama bounds it. */
 const OPEN_ENDED_CONTEXTS = 10;
 
@@ -191,6 +232,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       text += piece;
       onPiece(piece);
     });
+    const pieces = new PieceReader(model);
     // A stop sequence ends the generation the way a client leaving does.
     const stopped = new AbortController();
     const ending = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
@@ -199,10 +241,9 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
         firstToken ??= process.hrtime.bigint();
         // Tokens after a stop sequence are not the answer's (one may come before the abort lands).
         if (stops.done) return;
+        const piece = pieces.read(tokens, out);
         out.push(...tokens);
         if (signal?.aborted) afterClientLeft += tokens.length;
-      },
-      onTextChunk: (piece) => {
         if (stops.push(piece)) stopped.abort();
       },
       signal: ending,

@@ -4,7 +4,7 @@
 
 import type { Token } from "node-llama-cpp";
 import { StatusError } from "../../errors.ts";
-import { acquire, checkImages, generateTokens, grammarFor, promptModel, tokenize } from "../../runner/inference.ts";
+import { acquire, checkImages, generateTokens, grammarFor, promptModel, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
 import { assembleGenerate } from "../../runner/prompt-assembly.ts";
 import { modelField } from "../respond.ts";
 import { BodyCheck, generateBody } from "./bodies.ts";
@@ -44,10 +44,9 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
       const count = (s: string): number => tokenize(lease, s).length;
       const tokens = req.raw
         ? tokenize(lease, req.prompt)
-        : [
-            ...(req.context ?? []),
-            ...tokenize(lease, assembleGenerate(promptModel(resolved), { ...req, continues: req.context !== undefined }, count)),
-          ];
+        : req.context !== undefined
+          ? tokenizeContinuation(resolved, lease, { context: req.context, text: assembleGenerate(promptModel(resolved), { ...req, continues: true }, count) })
+          : tokenize(lease, assembleGenerate(promptModel(resolved), { ...req, continues: false }, count));
       const stats = await generateTokens(lease, tokens, {
         options: resolved.options,
         grammar,
