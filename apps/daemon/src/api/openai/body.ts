@@ -54,6 +54,19 @@ function checkFields(obj: Record<string, unknown>, fields: Record<string, GoType
 }
 
 /**
+ * Checks `v` as Go decodes a struct on its own (not as a field of the request), as the decoders of
+ * values that may take several shapes do: `null` is an empty struct, another non-object names the
+ * whole `type`, and a wrongly typed field names `struct` (empty for an anonymous struct).
+ */
+export function decodeStruct(v: unknown, type: { name: string; struct: string }, fields: Record<string, GoType>): Record<string, unknown> {
+  if (v === null || v === undefined) return {};
+  const kind = kindOf(v);
+  if (kind !== "object") throw new StatusError(400, `json: cannot unmarshal ${kind} into Go value of type ${type.name}`);
+  checkFields(v as Record<string, unknown>, fields, type.struct, "");
+  return v as Record<string, unknown>;
+}
+
+/**
  * Parses `text` as the JSON object `struct` and checks the listed fields. An empty body is `EOF`,
  * as Go's decoder reports it.
  */
@@ -139,4 +152,32 @@ export const embedFields: Record<string, GoType> = {
   model: go.string,
   dimensions: go.int,
   encoding_format: go.string,
+};
+
+/** `input` takes several shapes; responses.ts decodes it the way Ollama's own decoder does. */
+export const responsesFields: Record<string, GoType> = {
+  model: go.string,
+  background: go.bool,
+  conversation: go.any,
+  include: go.slice(go.string),
+  input: go.any,
+  instructions: go.string,
+  max_output_tokens: go.int,
+  reasoning: go.object("openai.ResponsesReasoning", { effort: go.string, generate_summary: go.string, summary: go.string }),
+  temperature: go.float64,
+  text: go.object("openai.ResponsesText", {
+    format: go.object("openai.ResponsesTextFormat", { type: go.string, name: go.string, schema: go.any, strict: go.bool }),
+  }),
+  top_p: go.float64,
+  truncation: go.string,
+  tools: go.slice(
+    go.object("openai.ResponsesTool", {
+      type: go.string,
+      name: go.string,
+      description: go.string,
+      strict: go.bool,
+      parameters: go.object("map[string]interface {}"),
+    }),
+  ),
+  stream: go.bool,
 };

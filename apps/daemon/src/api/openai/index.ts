@@ -10,12 +10,13 @@ import { embed } from "../handlers/embed.ts";
 import { generate } from "../handlers/generate.ts";
 import { firstChunk, type Inference } from "../handlers/generation.ts";
 import { tagList } from "../routes/models.ts";
-import { chatCompletionFields, completionFields, embedFields, parseBody } from "./body.ts";
+import { chatCompletionFields, completionFields, embedFields, parseBody, responsesFields } from "./body.ts";
 import { chatCompletion, chatRequestToNative, chatStreamEvents, includeUsage, newChatId } from "./chat.ts";
 import { completion, completionRequestToNative, completionStreamEvents, newCompletionId } from "./completions.ts";
 import { embedRequestToNative, embeddingList, encodingFormat } from "./embeddings.ts";
 import { errorResponse } from "./errors.ts";
 import { findModel, modelList } from "./models.ts";
+import { newResponseContext, responseFromAnswer, responseStreamEvents, responsesRequestToNative } from "./responses.ts";
 import { sseResponse } from "./sse.ts";
 
 function errorFrom(e: unknown): Response {
@@ -54,6 +55,23 @@ export function openaiRoutes(deps: Inference): Hono {
       }
       const answer = await gen.answer(signalOf(c));
       return c.json(completion(newCompletionId(), answer));
+    } catch (e) {
+      return errorFrom(e);
+    }
+  });
+
+  app.post("/v1/responses", async (c) => {
+    try {
+      const req = parseBody(await c.req.text(), "ResponsesRequest", responsesFields);
+      const body = responsesRequestToNative(req);
+      const ctx = newResponseContext(req);
+      const gen = await chat(deps, body);
+      if (body.stream) {
+        const chunks = await firstChunk(gen, signalOf(c));
+        return sseResponse(responseStreamEvents(ctx, chunks));
+      }
+      const answer = await gen.answer(signalOf(c));
+      return c.json(responseFromAnswer(ctx, answer));
     } catch (e) {
       return errorFrom(e);
     }

@@ -1,5 +1,6 @@
 // The two stream formats met here: the native routes' NDJSON, read line by line, and OpenAI's
-// Server-Sent Events, `data: <json>\n\n` per chunk, ending with `data: [DONE]\n\n`.
+// Server-Sent Events, `data: <json>\n\n` per chunk, ending with `data: [DONE]\n\n` (the Responses
+// API names each event instead, `event: <type>\n` before its data, and has no [DONE]).
 
 import { LineTooLongError, ndjsonLines } from "../../ndjson.ts";
 import { errorBody } from "./errors.ts";
@@ -7,7 +8,21 @@ import { errorBody } from "./errors.ts";
 /** Marks the end of an OpenAI stream. */
 export const DONE = "[DONE]";
 
+/** An event with a name, `event: <name>` before its `data:` line, as the Responses API sends every event. */
+export class NamedEvent {
+  constructor(
+    readonly event: string,
+    readonly data: object,
+  ) {}
+}
+
 export type SSEEvent = object | typeof DONE;
+
+function frame(e: SSEEvent): string {
+  if (e === DONE) return `data: ${DONE}\n\n`;
+  if (e instanceof NamedEvent) return `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+  return `data: ${JSON.stringify(e)}\n\n`;
+}
 
 /** No native line comes near this; a body without newlines must not grow a buffer forever. */
 const MAX_LINE = 64 << 20;
@@ -48,8 +63,7 @@ export function sseResponse(events: AsyncIterable<SSEEvent>): Response {
           controller.close();
           return;
         }
-        const data = next.value === DONE ? DONE : JSON.stringify(next.value);
-        controller.enqueue(encoder.encode(`data: ${data}\n\n`));
+        controller.enqueue(encoder.encode(frame(next.value)));
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         controller.enqueue(encoder.encode(`data: ${JSON.stringify(errorBody(500, message))}\n\n`));
