@@ -1,5 +1,6 @@
 // The GGUF import paths of create beyond a single file: split sets, projectors, LoRA adapters,
-// models built on other models, and the chat template found in a GGUF.
+// models built on other models, the chat template found in a GGUF, DRAFT/RENDERER/PARSER/REQUIRES,
+// and a GGUF folder's JSON files.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
@@ -8,7 +9,7 @@ import { join } from "node:path";
 import { startDaemon, runCLI, type Daemon, uploadFile } from "../../../test/helpers/daemon.ts";
 import { listFiles } from "../../../test/helpers/files.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256File } from "@corral/shared/digest";
+import { sha256Bytes, sha256File } from "@corral/shared/digest";
 import { parseManifest, MediaType, type Manifest } from "@corral/shared/manifest";
 import { readGGUFHeader, writeGGUF, writeSplitGGUF, GGUFValueType, type GGUFKV } from "@corral/shared/gguf/index";
 
@@ -159,4 +160,69 @@ test("a GGUF chat template is turned into a TEMPLATE and stop parameters", async
   const blob = (d: string) => readFile(join(daemon.modelsDir, "blobs", d.replace(":", "-")), "utf8");
   assert.match(await blob(m.layers[1]!.digest), /<\|im_start\|>/);
   assert.match(await blob(m.layers[2]!.digest), /"stop":\[.*\\u003c\|im_end\|\\u003e/);
+});
+
+test("DRAFT, RENDERER, PARSER and REQUIRES are stored and shown as Ollama shows them", async () => {
+  await writeFile(
+    join(work, "Modelfile.draft"),
+    `FROM ${fixtures.stories260K}\nDRAFT ${fixtures.tinyRandomLlama2}\nTEMPLATE "{{ .Prompt }}"\nRENDERER qwen3-coder\nPARSER qwen3-coder\nREQUIRES 0.14.0\nPARAMETER num_predict 4\n`,
+  );
+  const r = await runCLI(daemon, ["create", "story-draft", "-f", join(work, "Modelfile.draft")]);
+  assert.equal(r.code, 0, r.stderr);
+  const m = await readManifest("story-draft");
+  const draft = m.layers.find((l) => l.mediaType === MediaType.draft);
+  assert.ok(draft, JSON.stringify(m.layers));
+  assert.equal(draft.digest, await sha256File(fixtures.tinyRandomLlama2).then((d) => d.digest));
+  const show = (await (await fetch(`${daemon.url}/api/show`, { method: "POST", body: JSON.stringify({ model: "story-draft" }) })).json()) as Record<string, unknown>;
+  assert.equal(show["renderer"], "qwen3-coder");
+  assert.equal(show["parser"], "qwen3-coder");
+  assert.equal(show["requires"], "0.14.0");
+  const modelfile = show["modelfile"] as string;
+  assert.match(modelfile, new RegExp(`\nDRAFT .*blobs/sha256-${draft.digest.slice(7)}\n`));
+  assert.match(modelfile, /\nRENDERER qwen3-coder\nPARSER qwen3-coder\n/);
+  // The model runs with its own template; the draft is kept, not used.
+  const gen = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "story-draft", prompt: "Once upon a time", stream: false }) });
+  assert.equal(gen.status, 200, await gen.clone().text());
+  assert.equal(((await gen.json()) as { eval_count: number }).eval_count, 4);
+  const cli = await runCLI(daemon, ["show", "story-draft"]);
+  assert.match(cli.stdout, /requires\s+0\.14\.0/);
+});
+
+test("renderer and parser in /api/create are kept; a renderer with no template is refused when it matters", async () => {
+  const digest = await upload(fixtures.stories260K);
+  const r = await fetch(`${daemon.url}/api/create`, {
+    method: "POST",
+    body: JSON.stringify({ model: "story-rendered", files: { "model.gguf": digest }, renderer: "qwen3-coder", parser: "qwen3-coder", stream: false }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  const show = (await (await fetch(`${daemon.url}/api/show`, { method: "POST", body: JSON.stringify({ model: "story-rendered" }) })).json()) as Record<string, unknown>;
+  assert.equal(show["renderer"], "qwen3-coder");
+  assert.equal(show["parser"], "qwen3-coder");
+  const gen = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "story-rendered", prompt: "Once upon a time", stream: false }) });
+  assert.equal(gen.status, 400);
+  assert.match(((await gen.json()) as { error: string }).error, /built-in "qwen3-coder" renderer, which Corral does not have; create it again with a TEMPLATE/);
+  const raw = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "story-rendered", prompt: "Once upon a time", raw: true, stream: false, options: { num_predict: 2 } }) });
+  assert.equal(raw.status, 200, await raw.clone().text());
+});
+
+test("FROM a folder of GGUF weights with JSON files beside them: created, and the JSON uploads are not kept", async () => {
+  const dir = join(work, "gguf-folder");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "model.gguf"), await readFile(fixtures.stories260K));
+  const config = `{"architectures": ["LlamaForCausalLM"], "note": "${Date.now()}"}`;
+  await writeFile(join(dir, "config.json"), config);
+  await writeFile(join(dir, "Modelfile"), "FROM .\n");
+  const r = await runCLI(daemon, ["create", "story-folder", "-f", join(dir, "Modelfile")]);
+  assert.equal(r.code, 0, r.stderr);
+  const m = await readManifest("story-folder");
+  assert.deepEqual(m.layers.map((l) => l.mediaType), [MediaType.model]);
+  // The same request as Ollama's client makes it: the GGUF and its JSON files in one files map.
+  const api = await fetch(`${daemon.url}/api/create`, {
+    method: "POST",
+    body: JSON.stringify({ model: "story-folder-api", files: { "model.gguf": await upload(join(dir, "model.gguf")), "config.json": await upload(join(dir, "config.json")) }, stream: false }),
+  });
+  assert.equal(api.status, 200, await api.clone().text());
+  assert.deepEqual((await readManifest("story-folder-api")).layers, m.layers);
+  const blobs = await listFiles(join(daemon.modelsDir, "blobs"));
+  assert.ok(!blobs.some((b) => b.endsWith(sha256Bytes(Buffer.from(config)).slice(7))), "the config.json upload is removed");
 });

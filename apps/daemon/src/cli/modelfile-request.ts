@@ -23,8 +23,13 @@ export interface LocalCreateRequest {
   /** Absolute local path → transport name is decided at upload time. */
   files: string[];
   adapters: string[];
+  /** The DRAFT model's files. */
+  draftFiles: string[];
   template?: string;
   system?: string;
+  renderer?: string;
+  parser?: string;
+  requires?: string;
   license?: string[];
   parameters?: Record<string, unknown>;
   messages?: Array<{ role: string; content: string }>;
@@ -61,6 +66,29 @@ async function checkGGUF(path: string, where: string): Promise<void> {
     if (e instanceof GGUFError) throw new ModelfileInputError(`${where}: ${e.message.includes(path) ? e.message : `${path}: ${e.message}`}`);
     throw e;
   }
+}
+
+/**
+ * DRAFT names a second, smaller model; the same file or folder as FROM (after symlinks) is a
+ * mistake Ollama refuses with this message.
+ */
+async function refuseSamePath(path: string, others: readonly string[], where: string): Promise<void> {
+  const real = await realpath(path);
+  for (const o of others) {
+    if ((await realpath(o)) === real) throw new ModelfileInputError(`${where}: DRAFT must not reference the same local path as FROM: ${path}`);
+  }
+}
+
+/** Go's golang.org/x/mod/semver validity: vMAJOR[.MINOR[.PATCH[-pre][+build]]], no leading zeros. */
+export function isGoSemver(v: string): boolean {
+  const num = "(0|[1-9][0-9]*)";
+  const ident = "[0-9A-Za-z-]+";
+  const pre = `(-(${ident})(\\.${ident})*)?`;
+  const build = `(\\+${ident}(\\.${ident})*)?`;
+  if (!new RegExp(`^v${num}(\\.${num}(\\.${num}${pre}${build})?)?$`).test(v)) return false;
+  // Numeric pre-release identifiers may not have leading zeros either.
+  const m = /^[^-+]*-([^+]*)/.exec(v);
+  return !m || m[1]!.split(".").every((id) => !/^0[0-9]+$/.test(id));
 }
 
 /** Shell-style match of a file name against a pattern with `*` wildcards. */
@@ -102,43 +130,92 @@ async function looksLikeText(path: string): Promise<boolean> {
   }
 }
 
+/** The first line of a Git LFS pointer file, which a clone without `git lfs` leaves in place of the weights. */
+const LFS_POINTER = "version https://git-lfs.github.com/spec/";
+
+async function isLFSPointer(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(LFS_POINTER.length);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString("latin1") === LFS_POINTER;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Whether the first bytes are a ZIP archive, as PyTorch checkpoints are. */
+async function looksLikeZip(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    return bytesRead === 4 && buf.readUInt32LE(0) === 0x04034b50;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A weight pattern and the content its files must have, as Ollama's client sniffs them: a
+ * pattern whose files are not all of that kind (a Git LFS pointer is text) counts as matching
+ * nothing, and the next pattern is tried. Safetensors files are not sniffed (some are not
+ * recognised as binary), but a pointer among them is refused below.
+ */
+interface WeightRule {
+  patterns: string[];
+  content?: "binary" | "zip";
+}
+
 /**
  * Files of a model directory (docs/daemon.md, "Modelfile"): the first weight pattern that matches wins, then
- * the configuration and tokenizer files a conversion needs. For ADAPTER, LoRA weight files are
- * looked for first. Symlinks are resolved and must stay inside the directory.
+ * the configuration and tokenizer files beside them (for GGUF weights too, as Ollama's client
+ * sends them). For ADAPTER, LoRA weight files are looked for first. Symlinks are resolved and must
+ * stay inside the directory.
  */
 async function discoverDir(dir: string, where: string, kind: "model" | "adapter" = "model"): Promise<string[]> {
-  const rules: string[][] = [
-    ...(kind === "adapter" ? [["adapter_model*.safetensors"], ["adapters*.safetensors"]] : []),
-    ["model*.safetensors", "*/model*.safetensors"],
-    ["consolidated*.safetensors"],
-    ["pytorch_model*.bin"],
-    ["consolidated*.pth"],
-    ["*.gguf"],
-    ["*.bin"],
+  const rules: WeightRule[] = [
+    ...(kind === "adapter" ? [{ patterns: ["adapter_model*.safetensors"] }, { patterns: ["adapters*.safetensors"] }] : []),
+    { patterns: ["model*.safetensors", "*/model*.safetensors"] },
+    { patterns: ["consolidated*.safetensors"] },
+    { patterns: ["pytorch_model*.bin"], content: "zip" },
+    { patterns: ["consolidated*.pth"], content: "zip" },
+    { patterns: ["*.gguf"], content: "binary" },
+    { patterns: ["*.bin"], content: "binary" },
   ];
-  const weights: string[] = [];
-  let rule = -1;
-  for (const [i, patterns] of rules.entries()) {
-    for (const p of patterns) weights.push(...(await glob(dir, p)));
-    if (weights.length) {
-      rule = i;
+  const pointers: string[] = [];
+  let weights: string[] = [];
+  for (const rule of rules) {
+    const found: string[] = [];
+    for (const p of rule.patterns) found.push(...(await glob(dir, p)));
+    let usable = found.length > 0;
+    for (const f of found) {
+      if (await isLFSPointer(f)) {
+        pointers.push(relative(dir, f));
+        usable = false;
+      } else if (rule.content === "zip" ? !(await looksLikeZip(f)) : rule.content === "binary" && (await looksLikeText(f))) {
+        usable = false;
+      }
+    }
+    if (usable) {
+      weights = found;
       break;
     }
   }
-  if (!weights.length) throw new ModelfileInputError(`${where}: no Modelfile or safetensors files found in ${dir}`);
-  const files = [...weights];
-  const gguf = rules[rule]!.every((p) => p.endsWith(".gguf") || p === "*.bin");
-  if (!gguf) {
-    // GGUF uploads are self-contained; checkpoints need their configuration and tokenizer.
-    for (const f of [...(await glob(dir, "*.json")), ...(await glob(dir, "*/*.json"))]) {
-      if (!(await looksLikeText(f))) throw new ModelfileInputError(`${where}: invalid content type: expected application/octet-stream for ${f}`);
-      files.push(f);
-    }
-    files.push(...(await glob(dir, "chat_template.jinja")));
-    const tok = await glob(dir, "tokenizer.model");
-    files.push(...(tok.length ? tok : await glob(dir, "*/tokenizer.model")));
+  if (!weights.length) {
+    const lfs = pointers.length ? ` (${pointers.join(", ")} ${pointers.length === 1 ? "is a Git LFS pointer" : "are Git LFS pointers"}, not weights: run \`git lfs pull\` in ${dir})` : "";
+    throw new ModelfileInputError(`${where}: no Modelfile or safetensors files found in ${dir}${lfs}`);
   }
+  const files = [...weights];
+  // Configuration and tokenizer files go with any weights: checkpoints need them, and for GGUF
+  // weights the daemon keeps none of them (docs/daemon.md, "Create").
+  for (const f of [...(await glob(dir, "*.json")), ...(await glob(dir, "*/*.json"))]) {
+    if (!(await looksLikeText(f))) throw new ModelfileInputError(`${where}: invalid content type: expected application/octet-stream for ${f}`);
+    files.push(f);
+  }
+  files.push(...(await glob(dir, "chat_template.jinja")));
+  const tok = await glob(dir, "tokenizer.model");
+  files.push(...(tok.length ? tok : await glob(dir, "*/tokenizer.model")));
   const root = await realpath(dir);
   const out: string[] = [];
   for (const f of files) {
@@ -169,8 +246,11 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
     }
     throw e;
   }
-  const req: LocalCreateRequest = { files: [], adapters: [], warnings: [] };
+  const req: LocalCreateRequest = { files: [], adapters: [], draftFiles: [], warnings: [] };
   const where = (c: ModelfileCommand): string => `${label} (line ${c.line})`;
+  // FROM and DRAFT paths, to refuse a DRAFT that is the FROM model itself (in either order).
+  const fromPaths: string[] = [];
+  const draftPaths: string[] = [];
 
   for (const c of commands) {
     switch (c.name) {
@@ -182,6 +262,8 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
           req.from = c.args;
           break;
         }
+        await refuseSamePath(p, draftPaths, where(c));
+        fromPaths.push(p);
         const files = st.isDirectory() ? await discoverDir(p, `${where(c)}: FROM ${c.args}`) : [p];
         for (const f of files) {
           if (isGGUFCandidate(f)) await checkGGUF(f, `${where(c)}: FROM ${c.args}`);
@@ -219,11 +301,31 @@ export async function modelfileToRequest(modelfilePath: string | undefined, text
         (req.messages ??= []).push({ role, content });
         break;
       }
-      case "draft":
+      case "draft": {
+        const p = expandPath(c.args, relativeDir);
+        const st = await statOrUndefined(p);
+        if (!st) throw new ModelfileInputError(`${where(c)}: DRAFT ${c.args}: no such file or directory (${p})`);
+        await refuseSamePath(p, fromPaths, where(c));
+        draftPaths.push(p);
+        const files = st.isDirectory() ? await discoverDir(p, `${where(c)}: DRAFT ${c.args}`) : [p];
+        for (const f of files) {
+          if (isGGUFCandidate(f)) await checkGGUF(f, `${where(c)}: DRAFT ${c.args}`);
+          if (!req.draftFiles.includes(f)) req.draftFiles.push(f);
+        }
+        break;
+      }
       case "renderer":
+        req.renderer = c.args;
+        break;
       case "parser":
-      case "requires":
-        throw new ModelfileInputError(`${where(c)}: ${c.name.toUpperCase()} is not supported by this version of corral`);
+        req.parser = c.args;
+        break;
+      case "requires": {
+        const version = c.args.startsWith("v") ? c.args : `v${c.args}`;
+        if (!isGoSemver(version)) throw new ModelfileInputError(`${where(c)}: requires must be a valid semver (e.g. 0.14.0)`);
+        req.requires = version.slice(1);
+        break;
+      }
       default: {
         if ((DEPRECATED_PARAMETERS as readonly string[]).includes(c.name)) {
           req.warnings.push(`warning: parameter ${c.name} is deprecated`);

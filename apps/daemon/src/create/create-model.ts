@@ -37,7 +37,7 @@ export interface CreateModelOptions {
 export async function createModel(store: Store, req: CreateRequest, opts: CreateModelOptions): Promise<void> {
   const { name, progress, signal } = opts;
   const created: string[] = [];
-  const uploads = [...Object.values(req.files ?? {}), ...Object.values(req.adapters ?? {})];
+  const uploads = [...Object.values(req.files ?? {}), ...Object.values(req.adapters ?? {}), ...Object.values(req.draft_files ?? {})];
   try {
     const parameters = req.parameters ? checkParameters(req.parameters) : undefined;
     if (req.template) checkTemplate(req.template);
@@ -76,6 +76,8 @@ export async function createModel(store: Store, req: CreateRequest, opts: Create
       }
     }
 
+    if (req.draft_files) replace([MediaType.draft], await draftLayer(store, req.draft_files));
+
     if (req.template) {
       replace([MediaType.template, MediaType.prompt], await addBlob(MediaType.template, req.template));
     }
@@ -98,6 +100,8 @@ export async function createModel(store: Store, req: CreateRequest, opts: Create
     }
 
     const config = await buildConfig(store, layers, inherited);
+    // The request's renderer, parser and requires win over the base model's, as in Ollama.
+    for (const k of ["renderer", "parser", "requires"] as const) if (req[k]) config[k] = req[k];
     const configBlob = await store.blobs.writeBytes(encodeConfig(config));
     if (configBlob.created) created.push(configBlob.digest);
 
@@ -126,6 +130,19 @@ export async function createModel(store: Store, req: CreateRequest, opts: Create
   }
 }
 
+/**
+ * The DRAFT model's layer (docs/daemon.md, "Create"): one GGUF model, stored under the draft media
+ * type. This runtime keeps it with the model (it is pushed and pulled like any layer) but does not
+ * decode speculatively with it; loading the model says so in the log.
+ */
+async function draftLayer(store: Store, files: Record<string, string>): Promise<Layer> {
+  const names = Object.keys(files).filter((n) => !isCompanionFile(n));
+  if (names.length !== 1) throw badRequest(`DRAFT must be one GGUF model file, got ${names.length}: ${names.join(", ")}`);
+  const f = await inspectGGUF(store.blobs, names[0]!, files[names[0]!]!);
+  if (f.mediaType !== MediaType.model) throw badRequest(`DRAFT ${names[0]}: not a model (general.type is "${ggufString(f.header, "general.type") ?? ""}")`);
+  return { mediaType: MediaType.draft, digest: f.digest, size: f.size, status: `using existing layer ${f.digest}` };
+}
+
 /** Base layers from another model (docs/daemon.md, "Create"): every layer of an existing model, marked as coming from it. */
 async function layersFromModel(store: Store, from: string): Promise<{ layers: Layer[]; inherited?: ModelConfig }> {
   const name = ModelName.parse(from);
@@ -143,12 +160,21 @@ async function layersFromModel(store: Store, from: string): Promise<{ layers: La
   return inherited ? { layers, inherited } : { layers };
 }
 
+/** Configuration and tokenizer files that come with weights: JSON, a Jinja chat template, a SentencePiece model. */
+function isCompanionFile(name: string): boolean {
+  return /\.(json|jinja)$/.test(name) || /(^|\/)tokenizer\.model$/.test(name);
+}
+
 /** The GGUF branch (docs/daemon.md, "Create"); safetensors and PyTorch directories are converted by their own module. */
 async function layersFromFiles(store: Store, req: CreateRequest, progress: (p: Progress) => void, created: string[]): Promise<{ layers: Layer[]; inherited?: ModelConfig }> {
   const files = req.files ?? {};
-  const names = Object.keys(files).sort();
+  let names = Object.keys(files).sort();
   if (names.length === 0) throw badRequest("neither 'from' or 'files' was specified");
   if (isCheckpointUpload(names)) return { layers: await importCheckpoint(store, files, progress, created) };
+  // Clients send a GGUF folder's configuration and tokenizer files along (as Ollama's does); the
+  // GGUF carries all of it, so they make no layer, and the upload cleanup removes them.
+  const weights = names.filter((n) => !isCompanionFile(n));
+  if (weights.length > 0) names = weights;
   let gguf = names.some((n) => n.endsWith(".gguf"));
   if (!gguf) {
     for (const n of names) {

@@ -14,12 +14,19 @@ export interface CreateRequest {
   from?: string;
   files?: Record<string, string>;
   adapters?: Record<string, string>;
+  /** A draft model's files (GGUF), for speculative decoding. */
+  draft_files?: Record<string, string>;
   template?: string;
   system?: string;
   license?: string | string[];
   parameters?: Record<string, unknown>;
   messages?: CreateMessage[];
   quantize?: string;
+  /** Names of Ollama's built-in prompt renderer and output parser, kept in the config blob. */
+  renderer?: string;
+  parser?: string;
+  /** The lowest Ollama version the model needs (semver, kept in the config blob). */
+  requires?: string;
   stream?: boolean;
 }
 
@@ -65,7 +72,9 @@ export function parseCreateRequest(body: unknown): { req: CreateRequest; name: M
   if (files) req.files = files;
   const adapters = digestMap(b["adapters"], "adapters", true);
   if (adapters) req.adapters = adapters;
-  for (const k of ["template", "system"] as const) {
+  const draft = digestMap(b["draft_files"], "draft_files", true);
+  if (draft && Object.keys(draft).length > 0) req.draft_files = draft;
+  for (const k of ["template", "system", "renderer", "parser", "requires"] as const) {
     const v = str(k);
     if (v !== undefined) req[k] = v;
   }

@@ -56,6 +56,8 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
   // Without a TEMPLATE layer the GGUF's own chat template (Jinja) is used when there is one.
   const chat = contents.header ? ggufString(contents.header, "tokenizer.chat_template") : undefined;
   const template = contents.template ?? chat;
+  // A DRAFT model is kept with the model, but this runtime does not decode speculatively.
+  if (contents.draft) debugLog("draft model not used", { model: stored.name.shortest(), draft: contents.draft.digest });
   return { stored, contents, capabilities: capabilities(contents), options, spec, template };
 }
 
@@ -69,6 +71,12 @@ function vocabText(r: ResolvedModel, key: string): string | undefined {
 
 /** What of the model shapes its prompts. */
 export function promptModel(r: ResolvedModel): PromptModel {
+  // Ollama renders such models with built-in code named in the config; without a template of its
+  // own the prompt cannot be built here. (A RENDERER beside a template is stored and shown only.)
+  const renderer = r.contents.config.renderer;
+  if (renderer && r.template === undefined) {
+    throw new StatusError(400, `${r.stored.name.shortest()} is rendered by Ollama's built-in "${renderer}" renderer, which Corral does not have; create it again with a TEMPLATE`);
+  }
   const bos = vocabText(r, "tokenizer.ggml.bos_token_id");
   const eos = vocabText(r, "tokenizer.ggml.eos_token_id");
   return {

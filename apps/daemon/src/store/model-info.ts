@@ -24,6 +24,8 @@ export interface ModelContents {
   header?: GGUFHeader;
   projectors: Array<{ digest: string; path: string }>;
   adapters: Array<{ digest: string; path: string }>;
+  /** A draft model for speculative decoding (stored and shown; this runtime does not use it). */
+  draft?: { digest: string; path: string };
   template?: string;
   system?: string;
   parameters: Record<string, unknown>;
@@ -48,6 +50,9 @@ export async function readModel(store: Store, m: StoredManifest): Promise<ModelC
         break;
       case MediaType.adapter:
         out.adapters.push({ digest: l.digest, path });
+        break;
+      case MediaType.draft:
+        out.draft ??= { digest: l.digest, path };
         break;
       case MediaType.template:
       case MediaType.prompt:

@@ -53,8 +53,10 @@ export async function createCommand(model: string, opts: { file?: string; quanti
     if (local.from !== undefined) body["from"] = local.from;
     if (local.files.length) body["files"] = await upload(local.files);
     if (local.adapters.length) body["adapters"] = await upload(local.adapters);
+    if (local.draftFiles.length) body["draft_files"] = await upload(local.draftFiles);
     if (local.template !== undefined) body["template"] = local.template;
     if (local.system !== undefined) body["system"] = local.system;
+    for (const k of ["renderer", "parser", "requires"] as const) if (local[k] !== undefined) body[k] = local[k];
     if (local.license) body["license"] = local.license;
     if (local.parameters) body["parameters"] = local.parameters;
     if (local.messages) body["messages"] = local.messages;
