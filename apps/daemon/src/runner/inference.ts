@@ -16,6 +16,7 @@ import { llamaEngine } from "./llama.ts";
 import { debugLog } from "../log.ts";
 import type { PromptModel } from "./prompt-assembly.ts";
 import { StopMatcher } from "./stop-sequences.ts";
+import { jsonSchemaGrammar } from "./json-schema-grammar.ts";
 import { ggufString } from "@corral/shared/gguf/index";
 
 export interface ResolvedModel {
@@ -123,7 +124,9 @@ export async function grammarFor(format: unknown): Promise<LlamaGrammar | undefi
     const key = JSON.stringify(format);
     let g = schemaGrammars.get(key);
     if (!g) {
-      const built = (g = llama.createGrammarForJsonSchema(format as never) as Promise<LlamaGrammar>);
+      // The schema is checked and converted first: what it cannot enforce is a 400 of its own.
+      const grammar = jsonSchemaGrammar(format as Record<string, unknown>);
+      const built = (g = llama.createGrammar({ grammar }));
       schemaGrammars.set(key, built);
       built.catch(() => schemaGrammars.peek(key) === built && schemaGrammars.delete(key));
     }
