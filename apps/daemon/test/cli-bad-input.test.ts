@@ -2,7 +2,7 @@
 // non-zero exit, and leaves the store exactly as it was.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
@@ -64,6 +64,25 @@ test("an unknown Modelfile command names its line", async () => {
 test("a bad PARAMETER value names the parameter and value", async () => {
   await expectRefused("FROM ./stories260K.gguf\n\nPARAMETER temperature hot\n", /line 3\).*PARAMETER temperature: invalid float value \[hot\]/);
   await expectRefused("FROM ./stories260K.gguf\nPARAMETER num_gqa 8\n", /unknown parameter 'num_gqa'/);
+});
+
+test("a DRAFT that is the FROM file itself is refused with Ollama's message, also through a link", async () => {
+  const path = join(work, "stories260K.gguf");
+  await expectRefused("FROM ./stories260K.gguf\nDRAFT ./stories260K.gguf\n", new RegExp(`\\(line 2\\): DRAFT must not reference the same local path as FROM: ${path.replace(/[.\\]/g, "\\$&")}$`));
+  await symlink(path, join(work, "same.gguf"));
+  await expectRefused("DRAFT ./same.gguf\nFROM ./stories260K.gguf\n", /\(line 2\): DRAFT must not reference the same local path as FROM: .*stories260K\.gguf$/);
+});
+
+test("a REQUIRES that is not a version is refused with Ollama's message", async () => {
+  await expectRefused("FROM ./stories260K.gguf\nREQUIRES latest\n", /\(line 2\): requires must be a valid semver \(e\.g\. 0\.14\.0\)$/);
+});
+
+test("a folder whose weights are Git LFS pointers is refused: Ollama's message, the pointer named, git lfs pull", async () => {
+  const dir = join(work, "lfs-clone");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "model.gguf"), "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 1750560\n");
+  await writeFile(join(dir, "config.json"), "{}");
+  await expectRefused("FROM ./lfs-clone\n", /no Modelfile or safetensors files found in .*lfs-clone \(model\.gguf is a Git LFS pointer, not weights: run `git lfs pull` in .*lfs-clone\)$/);
 });
 
 test("a missing FROM line is refused", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDaemon, runCLI, type Daemon, uploadFile } from "../../../test/helpers/daemon.ts";
 import { listFiles } from "../../../test/helpers/files.ts";
+import { startProxy } from "../../../test/helpers/proxy.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 import { sha256Bytes, sha256File } from "@corral/shared/digest";
 import { parseManifest, MediaType, type Manifest } from "@corral/shared/manifest";
@@ -162,6 +163,16 @@ test("a GGUF chat template is turned into a TEMPLATE and stop parameters", async
   assert.match(await blob(m.layers[2]!.digest), /"stop":\[.*\\u003c\|im_end\|\\u003e/);
 });
 
+/** A blob's bytes as text. */
+const readBlob = (d: string): Promise<string> => readFile(join(daemon.modelsDir, "blobs", d.replace(":", "-")), "utf8");
+
+/** POST /api/show's answer for a model. */
+async function apiShow(model: string): Promise<Record<string, unknown>> {
+  const r = await fetch(`${daemon.url}/api/show`, { method: "POST", body: JSON.stringify({ model }) });
+  assert.equal(r.status, 200);
+  return (await r.json()) as Record<string, unknown>;
+}
+
 test("DRAFT, RENDERER, PARSER and REQUIRES are stored and shown as Ollama shows them", async () => {
   await writeFile(
     join(work, "Modelfile.draft"),
@@ -173,19 +184,59 @@ test("DRAFT, RENDERER, PARSER and REQUIRES are stored and shown as Ollama shows 
   const draft = m.layers.find((l) => l.mediaType === MediaType.draft);
   assert.ok(draft, JSON.stringify(m.layers));
   assert.equal(draft.digest, await sha256File(fixtures.tinyRandomLlama2).then((d) => d.digest));
-  const show = (await (await fetch(`${daemon.url}/api/show`, { method: "POST", body: JSON.stringify({ model: "story-draft" }) })).json()) as Record<string, unknown>;
-  assert.equal(show["renderer"], "qwen3-coder");
-  assert.equal(show["parser"], "qwen3-coder");
+  // The config blob carries renderer, parser and requires, and describes the draft.
+  const configText = await readBlob(m.config.digest);
+  const config = JSON.parse(configText) as Record<string, unknown>;
+  assert.equal(config["renderer"], "qwen3-coder");
+  assert.equal(config["parser"], "qwen3-coder");
+  assert.equal(config["requires"], "0.14.0");
+  // In the place and field order Ollama's encoder gives it.
+  assert.ok(configText.endsWith(`"requires":"0.14.0","draft":{"model_format":"gguf","architecture":"llama"},"architecture":"amd64","os":"linux"}\n`), configText);
+  // /api/show: requires as a field; renderer, parser and the draft only in the Modelfile text.
+  const show = await apiShow("story-draft");
   assert.equal(show["requires"], "0.14.0");
+  assert.equal(show["renderer"], undefined);
+  assert.equal(show["parser"], undefined);
   const modelfile = show["modelfile"] as string;
   assert.match(modelfile, new RegExp(`\nDRAFT .*blobs/sha256-${draft.digest.slice(7)}\n`));
   assert.match(modelfile, /\nRENDERER qwen3-coder\nPARSER qwen3-coder\n/);
+  assert.doesNotMatch(modelfile, /REQUIRES/);
   // The model runs with its own template; the draft is kept, not used.
   const gen = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "story-draft", prompt: "Once upon a time", stream: false }) });
   assert.equal(gen.status, 200, await gen.clone().text());
   assert.equal(((await gen.json()) as { eval_count: number }).eval_count, 4);
   const cli = await runCLI(daemon, ["show", "story-draft"]);
   assert.match(cli.stdout, /requires\s+0\.14\.0/);
+});
+
+test("show --modelfile of a model with DRAFT, RENDERER and PARSER creates the same model again", async () => {
+  const shown = await runCLI(daemon, ["show", "story-draft", "--modelfile"]);
+  assert.equal(shown.code, 0, shown.stderr);
+  await writeFile(join(work, "Modelfile.round"), shown.stdout);
+  const r = await runCLI(daemon, ["create", "story-draft-again", "-f", join(work, "Modelfile.round")]);
+  assert.equal(r.code, 0, r.stderr);
+  const [a, b] = [await readManifest("story-draft"), await readManifest("story-draft-again")];
+  assert.deepEqual(b.layers, a.layers);
+  // As in Ollama, show --modelfile writes no REQUIRES, so only it is not carried over.
+  const config = JSON.parse(await readBlob(b.config.digest)) as Record<string, unknown>;
+  const { requires, ...rest } = JSON.parse(await readBlob(a.config.digest)) as Record<string, unknown>;
+  assert.equal(requires, "0.14.0");
+  assert.deepEqual(config, rest);
+});
+
+test("a model built FROM one with a draft keeps the draft layer and its config; a DRAFT that is not GGUF is refused", async () => {
+  const digest = await upload(fixtures.stories260K);
+  const r = await create({ model: "story-draft-child", from: "story-draft", system: "be brief", stream: false });
+  assert.equal(r.status, 200, JSON.stringify(r.lines));
+  const child = await readManifest("story-draft-child");
+  const parent = await readManifest("story-draft");
+  assert.deepEqual(child.layers.find((l) => l.mediaType === MediaType.draft)?.digest, parent.layers.find((l) => l.mediaType === MediaType.draft)?.digest);
+  const config = JSON.parse(await readBlob(child.config.digest)) as Record<string, unknown>;
+  assert.deepEqual(config["draft"], { model_format: "gguf", architecture: "llama" });
+  assert.equal(config["renderer"], "qwen3-coder");
+  // A DRAFT that is not a model is refused before anything is written.
+  const bad = await create({ model: "story-bad-draft", files: { "model.gguf": digest }, draft_files: { "notes.gguf": await upload(join(work, "Modelfile.draft")) }, stream: false });
+  assert.equal(bad.status, 400, JSON.stringify(bad.lines));
 });
 
 test("renderer and parser in /api/create are kept; a renderer with no template is refused when it matters", async () => {
@@ -195,9 +246,10 @@ test("renderer and parser in /api/create are kept; a renderer with no template i
     body: JSON.stringify({ model: "story-rendered", files: { "model.gguf": digest }, renderer: "qwen3-coder", parser: "qwen3-coder", stream: false }),
   });
   assert.equal(r.status, 200, await r.clone().text());
-  const show = (await (await fetch(`${daemon.url}/api/show`, { method: "POST", body: JSON.stringify({ model: "story-rendered" }) })).json()) as Record<string, unknown>;
-  assert.equal(show["renderer"], "qwen3-coder");
-  assert.equal(show["parser"], "qwen3-coder");
+  const config = JSON.parse(await readBlob((await readManifest("story-rendered")).config.digest)) as Record<string, unknown>;
+  assert.equal(config["renderer"], "qwen3-coder");
+  assert.equal(config["parser"], "qwen3-coder");
+  assert.match((await apiShow("story-rendered"))["modelfile"] as string, /\nRENDERER qwen3-coder\nPARSER qwen3-coder\n/);
   const gen = await fetch(`${daemon.url}/api/generate`, { method: "POST", body: JSON.stringify({ model: "story-rendered", prompt: "Once upon a time", stream: false }) });
   assert.equal(gen.status, 400);
   assert.match(((await gen.json()) as { error: string }).error, /built-in "qwen3-coder" renderer, which Corral does not have; create it again with a TEMPLATE/);
@@ -205,15 +257,21 @@ test("renderer and parser in /api/create are kept; a renderer with no template i
   assert.equal(raw.status, 200, await raw.clone().text());
 });
 
-test("FROM a folder of GGUF weights with JSON files beside them: created, and the JSON uploads are not kept", async () => {
+test("FROM a folder of GGUF weights sends its JSON files; the model is created and the JSON uploads are not kept", async () => {
   const dir = join(work, "gguf-folder");
-  await mkdir(dir, { recursive: true });
+  await mkdir(join(dir, "sub"), { recursive: true });
   await writeFile(join(dir, "model.gguf"), await readFile(fixtures.stories260K));
   const config = `{"architectures": ["LlamaForCausalLM"], "note": "${Date.now()}"}`;
   await writeFile(join(dir, "config.json"), config);
+  const nested = `{"nested": "${Date.now()}"}`;
+  await writeFile(join(dir, "sub", "config.json"), nested);
   await writeFile(join(dir, "Modelfile"), "FROM .\n");
-  const r = await runCLI(daemon, ["create", "story-folder", "-f", join(dir, "Modelfile")]);
+  // The CLI talks to the daemon through a recording proxy, so the uploads it makes can be seen.
+  const proxy = await startProxy(daemon.url);
+  const r = await runCLI(daemon, ["create", "story-folder", "-f", join(dir, "Modelfile")], { env: { CORRAL_HOST: proxy.host } }).finally(() => proxy.stop());
   assert.equal(r.code, 0, r.stderr);
+  const uploaded = proxy.log.filter((l) => l.method === "POST" && l.url.startsWith("/api/blobs/")).map((l) => l.url.slice("/api/blobs/".length));
+  for (const json of [config, nested]) assert.ok(uploaded.includes(sha256Bytes(Buffer.from(json))), `${json} was not uploaded: ${uploaded.join(", ")}`);
   const m = await readManifest("story-folder");
   assert.deepEqual(m.layers.map((l) => l.mediaType), [MediaType.model]);
   // The same request as Ollama's client makes it: the GGUF and its JSON files in one files map.
@@ -224,5 +282,5 @@ test("FROM a folder of GGUF weights with JSON files beside them: created, and th
   assert.equal(api.status, 200, await api.clone().text());
   assert.deepEqual((await readManifest("story-folder-api")).layers, m.layers);
   const blobs = await listFiles(join(daemon.modelsDir, "blobs"));
-  assert.ok(!blobs.some((b) => b.endsWith(sha256Bytes(Buffer.from(config)).slice(7))), "the config.json upload is removed");
+  for (const json of [config, nested]) assert.ok(!blobs.some((b) => b.endsWith(sha256Bytes(Buffer.from(json)).slice(7))), "the JSON uploads are removed");
 });

@@ -56,11 +56,23 @@ export interface ModelConfig {
   context_length?: number;
   embedding_length?: number;
   base_name?: string;
+  /** What the model's draft layer is, when it has one (docs/protocol.md, "Config blob"). */
+  draft?: DraftConfig;
   architecture: string;
   os: string;
   /** Present in configs written before August 2026; tolerated, never written. */
   rootfs?: { type: string; diff_ids: string[] };
 }
+
+/** The config blob's `draft` object: the draft model's format and architecture, fields in this order. */
+export interface DraftConfig {
+  model_format?: string;
+  architecture?: string;
+  tensor_prefix?: string;
+  config?: string;
+}
+
+const DRAFT_CONFIG_ORDER: Array<keyof DraftConfig> = ["model_format", "architecture", "tensor_prefix", "config"];
 
 export class ManifestError extends Error {
   constructor(message: string) {
@@ -217,7 +229,7 @@ export function manifestSize(m: Manifest): number {
 const CONFIG_ORDER: Array<keyof ModelConfig> = [
   "model_format", "model_family", "model_families", "model_type", "file_type",
   "renderer", "parser", "requires", "remote_host", "remote_model", "capabilities",
-  "context_length", "embedding_length", "base_name", "architecture", "os",
+  "context_length", "embedding_length", "base_name", "draft", "architecture", "os",
 ];
 const CONFIG_ALWAYS = new Set<keyof ModelConfig>(["model_format", "model_family", "model_families", "model_type", "file_type", "architecture", "os"]);
 
@@ -228,9 +240,16 @@ export function encodeConfig(c: ModelConfig): Buffer {
     const v = c[key];
     const empty = v === undefined || v === "" || v === 0 || (Array.isArray(v) && v.length === 0);
     if (!CONFIG_ALWAYS.has(key) && empty) continue;
-    ordered[key] = v === undefined ? (key === "model_families" ? null : "") : v;
+    ordered[key] = v === undefined ? (key === "model_families" ? null : "") : key === "draft" ? orderedDraft(v as DraftConfig) : v;
   }
   return Buffer.from(goJSON(ordered, { newline: true }), "utf8");
+}
+
+/** The draft object with Go's field order and its empty fields left out. */
+function orderedDraft(d: DraftConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of DRAFT_CONFIG_ORDER) if (d[k]) out[k] = d[k];
+  return out;
 }
 
 /** Reads a config blob, tolerating the legacy `rootfs` field and missing ones. */
@@ -255,5 +274,11 @@ export function parseConfig(bytes: Uint8Array | string): ModelConfig {
   if (Array.isArray(o["capabilities"])) cfg.capabilities = (o["capabilities"] as unknown[]).filter((x): x is string => typeof x === "string");
   if (typeof o["context_length"] === "number") cfg.context_length = o["context_length"];
   if (typeof o["embedding_length"] === "number") cfg.embedding_length = o["embedding_length"];
+  const draft = o["draft"];
+  if (typeof draft === "object" && draft !== null && !Array.isArray(draft)) {
+    const d = draft as Record<string, unknown>;
+    cfg.draft = {};
+    for (const k of DRAFT_CONFIG_ORDER) if (typeof d[k] === "string" && d[k] !== "") cfg.draft[k] = d[k];
+  }
   return cfg;
 }

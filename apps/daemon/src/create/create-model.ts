@@ -233,14 +233,19 @@ async function buildConfig(store: Store, layers: Layer[], inherited?: ModelConfi
     os: "linux",
   };
   for (const l of layers) {
-    if (l.mediaType !== MediaType.model) continue;
+    if (l.mediaType !== MediaType.model && l.mediaType !== MediaType.draft) continue;
     let h;
     try {
       h = await readGGUFHeader(store.blobs.path(l.digest));
     } catch (e) {
-      throw new StatusError(500, `reading model layer ${l.digest}: ${(e as Error).message}`);
+      throw new StatusError(500, `reading ${l.mediaType === MediaType.draft ? "draft" : "model"} layer ${l.digest}: ${(e as Error).message}`);
     }
     const arch = architecture(h);
+    // A draft model (new or inherited) is described in the config, the way Ollama records it.
+    if (l.mediaType === MediaType.draft) {
+      config.draft = { model_format: "gguf", architecture: arch };
+      continue;
+    }
     config.model_format ||= "gguf";
     config.model_family ||= arch;
     config.model_families = [...(config.model_families ?? []), arch];

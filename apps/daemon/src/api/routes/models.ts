@@ -72,8 +72,6 @@ export function modelRoutes(store: Store): Hono {
       if (params) out["parameters"] = params;
       out["template"] = contents.template ?? "{{ .Prompt }}";
       if (system) out["system"] = system;
-      if (contents.config.renderer) out["renderer"] = contents.config.renderer;
-      if (contents.config.parser) out["parser"] = contents.config.parser;
       out["details"] = modelDetails(contents);
       if (contents.messages.length) out["messages"] = contents.messages;
       out["model_info"] = modelInfo(contents.header, verbose);
@@ -84,6 +82,8 @@ export function modelRoutes(store: Store): Hono {
       if (contents.header) out["tensors"] = tensorList(contents.header);
       out["capabilities"] = capabilities(contents);
       out["modified_at"] = formatTime(m.modifiedAt);
+      // A model's renderer and parser appear only in the Modelfile text, its requires only here,
+      // as Ollama's show reports them (docs/daemon.md, "Model operations").
       if (contents.config.requires) out["requires"] = contents.config.requires;
       return c.json(out);
     } catch (e) {
