@@ -1,10 +1,11 @@
 // Template autodetection at create (docs/daemon.md, "Create"): a GGUF's
-// `tokenizer.chat_template` (Jinja) is compared with the known Jinja templates of each chat format,
-// and the nearest one, when fewer than 100 edits away, supplies our Go template and stop list.
-// The files live in ./templates/ (PROVENANCE.md there): `<name>.gotmpl` and `<name>.json` for each
-// family, and one or more real Jinja templates of that family as references.
+// `tokenizer.chat_template` (Jinja) is compared with known Jinja chat templates, and the nearest one,
+// when fewer than 100 edits away, names the family whose Go template and stop list the model gets.
+// The files live in ./templates/ (PROVENANCE.md there): `index.json`, the chat templates Ollama
+// recognises with the family it gives each; `<family>.gotmpl` and `<family>.json` for every family;
+// and `<family>*.jinja`, further real templates of a family.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** A chat template is accepted when its edit distance to a reference is below this. */
 export const MAX_TEMPLATE_DISTANCE = 100;
@@ -17,58 +18,49 @@ export interface DetectedTemplate {
   parameters?: { stop: string[] };
 }
 
-/**
- * The families, the Jinja files each is recognised by, and the markup a template must (and must not)
- * contain to be taken for it. Short templates of different formats can be fewer than 100 edits
- * apart (zephyr and phi-3 are 97; openchat is 65 from ChatML), so a near miss whose special tokens
- * belong to another format is not accepted. Order breaks ties.
- */
-const FAMILIES: ReadonlyArray<{ name: string; references: readonly string[]; requires: readonly string[]; excludes?: readonly string[] }> = [
-  { name: "chatml", references: ["chatml.jinja", "chatml.qwen2.5-7b-instruct.jinja"], requires: ["<|im_start|>"] },
-  {
-    name: "llama3-instruct",
-    references: ["llama3-instruct.jinja", "llama3-instruct.llama-3.1-8b-instruct.jinja", "llama3-instruct.llama-3.2-3b-instruct.jinja"],
-    requires: ["<|start_header_id|>"],
-  },
-  { name: "llama2-chat", references: ["llama2-chat.jinja"], requires: ["[INST]", "<<SYS>>"] },
-  {
-    name: "mistral-instruct",
-    references: ["mistral-instruct.jinja", "mistral-instruct.mistral-nemo-instruct-2407.jinja"],
-    requires: ["[INST]"],
-  },
-  { name: "gemma-instruct", references: ["gemma-instruct.jinja"], requires: ["<start_of_turn>"] },
-  { name: "phi-3", references: ["phi-3.jinja", "phi-3.phi-3-mini-gguf.jinja"], requires: ["<|end|>"] },
-  { name: "zephyr", references: ["zephyr.jinja"], requires: ["<|user|>", "<|assistant|>"], excludes: ["<|end|>"] },
-  { name: "vicuna", references: ["vicuna.jinja"], requires: ["USER:", "ASSISTANT:"] },
-  { name: "alpaca", references: ["alpaca.jinja"], requires: ["### Instruction:", "### Response:"] },
-];
-
-interface Family {
-  name: string;
-  references: Int32Array[];
-  accepts: (jinja: string) => boolean;
-  template: string;
-  parameters?: { stop: string[] };
+interface Reference {
+  family: string;
+  text: Int32Array;
 }
 
-let families: Family[] | undefined;
+interface Catalogue {
+  /** index.json, in its order: what Ollama recognises, and the order it breaks ties in. */
+  index: Reference[];
+  /** Our own references, consulted only when no index entry is near enough. */
+  extra: Reference[];
+  families: Map<string, { template: string; parameters?: { stop: string[] } }>;
+}
 
-function loadFamilies(): Family[] {
-  if (families) return families;
+let catalogue: Catalogue | undefined;
+
+function loadCatalogue(): Catalogue {
+  if (catalogue) return catalogue;
   const dir = new URL("./templates/", import.meta.url);
   const read = (file: string): string => readFileSync(new URL(file, dir), "utf8");
-  families = FAMILIES.map(({ name, references, requires, excludes = [] }) => {
-    const family: Family = {
-      name,
-      references: references.map((f) => codePoints(read(f))),
-      accepts: (jinja) => requires.every((m) => jinja.includes(m)) && !excludes.some((m) => jinja.includes(m)),
-      template: read(`${name}.gotmpl`),
-    };
-    const params = parseParams(read(`${name}.json`), `${name}.json`);
-    if (params) family.parameters = params;
-    return family;
+  const index = parseIndex(read("index.json"));
+  // Sorted, so that a tie between two of our references goes the same way on every file system.
+  const jinja = readdirSync(dir).filter((f) => f.endsWith(".jinja")).sort();
+  const extra = jinja.map((file) => ({ family: file.split(".")[0]!, text: codePoints(read(file)) }));
+  const families = new Map<string, { template: string; parameters?: { stop: string[] } }>();
+  for (const { family } of [...index, ...extra]) {
+    if (families.has(family)) continue;
+    const entry: { template: string; parameters?: { stop: string[] } } = { template: read(`${family}.gotmpl`) };
+    const params = parseParams(read(`${family}.json`), `${family}.json`);
+    if (params) entry.parameters = params;
+    families.set(family, entry);
+  }
+  catalogue = { index, extra, families };
+  return catalogue;
+}
+
+function parseIndex(text: string): Reference[] {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value)) throw new Error("templates/index.json: expected an array");
+  return value.map((entry: unknown, i) => {
+    const { name, template } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof name !== "string" || typeof template !== "string") throw new Error(`templates/index.json: entry ${i} needs a string "name" and "template"`);
+    return { family: name, text: codePoints(template) };
   });
-  return families;
 }
 
 function parseParams(text: string, file: string): { stop: string[] } | undefined {
@@ -83,34 +75,47 @@ function parseParams(text: string, file: string): { stop: string[] } | undefined
 }
 
 /**
- * The built-in family whose reference Jinja is nearest to `chatTemplate`, when it is fewer than
- * MAX_TEMPLATE_DISTANCE edits away and carries the family's markup; undefined otherwise.
+ * The family whose known chat template is nearest to `chatTemplate`, when it is fewer than
+ * MAX_TEMPLATE_DISTANCE edits away; undefined otherwise.
  */
 export function detectTemplate(chatTemplate: string): DetectedTemplate | undefined {
   const nearest = nearestTemplate(chatTemplate);
   if (!nearest) return undefined;
-  const family = loadFamilies().find((f) => f.name === nearest.name)!;
-  const out: DetectedTemplate = { name: family.name, template: family.template };
+  const family = loadCatalogue().families.get(nearest.name)!;
+  const out: DetectedTemplate = { name: nearest.name, template: family.template };
   if (family.parameters) out.parameters = { stop: [...family.parameters.stop] };
   return out;
 }
 
-/** The nearest family and its distance, or undefined when none is within the cut-off. */
+/**
+ * The nearest family and its distance, or undefined when none is within the cut-off. The index is
+ * searched first, on its own, so that every template it recognises gets the family Ollama gives it
+ * (the nearest entry, the earlier one on a tie) even where one of our references is nearer; our
+ * references only extend recognition to templates the index leaves out.
+ */
 export function nearestTemplate(chatTemplate: string): { name: string; distance: number } | undefined {
   if (chatTemplate === "") return undefined;
   const input = codePoints(chatTemplate);
-  let best: { name: string; distance: number } | undefined;
-  for (const family of loadFamilies()) {
-    if (!family.accepts(chatTemplate)) continue;
-    for (const ref of family.references) {
-      // Anything at or beyond the best so far cannot win, so the search band narrows as it goes.
-      const limit = (best ? best.distance : MAX_TEMPLATE_DISTANCE) - 1;
-      if (limit < 0) return best;
-      const d = editDistanceWithin(input, ref, limit);
-      if (d <= limit) best = { name: family.name, distance: d };
-    }
+  const { index, extra } = loadCatalogue();
+  return nearestAmong(input, index) ?? nearestAmong(input, extra);
+}
+
+/** The reference nearest to `input` within the cut-off, the earliest in `refs` on a tie. */
+function nearestAmong(input: Int32Array, refs: readonly Reference[]): { name: string; distance: number } | undefined {
+  // Two texts are at least their difference in length apart, so references are tried from the
+  // closest length out and the search stops at the first one too far off to beat the best so far.
+  const gap = (r: Reference): number => Math.abs(r.text.length - input.length);
+  const order = refs.map((_, i) => i).sort((a, b) => gap(refs[a]!) - gap(refs[b]!) || a - b);
+  let best: { at: number; distance: number } | undefined;
+  for (const at of order) {
+    const ref = refs[at]!;
+    // An equal distance still wins from an earlier position; otherwise only a smaller one does.
+    const limit = best ? best.distance - (at < best.at ? 0 : 1) : MAX_TEMPLATE_DISTANCE - 1;
+    if (gap(ref) > (best ? best.distance : MAX_TEMPLATE_DISTANCE - 1)) break;
+    const d = editDistanceWithin(input, ref.text, limit);
+    if (d <= limit) best = { at, distance: d };
   }
-  return best;
+  return best && { name: refs[best.at]!.family, distance: best.distance };
 }
 
 /**
