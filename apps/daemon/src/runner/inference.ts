@@ -18,6 +18,7 @@ import type { PromptModel } from "./prompt-assembly.ts";
 import { StopMatcher } from "./stop-sequences.ts";
 import { jsonSchemaGrammar } from "./json-schema-grammar.ts";
 import { ggufString } from "@corral/shared/gguf/index";
+import { generateWithLogprobs, type Logprob, type LogprobStep, type TokenLogprob } from "./logprob-generation.ts";
 
 export interface ResolvedModel {
   stored: StoredManifest;
@@ -197,18 +198,68 @@ export function boundedNumPredict(numPredict: number, numCtx: number): number {
   return numPredict > 0 && numPredict <= limit ? numPredict : limit;
 }
 
+/**
+ * A request's `logprobs` and `top_logprobs` as generateTokens takes them. The loop that reads
+ * log-probabilities cannot apply the grammar that enforces `format`, so the two together are
+ * refused (docs/daemon.md, "Log-probabilities").
+ */
+export function logprobsFor(req: { logprobs: boolean; top_logprobs: number }, grammar: LlamaGrammar | undefined): { top: number } | undefined {
+  if (!req.logprobs) return undefined;
+  if (grammar) throw new StatusError(400, "logprobs cannot be combined with format: Corral reads log-probabilities with its own sampler, which cannot enforce a grammar; send one or the other");
+  return { top: req.top_logprobs };
+}
+
 export interface GenerateTokensOptions {
   /** The request's resolved model options: sampling, stop strings, num_predict. */
   options: ModelOptions;
   grammar?: LlamaGrammar | undefined;
-  /** Called with UTF-8-safe text pieces as they are generated. */
-  onPiece: (text: string) => void;
+  /**
+   * Log-probabilities to report, with how many of the most likely tokens each lists (0..20);
+   * undefined for none. They cannot go with a grammar (see logprobsFor).
+   */
+  logprobs?: { top: number } | undefined;
+  /**
+   * Called with UTF-8-safe text pieces as they are generated and, when log-probabilities were asked
+   * for, those of the tokens whose text begins in the piece (the list may be empty; a last call
+   * with no text carries those of tokens that wrote none).
+   */
+  onPiece: (text: string, logprobs?: Logprob[]) => void;
   signal?: AbortSignal | undefined;
 }
 
+/** A token's log-probability as the API writes it: its text, and that text's UTF-8 bytes when it has any. */
+function tokenLogprob(token: string, logprob: number): TokenLogprob {
+  return token === "" ? { token, logprob } : { token, logprob, bytes: [...Buffer.from(token, "utf8")] };
+}
+
+/**
+ * Log-probabilities waiting for their token's text to be written: a stop sequence may hold text
+ * back, and a token goes out with the first piece that shows any of its text. `start` is where the
+ * token's text begins in everything generated.
+ */
+class PendingLogprobs {
+  private readonly queue: Array<{ start: number; entry: Logprob }> = [];
+
+  add(start: number, entry: Logprob): void {
+    this.queue.push({ start, entry });
+  }
+
+  /** Those whose text begins before `written` characters (all of them with Infinity). */
+  release(written: number): Logprob[] {
+    const out: Logprob[] = [];
+    while (this.queue.length > 0 && this.queue[0]!.start < written) out.push(this.queue.shift()!.entry);
+    return out;
+  }
+}
+
+/** What the two ways of generating report when they end. */
+type EndReason = "maxTokens" | "eogToken" | "abort" | "stopSequence" | (string & {});
+
 /**
  * Generates a continuation of `promptTokens` (BOS is added when the model wants one) on a
- * sequence of the leased runner, calling `onPiece` with UTF-8-safe text pieces.
+ * sequence of the leased runner, calling `onPiece` with UTF-8-safe text pieces. With
+ * log-probabilities asked for it runs the loop that reads them (runner/logprob-generation.ts),
+ * else node-llama-cpp's completion; the pieces, stops and bounds are the same.
  */
 export async function generateTokens(lease: Lease, promptTokens: Token[], opts: GenerateTokensOptions): Promise<GenerationStats> {
   const { options, grammar, onPiece, signal } = opts;
@@ -226,64 +277,112 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
   }
   const seq = await runner.acquireSequence(signal);
   debugLog("generation started", { model: runner.spec.name, sequences_in_use: runner.sequencesInUse });
-  let stopReason = "error";
+  let stopReason: EndReason = "error";
   let evalCount = 0;
   // Tokens made after the daemon learnt that the client left: the work should stop at once.
   let afterClientLeft = 0;
   try {
-    // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
-    const { LlamaCompletion } = await import("node-llama-cpp");
-    const completion = new LlamaCompletion({ contextSequence: seq });
     const start = process.hrtime.bigint();
     let firstToken: bigint | undefined;
     const out: Token[] = [];
-    const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
     let text = "";
+    // Characters handed to the stop matcher so far, where the next token's text begins.
+    let generatedChars = 0;
+    const pending = opts.logprobs ? new PendingLogprobs() : undefined;
     const stops = new StopMatcher(options.stop, (piece) => {
       text += piece;
-      onPiece(piece);
+      if (pending) onPiece(piece, pending.release(text.length));
+      else onPiece(piece);
     });
     const pieces = new PieceReader(model);
-    // A stop sequence ends the generation the way a client leaving does.
-    const stopped = new AbortController();
-    const ending = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
-    const result = await completion.generateCompletionWithMeta(input, {
-      onToken: (tokens) => {
-        firstToken ??= process.hrtime.bigint();
-        // Tokens after a stop sequence are not the answer's (one may come before the abort lands).
-        if (stops.done) return;
-        const piece = pieces.read(tokens, out);
-        out.push(...tokens);
-        if (signal?.aborted) afterClientLeft += tokens.length;
-        if (stops.push(piece)) stopped.abort();
-      },
-      signal: ending,
-      stopOnAbortSignal: true,
-      maxTokens: boundedNumPredict(options.num_predict, runner.spec.numCtx),
-      temperature: options.temperature,
-      topK: options.top_k,
-      topP: options.top_p,
-      minP: options.min_p,
-      ...(options.seed >= 0 ? { seed: options.seed } : {}),
-      repeatPenalty: penalize
-        ? {
-            penalty: options.repeat_penalty,
-            lastTokens: options.repeat_last_n < 0 ? runner.spec.numCtx : options.repeat_last_n,
-            frequencyPenalty: options.frequency_penalty,
-            presencePenalty: options.presence_penalty,
+    /** Takes generated tokens (with their log-probabilities when asked for); true when a stop sequence completed. */
+    const accept = (tokens: Token[], steps?: LogprobStep[]): boolean => {
+      firstToken ??= process.hrtime.bigint();
+      const piece = pieces.read(tokens, out);
+      // A character split over tokens is written by the last of them; the others write nothing.
+      for (const [i, step] of (steps ?? []).entries()) {
+        const own = i === steps!.length - 1 ? piece : "";
+        const entry: Logprob = tokenLogprob(own, step.logprob);
+        if (opts.logprobs!.top > 0) entry.top_logprobs = step.top.map((t) => tokenLogprob(pieces.read([t.token], out), t.logprob));
+        pending!.add(generatedChars, entry);
+      }
+      generatedChars += piece.length;
+      out.push(...tokens);
+      if (signal?.aborted) afterClientLeft += tokens.length;
+      return stops.push(piece);
+    };
+    const maxTokens = boundedNumPredict(options.num_predict, runner.spec.numCtx);
+    const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
+    if (opts.logprobs) {
+      // A token that ends inside a character waits for the next one, as node-llama-cpp's completion does.
+      let held: LogprobStep | undefined;
+      stopReason = await generateWithLogprobs(seq, input, {
+        options,
+        maxTokens,
+        topLogprobs: opts.logprobs.top,
+        numCtx: runner.spec.numCtx,
+        signal: signal ?? new AbortController().signal,
+        onToken: (step) => {
+          if (!held && model.detokenize([step.token]).endsWith("\uFFFD") && !model.isSpecialToken(step.token)) {
+            held = step;
+            firstToken ??= process.hrtime.bigint();
+            return false;
           }
-        : false,
-      ...(grammar ? { grammar } : {}),
-    });
+          const steps = held ? [held, step] : [step];
+          held = undefined;
+          return accept(
+            steps.map((s) => s.token),
+            steps,
+          );
+        },
+      });
+      if (held && !stops.done) accept([held.token], [held]);
+    } else {
+      // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
+      const { LlamaCompletion } = await import("node-llama-cpp");
+      const completion = new LlamaCompletion({ contextSequence: seq });
+      // A stop sequence ends the generation the way a client leaving does.
+      const stopped = new AbortController();
+      const ending = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
+      const result = await completion.generateCompletionWithMeta(input, {
+        onToken: (tokens) => {
+          // Tokens after a stop sequence are not the answer's (one may come before the abort lands).
+          if (stops.done) return;
+          if (accept(tokens)) stopped.abort();
+        },
+        signal: ending,
+        stopOnAbortSignal: true,
+        maxTokens,
+        temperature: options.temperature,
+        topK: options.top_k,
+        topP: options.top_p,
+        minP: options.min_p,
+        ...(options.seed >= 0 ? { seed: options.seed } : {}),
+        repeatPenalty: penalize
+          ? {
+              penalty: options.repeat_penalty,
+              lastTokens: options.repeat_last_n < 0 ? runner.spec.numCtx : options.repeat_last_n,
+              frequencyPenalty: options.frequency_penalty,
+              presencePenalty: options.presence_penalty,
+            }
+          : false,
+        ...(grammar ? { grammar } : {}),
+      });
+      stopReason = result.metadata.stopReason;
+    }
     stops.flush();
+    if (pending && !stops.done) {
+      // Tokens that wrote no text at the very end.
+      const rest = pending.release(Infinity);
+      if (rest.length > 0) onPiece("", rest);
+    }
     const end = process.hrtime.bigint();
     const first = firstToken ?? end;
-    stopReason = result.metadata.stopReason;
     evalCount = out.length;
     signal?.throwIfAborted();
     return {
       text,
-      doneReason: result.metadata.stopReason === "maxTokens" && !stops.done ? "length" : "stop",
+      doneReason: stopReason === "maxTokens" && !stops.done ? "length" : "stop",
       promptEvalCount: promptCount,
       promptEvalDurationNs: Number(first - start),
       evalCount: out.length,

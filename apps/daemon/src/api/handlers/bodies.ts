@@ -52,6 +52,19 @@ const think = z
 const maybe = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined);
 const nonEmpty = <T>(list: T[] | undefined): T[] | undefined => (list && list.length > 0 ? list : undefined);
 
+/**
+ * Ollama refuses an out-of-range `top_logprobs` before anything else it reads, the model included
+ * (docs/daemon.md, "Log-probabilities"); generate and chat call this first.
+ */
+export function checkTopLogprobs(body: Record<string, unknown>): void {
+  const n = body["top_logprobs"];
+  if (typeof n === "number" && !(n >= 0 && n <= 20)) throw new StatusError(400, "top_logprobs must be between 0 and 20");
+}
+
+const logprobs = z.boolean().catch(false);
+/** Checked in range by checkTopLogprobs; a value of another type reads as 0. */
+const topLogprobs = maybe(z.number().int()).transform((n) => n ?? 0);
+
 const stream = maybe(z.boolean()).transform((v) => v !== false);
 const truncate = maybe(z.boolean()).transform((v) => v !== false);
 const text = z.string().catch("");
@@ -80,6 +93,8 @@ export const generateBody = z
       context: maybe(z.array(z.custom<Token>((v) => typeof v === "number"))),
       images: maybe(z.array(z.unknown())),
       format: z.unknown().optional(),
+      logprobs,
+      top_logprobs: topLogprobs,
     }),
   );
 export type GenerateBody = z.output<typeof generateBody>;
@@ -114,6 +129,8 @@ export const chatBody = z.object({
   truncate,
   tools: maybe(z.array(z.custom<ChatTool>())).transform(nonEmpty),
   format: z.unknown().optional(),
+  logprobs,
+  top_logprobs: topLogprobs,
 });
 export type ChatBody = z.output<typeof chatBody>;
 

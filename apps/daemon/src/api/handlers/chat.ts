@@ -3,10 +3,11 @@
 // The native route and /v1/chat/completions both call it.
 
 import { StatusError } from "../../errors.ts";
-import { acquire, checkImages, generateTokens, grammarFor, promptModel, tokenize } from "../../runner/inference.ts";
+import { acquire, checkImages, generateTokens, grammarFor, logprobsFor, promptModel, tokenize } from "../../runner/inference.ts";
+import type { Logprob } from "../../runner/logprob-generation.ts";
 import { assembleChat } from "../../runner/prompt-assembly.ts";
 import { modelField } from "../respond.ts";
-import { BodyCheck, chatBody } from "./bodies.ts";
+import { BodyCheck, chatBody, checkTopLogprobs } from "./bodies.ts";
 import { joined, lookUpModel, metrics, now, requireCapability, requireThinking, type Generation, type Inference, type Metrics } from "./generation.ts";
 
 export type ChatChunk = {
@@ -15,10 +16,13 @@ export type ChatChunk = {
   message: { role: "assistant"; content: string };
   done: boolean;
   done_reason?: string;
+  /** The log-probabilities of this chunk's tokens (all of them in a whole answer), when asked for. */
+  logprobs?: Logprob[];
 } & Partial<Metrics>;
 
 export async function chat(deps: Inference, body: Record<string, unknown>): Promise<Generation<ChatChunk>> {
   const started = process.hrtime.bigint();
+  checkTopLogprobs(body);
   const check = BodyCheck.of(chatBody, body);
   const model = modelField(body);
   const resolved = await lookUpModel(deps, model, body["options"], new StatusError(400, "model is required"));
@@ -36,11 +40,18 @@ export async function chat(deps: Inference, body: Record<string, unknown>): Prom
     requireCapability(resolved, model, "completion", "chat");
     checkImages(resolved, req.messages.flatMap((m) => m.images ?? []));
     const grammar = await grammarFor(req.format);
+    const logprobs = logprobsFor(req, grammar);
     const lease = await acquire(deps.scheduler, resolved, req.keep_alive, signal);
     try {
       if (req.messages.length === 0) return emit(done("load"));
       const text = assembleChat(promptModel(resolved), req, (s) => tokenize(lease, s).length);
-      const stats = await generateTokens(lease, tokenize(lease, text), { options: resolved.options, grammar, onPiece: (piece) => emit(chunk(piece, false)), signal });
+      const stats = await generateTokens(lease, tokenize(lease, text), {
+        options: resolved.options,
+        grammar,
+        logprobs,
+        onPiece: (piece, lp) => emit({ ...chunk(piece, false), ...(lp?.length ? { logprobs: lp } : {}) }),
+        signal,
+      });
       emit({ ...done(stats.doneReason), ...metrics(stats, started, lease.loadDurationNs) });
     } finally {
       lease.release();

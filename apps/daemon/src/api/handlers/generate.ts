@@ -4,10 +4,11 @@
 
 import type { Token } from "node-llama-cpp";
 import { StatusError } from "../../errors.ts";
-import { acquire, checkImages, generateTokens, grammarFor, promptModel, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
+import { acquire, checkImages, generateTokens, grammarFor, logprobsFor, promptModel, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
+import type { Logprob } from "../../runner/logprob-generation.ts";
 import { assembleGenerate } from "../../runner/prompt-assembly.ts";
 import { modelField } from "../respond.ts";
-import { BodyCheck, generateBody } from "./bodies.ts";
+import { BodyCheck, checkTopLogprobs, generateBody } from "./bodies.ts";
 import { joined, lookUpModel, metrics, now, requireCapability, requireThinking, type Generation, type Inference, type Metrics } from "./generation.ts";
 
 export type GenerateChunk = {
@@ -18,10 +19,13 @@ export type GenerateChunk = {
   done_reason?: string;
   /** Prompt and answer tokens, to continue from (not in raw mode). */
   context?: Token[];
+  /** The log-probabilities of this chunk's tokens (all of them in a whole answer), when asked for. */
+  logprobs?: Logprob[];
 } & Partial<Metrics>;
 
 export async function generate(deps: Inference, body: Record<string, unknown>): Promise<Generation<GenerateChunk>> {
   const started = process.hrtime.bigint();
+  checkTopLogprobs(body);
   const check = BodyCheck.of(generateBody, body);
   const model = modelField(body);
   const resolved = await lookUpModel(deps, model, body["options"], new StatusError(404, "model '' not found"));
@@ -38,6 +42,7 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
     if (req.suffix && !resolved.capabilities.includes("insert")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support insert`);
     checkImages(resolved, req.images);
     const grammar = await grammarFor(req.format);
+    const logprobs = logprobsFor(req, grammar);
     const lease = await acquire(deps.scheduler, resolved, req.keep_alive, signal);
     try {
       if (req.prompt === "" && req.suffix === "") return emit(done("load"));
@@ -50,7 +55,8 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
       const stats = await generateTokens(lease, tokens, {
         options: resolved.options,
         grammar,
-        onPiece: (piece) => emit({ model, created_at: now(), response: piece, done: false }),
+        logprobs,
+        onPiece: (piece, lp) => emit({ model, created_at: now(), response: piece, done: false, ...(lp?.length ? { logprobs: lp } : {}) }),
         signal,
       });
       emit({

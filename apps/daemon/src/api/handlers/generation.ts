@@ -6,6 +6,7 @@ import type { Store } from "../../store/store.ts";
 import type { Scheduler } from "../../runner/scheduler.ts";
 import { StatusError } from "../../errors.ts";
 import { resolveModel, type GenerationStats, type ResolvedModel } from "../../runner/inference.ts";
+import type { Logprob } from "../../runner/logprob-generation.ts";
 
 /** What the inference handlers work with. */
 export interface Inference {
@@ -66,22 +67,36 @@ export function requireThinking(r: ResolvedModel, model: string, think: boolean)
 
 /**
  * Runs `run` to the end and returns its final chunk with the text of the ones before it joined in
- * (`text` reads a chunk's piece, `withText` puts the whole text in the final chunk).
+ * (`text` reads a chunk's piece, `withText` puts the whole text in the final chunk), and their
+ * log-probabilities, when there are any, one after another as the tokens came.
  */
-export async function joined<C extends { done: boolean }>(
+export async function joined<C extends { done: boolean; logprobs?: Logprob[] }>(
   run: Generation<C>["run"],
   signal: AbortSignal,
   text: (chunk: C) => string,
   withText: (final: C, text: string) => C,
 ): Promise<C> {
   let whole = "";
+  const logprobs: Logprob[] = [];
   let final: C | undefined;
   await run((chunk) => {
+    if (chunk.logprobs) logprobs.push(...chunk.logprobs);
     if (chunk.done) final = withText(chunk, whole);
     else whole += text(chunk);
   }, signal);
   if (!final) throw new Error("the generation ended before it was done");
-  return final;
+  return logprobs.length > 0 ? withLogprobs(final, logprobs) : final;
+}
+
+/** `final` with `logprobs` where Ollama's answers have them: after the other fields, before the metrics. */
+function withLogprobs<C extends object>(final: C, logprobs: Logprob[]): C {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(final)) {
+    if (key === "total_duration") out["logprobs"] = logprobs;
+    out[key] = value;
+  }
+  out["logprobs"] ??= logprobs;
+  return out as C;
 }
 
 /**

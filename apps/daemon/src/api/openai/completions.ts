@@ -41,7 +41,6 @@ export interface CompletionChoice {
   text: string;
   index: 0;
   finish_reason: string | null;
-  logprobs?: { content: unknown[] };
 }
 
 export interface Completion {
@@ -54,10 +53,12 @@ export interface Completion {
   usage?: Usage;
 }
 
+/**
+ * A completion choice. `logprobs: N` is passed on (so out-of-range counts are refused), but the
+ * log-probabilities are not part of a legacy completion's answer, as in Ollama's.
+ */
 function choiceOf(r: NativeGenerateResponse): CompletionChoice {
-  const c: CompletionChoice = { text: r.response ?? "", index: 0, finish_reason: r.done_reason || null };
-  if (r.logprobs?.length) c.logprobs = { content: r.logprobs };
-  return c;
+  return { text: r.response ?? "", index: 0, finish_reason: r.done_reason || null };
 }
 
 /** The whole (non-streamed) native answer as a completion. */
