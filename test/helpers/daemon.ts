@@ -56,6 +56,19 @@ export async function uploadFile(daemon: Pick<Daemon, "url">, path: string): Pro
   return digest;
 }
 
+/**
+ * Creates `model` on the daemon from one GGUF file as a client does (upload, then /api/create with
+ * the file under `name`), with any further create fields; throws with the daemon's answer otherwise.
+ */
+export async function createModelFrom(daemon: Pick<Daemon, "url">, opts: { model: string; path: string; name?: string; extra?: Record<string, unknown> }): Promise<void> {
+  const digest = await uploadFile(daemon, opts.path);
+  const r = await fetch(`${daemon.url}/api/create`, {
+    method: "POST",
+    body: JSON.stringify({ model: opts.model, files: { [opts.name ?? "model.gguf"]: digest }, stream: false, ...opts.extra }),
+  });
+  if (r.status !== 200) throw new Error(`creating ${opts.model}: ${r.status} ${await r.text()}`);
+}
+
 export interface CLIResult {
   code: number;
   stdout: string;

@@ -3,12 +3,10 @@
 // GGUF that would crash llama.cpp while the daemon keeps serving.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { Ollama } from "ollama";
-import { startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
+import { createModelFrom, startDaemon, runCLI, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 import { isJSONPrefix } from "./support/json-prefix.ts";
-import { sha256Bytes } from "@corral/shared/digest";
 import { readGGUFHeader, writeGGUF, GGUFValueType, type GGUFKV } from "@corral/shared/gguf/index";
 import { join } from "node:path";
 
@@ -20,15 +18,8 @@ const GOLDEN =
 let daemon: Daemon;
 let ollama: Ollama;
 
-async function createFrom(path: string, model: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const bytes = await readFile(path);
-  const digest = sha256Bytes(bytes);
-  await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  const r = await fetch(`${daemon.url}/api/create`, {
-    method: "POST",
-    body: JSON.stringify({ model, files: { "model.gguf": digest }, stream: false, ...extra }),
-  });
-  assert.equal(r.status, 200, await r.clone().text());
+function createFrom(path: string, model: string, extra: Record<string, unknown> = {}): Promise<void> {
+  return createModelFrom(daemon, { model, path, extra });
 }
 
 before(async () => {

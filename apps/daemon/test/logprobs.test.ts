@@ -5,26 +5,17 @@
 // greedy answers unchanged by asking, and Ollama's 400 for a count out of range.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { Ollama, type Logprob } from "ollama";
 import OpenAI from "openai";
-import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { createModelFrom, startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256Bytes } from "@corral/shared/digest";
 
 let daemon: Daemon;
 let ollama: Ollama;
 let openai: OpenAI;
 
-async function createFrom(model: string, extra: Record<string, unknown>): Promise<void> {
-  const bytes = await readFile(fixtures.stories260K);
-  const digest = sha256Bytes(bytes);
-  await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  const r = await fetch(`${daemon.url}/api/create`, {
-    method: "POST",
-    body: JSON.stringify({ model, files: { "model.gguf": digest }, stream: false, ...extra }),
-  });
-  assert.equal(r.status, 200, await r.clone().text());
+function createFrom(model: string, extra: Record<string, unknown>): Promise<void> {
+  return createModelFrom(daemon, { model, path: fixtures.stories260K, extra });
 }
 
 before(async () => {

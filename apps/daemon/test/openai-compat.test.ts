@@ -3,11 +3,9 @@
 // translating to the native routes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import OpenAI from "openai";
-import { debugEvents, startDaemon, waitForDebugEvent, type Daemon } from "../../../test/helpers/daemon.ts";
+import { debugEvents, createModelFrom, startDaemon, waitForDebugEvent, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256Bytes } from "@corral/shared/digest";
 
 // The greedy continuation of "Once upon a time" (after BOS) for stories260K (test/fixtures/PROVENANCE.md).
 const GOLDEN = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
@@ -18,16 +16,8 @@ let client: OpenAI;
 let suiteStart = 0;
 const nowSeconds = (): number => Math.ceil(Date.now() / 1000);
 
-async function createModel(model: string, template: string): Promise<void> {
-  const bytes = await readFile(fixtures.stories260K);
-  const digest = sha256Bytes(bytes);
-  const up = await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  assert.ok(up.status === 201 || up.status === 200, `blob upload: ${up.status}`);
-  const r = await fetch(`${daemon.url}/api/create`, {
-    method: "POST",
-    body: JSON.stringify({ model, files: { "stories260K.gguf": digest }, template, stream: false }),
-  });
-  assert.equal(r.status, 200, await r.clone().text());
+function createModel(model: string, template: string): Promise<void> {
+  return createModelFrom(daemon, { model, path: fixtures.stories260K, name: "stories260K.gguf", extra: { template } });
 }
 
 before(async () => {

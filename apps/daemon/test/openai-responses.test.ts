@@ -4,11 +4,9 @@
 // against a native /api/chat of the same conversation with the same greedy options.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import OpenAI from "openai";
-import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { createModelFrom, startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256Bytes } from "@corral/shared/digest";
 import { isJSONPrefix } from "./support/json-prefix.ts";
 import { newResponseContext, responseStreamEvents, responsesRequestToNative } from "../src/api/openai/responses.ts";
 import { NamedEvent } from "../src/api/openai/sse.ts";
@@ -21,16 +19,8 @@ let daemon: Daemon;
 let client: OpenAI;
 const nowSeconds = (): number => Math.ceil(Date.now() / 1000);
 
-async function createModel(model: string, parameters: Record<string, unknown> = {}): Promise<void> {
-  const bytes = await readFile(fixtures.stories260K);
-  const digest = sha256Bytes(bytes);
-  const up = await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  assert.ok(up.status === 201 || up.status === 200, `blob upload: ${up.status}`);
-  const r = await fetch(`${daemon.url}/api/create`, {
-    method: "POST",
-    body: JSON.stringify({ model, files: { "stories260K.gguf": digest }, template: TEMPLATE, parameters, stream: false }),
-  });
-  assert.equal(r.status, 200, await r.clone().text());
+function createModel(model: string, parameters: Record<string, unknown> = {}): Promise<void> {
+  return createModelFrom(daemon, { model, path: fixtures.stories260K, name: "stories260K.gguf", extra: { template: TEMPLATE, parameters } });
 }
 
 interface NativeAnswer {

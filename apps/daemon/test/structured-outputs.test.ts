@@ -3,24 +3,15 @@
 // and what cannot be enforced is a 400 naming the keyword, on the native and the OpenAI routes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
+import { createModelFrom, startDaemon, type Daemon } from "../../../test/helpers/daemon.ts";
 import { fixtures } from "../../../test/fixtures.ts";
-import { sha256Bytes } from "@corral/shared/digest";
 import { integerRange, jsonSchemaGrammar } from "../src/runner/json-schema-grammar.ts";
 
 let daemon: Daemon;
 
 before(async () => {
   daemon = await startDaemon();
-  const bytes = await readFile(fixtures.stories260K);
-  const digest = sha256Bytes(bytes);
-  await fetch(`${daemon.url}/api/blobs/${digest}`, { method: "POST", body: bytes });
-  const r = await fetch(`${daemon.url}/api/create`, {
-    method: "POST",
-    body: JSON.stringify({ model: "story", files: { "model.gguf": digest }, template: "{{ .Prompt }}", parameters: { temperature: 0, num_predict: 96 }, stream: false }),
-  });
-  assert.equal(r.status, 200, await r.text());
+  await createModelFrom(daemon, { model: "story", path: fixtures.stories260K, extra: { template: "{{ .Prompt }}", parameters: { temperature: 0, num_predict: 96 } } });
 });
 
 after(async () => {

@@ -116,15 +116,20 @@ async function glob(dir: string, pattern: string): Promise<string[]> {
 }
 
 /** Go's http.DetectContentType distinguishes text from binary by the first 512 bytes. */
-async function looksLikeText(path: string): Promise<boolean> {
+function looksLikeText(head: Buffer): boolean {
+  for (const b of head) {
+    if (b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1a) || (b >= 0x1c && b <= 0x1f)) return false;
+  }
+  return true;
+}
+
+/** The first 512 bytes of a file: what every check of a file's kind here looks at. */
+async function readHead(path: string): Promise<Buffer> {
   const fh = await open(path, "r");
   try {
     const buf = Buffer.alloc(512);
     const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    for (const b of buf.subarray(0, bytesRead)) {
-      if (b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1a) || (b >= 0x1c && b <= 0x1f)) return false;
-    }
-    return true;
+    return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
@@ -133,27 +138,13 @@ async function looksLikeText(path: string): Promise<boolean> {
 /** The first line of a Git LFS pointer file, which a clone without `git lfs` leaves in place of the weights. */
 const LFS_POINTER = "version https://git-lfs.github.com/spec/";
 
-async function isLFSPointer(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(LFS_POINTER.length);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead).toString("latin1") === LFS_POINTER;
-  } finally {
-    await fh.close();
-  }
+function isLFSPointer(head: Buffer): boolean {
+  return head.subarray(0, LFS_POINTER.length).toString("latin1") === LFS_POINTER;
 }
 
 /** Whether the first bytes are a ZIP archive, as PyTorch checkpoints are. */
-async function looksLikeZip(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(buf, 0, 4, 0);
-    return bytesRead === 4 && buf.readUInt32LE(0) === 0x04034b50;
-  } finally {
-    await fh.close();
-  }
+function looksLikeZip(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32LE(0) === 0x04034b50;
 }
 
 /**
@@ -190,10 +181,11 @@ async function discoverDir(dir: string, where: string, kind: "model" | "adapter"
     for (const p of rule.patterns) found.push(...(await glob(dir, p)));
     let usable = found.length > 0;
     for (const f of found) {
-      if (await isLFSPointer(f)) {
+      const head = await readHead(f);
+      if (isLFSPointer(head)) {
         pointers.push(relative(dir, f));
         usable = false;
-      } else if (rule.content === "zip" ? !(await looksLikeZip(f)) : rule.content === "binary" && (await looksLikeText(f))) {
+      } else if (rule.content === "zip" ? !looksLikeZip(head) : rule.content === "binary" && looksLikeText(head)) {
         usable = false;
       }
     }
@@ -210,7 +202,7 @@ async function discoverDir(dir: string, where: string, kind: "model" | "adapter"
   // Configuration and tokenizer files go with any weights: checkpoints need them, and for GGUF
   // weights the daemon keeps none of them (docs/daemon.md, "Create").
   for (const f of [...(await glob(dir, "*.json")), ...(await glob(dir, "*/*.json"))]) {
-    if (!(await looksLikeText(f))) throw new ModelfileInputError(`${where}: invalid content type: expected application/octet-stream for ${f}`);
+    if (!looksLikeText(await readHead(f))) throw new ModelfileInputError(`${where}: invalid content type: expected application/octet-stream for ${f}`);
     files.push(f);
   }
   files.push(...(await glob(dir, "chat_template.jinja")));

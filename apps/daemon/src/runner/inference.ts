@@ -10,7 +10,7 @@ import { StatusError } from "../errors.ts";
 import type { Store } from "../store/store.ts";
 import { capabilities, modelDetails, readModel, type ModelContents } from "../store/model-info.ts";
 import type { StoredManifest } from "../store/manifests.ts";
-import { effectiveOptions } from "./options.ts";
+import { effectiveOptions, repeatWindow } from "./options.ts";
 import type { Lease, LoadSpec, Scheduler } from "./scheduler.ts";
 import { llamaEngine } from "./llama.ts";
 import { debugLog } from "../log.ts";
@@ -63,12 +63,17 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
   return { stored, contents, capabilities: capabilities(contents), options, spec, template };
 }
 
+/** The model's vocabulary, the token texts its GGUF lists (empty when it lists none). */
+function vocabulary(r: ResolvedModel): readonly unknown[] {
+  const tokens = r.contents.header?.kv.get("tokenizer.ggml.tokens")?.value;
+  return Array.isArray(tokens) ? tokens : [];
+}
+
 /** The text of a special token (BOS, EOS) the vocabulary names by id under `key`. */
 function vocabText(r: ResolvedModel, key: string): string | undefined {
-  const h = r.contents.header;
-  const id = h?.kv.get(key)?.value;
-  const tokens = h?.kv.get("tokenizer.ggml.tokens")?.value;
-  return typeof id === "number" && Array.isArray(tokens) && typeof tokens[id] === "string" ? (tokens[id] as string) : undefined;
+  const id = r.contents.header?.kv.get(key)?.value;
+  const text = typeof id === "number" ? vocabulary(r)[id] : undefined;
+  return typeof text === "string" ? text : undefined;
 }
 
 /** What of the model shapes its prompts. */
@@ -152,8 +157,7 @@ export function tokenize(lease: Lease, text: string): Token[] {
  */
 export function tokenizeContinuation(r: ResolvedModel, lease: Lease, { context, text }: { context: readonly Token[]; text: string }): Token[] {
   // A token outside the vocabulary would abort llama.cpp's detokenizer and the daemon with it.
-  const tokens = r.contents.header?.kv.get("tokenizer.ggml.tokens")?.value;
-  const size = Array.isArray(tokens) ? tokens.length : 0;
+  const size = vocabulary(r).length;
   for (const [i, t] of context.entries()) {
     if (!Number.isInteger(t) || t < 0 || t >= size) {
       throw new StatusError(400, `context[${i}] is ${t}, not a token of this model's vocabulary of ${size} tokens; send the context a previous answer returned`);
@@ -312,7 +316,6 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       return stops.push(piece);
     };
     const maxTokens = boundedNumPredict(options.num_predict, runner.spec.numCtx);
-    const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
     if (opts.logprobs) {
       // A token that ends inside a character waits for the next one, as node-llama-cpp's completion does.
       let held: LogprobStep | undefined;
@@ -343,6 +346,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       const completion = new LlamaCompletion({ contextSequence: seq });
       // A stop sequence ends the generation the way a client leaving does.
       const stopped = new AbortController();
+      const repeatLast = repeatWindow(options, runner.spec.numCtx);
       const ending = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
       const result = await completion.generateCompletionWithMeta(input, {
         onToken: (tokens) => {
@@ -358,10 +362,10 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
         topP: options.top_p,
         minP: options.min_p,
         ...(options.seed >= 0 ? { seed: options.seed } : {}),
-        repeatPenalty: penalize
+        repeatPenalty: repeatLast > 0
           ? {
               penalty: options.repeat_penalty,
-              lastTokens: options.repeat_last_n < 0 ? runner.spec.numCtx : options.repeat_last_n,
+              lastTokens: repeatLast,
               frequencyPenalty: options.frequency_penalty,
               presencePenalty: options.presence_penalty,
             }

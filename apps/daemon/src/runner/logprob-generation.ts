@@ -8,6 +8,7 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import { byLogit, TokenSampler, type Candidate } from "./token-sampler.ts";
+import { repeatWindow } from "./options.ts";
 
 /** One token's log-probability as the API writes it; `bytes` are the UTF-8 bytes of `token`. */
 export interface TokenLogprob {
@@ -82,8 +83,7 @@ export async function generateWithLogprobs(seq: LlamaContextSequence, input: rea
   const model = seq.model;
   const bos = beginningToken(model);
   const ends = endTokens(model);
-  const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
-  const lastN = penalize ? (options.repeat_last_n < 0 ? opts.numCtx : options.repeat_last_n) : 0;
+  const lastN = repeatWindow(options, opts.numCtx);
   const sampler = new TokenSampler({
     temperature: options.temperature,
     topK: options.top_k,

@@ -18,3 +18,13 @@ export function effectiveOptions(modelParams: Record<string, unknown>, requestOp
     throw e;
   }
 }
+
+/**
+ * How many of the latest tokens the repeat penalties look at: 0 when no penalty applies, the
+ * whole context window for repeat_last_n -1. Both ways of generating read it from here.
+ */
+export function repeatWindow(options: ModelOptions, numCtx: number): number {
+  const penalize = options.repeat_penalty !== 1 || options.frequency_penalty !== 0 || options.presence_penalty !== 0;
+  if (!penalize) return 0;
+  return options.repeat_last_n < 0 ? numCtx : options.repeat_last_n;
+}
