@@ -14,6 +14,12 @@ export interface RandomLlamaOptions {
   kvHeads: number;
   /** ggml type of the 2-D weights: 0 = F32, 1 = F16. */
   type: 0 | 1;
+  /**
+   * Zero the output row of the end-of-text token: its logit is then 0 while the largest of the
+   * others is positive, so greedy decoding never ends early and a timing run makes every token
+   * it asks for.
+   */
+  neverEnd?: boolean;
 }
 
 // One scratch word for the float32 → bits step: allocating per value made writing a 500 MB
@@ -64,6 +70,23 @@ function randomTensor(elements: number, type: 0 | 1, seed: number, scale: number
   };
 }
 
+/** `source` with bytes [from, to) set to zero (a zero F16 or F32 is all zero bits). */
+function zeroBytes(source: GGUFTensorProducer, from: number, to: number): GGUFTensorProducer {
+  return {
+    size: source.size,
+    async *chunks() {
+      let at = 0;
+      for await (const chunk of source.chunks()) {
+        const start = Math.max(from - at, 0);
+        const end = Math.min(to - at, chunk.length);
+        if (start < end) chunk.fill(0, start, end);
+        at += chunk.length;
+        yield chunk;
+      }
+    },
+  };
+}
+
 export async function writeRandomLlama(out: string, o: RandomLlamaOptions): Promise<void> {
   const src = await readGGUFHeader(fixtures.stories260K);
   const vocab = (src.kv.get("tokenizer.ggml.tokens")!.value as unknown[]).length;
@@ -91,6 +114,12 @@ export async function writeRandomLlama(out: string, o: RandomLlamaOptions): Prom
   add("token_embd.weight", [o.embd, vocab], o.type);
   add("output_norm.weight", [o.embd], 0);
   add("output.weight", [o.embd, vocab], o.type);
+  const eos = src.kv.get("tokenizer.ggml.eos_token_id")?.value;
+  if (o.neverEnd && typeof eos === "number") {
+    const output = tensors[tensors.length - 1]!;
+    const row = o.embd * (o.type === 0 ? 4 : 2);
+    output.source = zeroBytes(output.source, eos * row, (eos + 1) * row);
+  }
   for (let i = 0; i < o.layers; i++) {
     add(`blk.${i}.attn_norm.weight`, [o.embd], 0);
     add(`blk.${i}.attn_q.weight`, [o.embd, o.embd], o.type);

@@ -141,6 +141,24 @@ export interface DaemonConfig {
   transferStallMs: number;
   /** Debug log of the scheduler and runner on stderr (log.ts): CORRAL_DEBUG, else OLLAMA_DEBUG. */
   debug: boolean;
+  /**
+   * Which llama.cpp backend runs models (CORRAL_GPU, docs/daemon.md, "GPUs"): `auto` by default.
+   * Read when first asked for, as keepAliveMs is, so that a bad value stops only `serve`.
+   */
+  readonly gpu: GpuSetting;
+}
+
+/** The backends CORRAL_GPU may name; `auto` is the best one this machine can load. */
+export const GPU_SETTINGS = ["auto", "cuda", "vulkan", "cpu"] as const;
+export type GpuSetting = (typeof GPU_SETTINGS)[number];
+
+/** Parses CORRAL_GPU (case-insensitive); unset means `auto`. */
+export function parseGpuSetting(value: string | undefined): GpuSetting {
+  if (value === undefined) return "auto";
+  const v = value.toLowerCase();
+  const known = GPU_SETTINGS.find((s) => s === v);
+  if (known) return known;
+  throw new ConfigError(`CORRAL_GPU: ${JSON.stringify(value)} is not a backend; set CORRAL_GPU to one of ${GPU_SETTINGS.join(", ")}`);
 }
 
 /** CORRAL_HOST, else OLLAMA_HOST, else the default; an error names the one that is wrong. */
@@ -181,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const homeDir = resolve(envValue(env, "CORRAL_HOME") ?? join(home, ".corral"));
   const models = envValue(env, "CORRAL_MODELS", "OLLAMA_MODELS");
   let keepAliveMs: number | undefined;
+  let gpu: GpuSetting | undefined;
   return {
     modelsDir: resolve(models ?? join(homeDir, "models")),
     homeDir,
@@ -199,6 +218,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     transferPartMin: positiveNumber(env, "CORRAL_TRANSFER_PART_MIN"),
     transferStallMs: (positiveNumber(env, "CORRAL_TRANSFER_STALL_TIMEOUT") ?? 30) * 1000,
     debug: parseBool(envValue(env, "CORRAL_DEBUG", "OLLAMA_DEBUG")),
+    get gpu(): GpuSetting {
+      return (gpu ??= parseGpuSetting(envValue(env, "CORRAL_GPU")));
+    },
   };
 }
 

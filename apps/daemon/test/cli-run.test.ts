@@ -163,6 +163,11 @@ test("ps lists the loaded model; stop unloads it", async () => {
   const row = lines.find((l) => l.startsWith("story:latest"));
   assert.ok(row, ps.stdout);
   assert.match(row, /^story:latest\s{4,}[0-9a-f]{12}\s{4,}\d+(\.\d)? [KM]B\s{4,}100% CPU\s{4,}\d+\s{4,}(9|10) minutes from now$/);
+  // On the CPU nothing is in GPU memory: that is what makes the row say 100% CPU.
+  const api = (await (await fetch(`${daemon.url}/api/ps`)).json()) as { models: Array<{ name: string; size: number; size_vram: number }> };
+  const loaded = api.models.find((m) => m.name === "story:latest");
+  assert.equal(loaded?.size_vram, 0);
+  assert.ok(loaded.size > 0);
 
   const filtered = await runCLI(daemon, ["ps", "nomatch"]);
   assert.equal(filtered.stdout.trimEnd().split("\n").length, 1, "only the header");

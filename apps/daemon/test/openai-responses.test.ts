@@ -287,9 +287,11 @@ test("bad bodies get one-line 400s in OpenAI's shape", async () => {
   await badRequest({ model, input: "x", reasoning: { effort: "extreme" } }, /^invalid reasoning value: "extreme"/);
   // stories260K cannot think: asking it to is refused, as the native route refuses it.
   await badRequest({ model, input: "x", reasoning: { effort: "low" } }, `"${model}" does not support thinking`);
-  // Function calling is a later addition: refused plainly rather than ignored.
-  await badRequest({ model, input: "x", tools: [{ type: "function", name: "f", parameters: {}, strict: true }] }, /^tools are not supported on \/v1\/responses yet/);
-  await badRequest({ model, input: [{ type: "function_call_output", call_id: "c1", output: "42" }] }, /^input\[0\]: function_call_output items are not supported on \/v1\/responses yet/);
+  // Function tools need a model whose template takes tools; built-in web search is not served.
+  await badRequest({ model, input: "x", tools: [{ type: "function", name: "f", parameters: {}, strict: true }] }, /does not support tools$/);
+  await badRequest({ model, input: "x", tools: [{ type: "web_search" }] }, "web_search tools are not supported");
+  await badRequest({ model, input: [{ type: "function_call", call_id: "c1", name: "f", arguments: "{oops" }] }, /^failed to parse function call arguments: /);
+  await badRequest({ model, input: [{ type: "function_call_output", call_id: "c1", output: 42 }] }, "input[0]: output must be a string or array: json: cannot unmarshal number into Go value of type []json.RawMessage");
 
   await assert.rejects(client.responses.create({ model: "nothere", input: "x" }), (e: unknown) => {
     assert.ok(e instanceof OpenAI.NotFoundError, String(e));

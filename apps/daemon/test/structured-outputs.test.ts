@@ -132,3 +132,12 @@ test("hostile schemas are refused within bounds: depth, size, repetition", () =>
   const tree = { $defs: { node: { type: "object", properties: { kids: { type: "array", items: { $ref: "#/$defs/node" }, maxItems: 2 } } } }, $ref: "#/$defs/node" };
   assert.match(jsonSchemaGrammar(tree), /ref-node ::= /);
 });
+
+test("a schema that is only an enum or a const at the top is a grammar the model follows", async () => {
+  const choice = await generate({ enum: ["yes", "no", 3] });
+  assert.equal(choice.status, 200, JSON.stringify(choice.body));
+  assert.ok(['"yes"', '"no"', "3"].includes((choice.body["response"] as string).trim()), String(choice.body["response"]));
+  const fixed = await generate({ const: { answer: "yes" } });
+  assert.equal(fixed.status, 200, JSON.stringify(fixed.body));
+  assert.deepEqual(JSON.parse(fixed.body["response"] as string), { answer: "yes" });
+});

@@ -26,6 +26,9 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
   }
   const identity = signerFor(await loadOrCreateIdentity(config.homeDir));
   const scheduler = new Scheduler(schedulerOptions(config));
+  // Read now, so that a CORRAL_GPU naming no backend stops serve before it listens; the engine
+  // itself, and with it the backend, loads at the first generation (runner/llama.ts).
+  if (config.gpu !== "auto") console.error(`models run on ${{ cpu: "the CPU", cuda: "CUDA", vulkan: "Vulkan" }[config.gpu]} (CORRAL_GPU=${config.gpu})`);
   for (const o of unusableOrigins(config.origins)) {
     console.error(`origin ${JSON.stringify(o)} in CORRAL_ORIGINS (or OLLAMA_ORIGINS) can never match: an origin begins with its scheme, as in http://${o}`);
   }

@@ -19,6 +19,7 @@ import { StopMatcher } from "./stop-sequences.ts";
 import { jsonSchemaGrammar } from "./json-schema-grammar.ts";
 import { ggufString } from "@corral/shared/gguf/index";
 import { generateWithLogprobs, type Logprob, type LogprobStep, type TokenLogprob } from "./logprob-generation.ts";
+import { inStep } from "./decode-steps.ts";
 
 export interface ResolvedModel {
   stored: StoredManifest;
@@ -52,6 +53,7 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
     numCtx: options.num_ctx,
     ...(options.num_thread > 0 ? { numThreads: options.num_thread } : {}),
     ...(options.num_batch > 0 ? { numBatch: options.num_batch } : {}),
+    numGpu: options.num_gpu,
     sizeBytes,
     details: modelDetails(contents) as unknown as Record<string, unknown>,
   };
@@ -93,6 +95,8 @@ export function promptModel(r: ResolvedModel): PromptModel {
     numCtx: r.spec.numCtx,
     ...(bos ? { bosToken: bos } : {}),
     ...(eos ? { eosToken: eos } : {}),
+    // Which models lose earlier answers' thinking is Ollama's rule: by family or by name.
+    ...(r.contents.config.model_family === "qwen3" || r.stored.name.model === "deepseek-r1" ? { stripsPastThinking: true } : {}),
   };
 }
 
@@ -321,6 +325,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       let held: LogprobStep | undefined;
       stopReason = await generateWithLogprobs(seq, input, {
         options,
+        steps: runner.steps,
         maxTokens,
         topLogprobs: opts.logprobs.top,
         numCtx: runner.spec.numCtx,
@@ -343,7 +348,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
     } else {
       // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
       const { LlamaCompletion } = await import("node-llama-cpp");
-      const completion = new LlamaCompletion({ contextSequence: seq });
+      const completion = new LlamaCompletion({ contextSequence: inStep(seq, runner.steps) });
       // A stop sequence ends the generation the way a client leaving does.
       const stopped = new AbortController();
       const repeatLast = repeatWindow(options, runner.spec.numCtx);
@@ -394,7 +399,18 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
       tokens: [...promptTokens, ...out],
     };
   } finally {
-    debugLog("generation ended", { model: runner.spec.name, eval_count: evalCount, stop_reason: stopReason, tokens_after_client_left: afterClientLeft });
+    // The model's decode counts so far say whether concurrent generations shared their batches.
+    const decodes = runner.steps.counts;
+    debugLog("generation ended", {
+      model: runner.spec.name,
+      eval_count: evalCount,
+      stop_reason: stopReason,
+      tokens_after_client_left: afterClientLeft,
+      decodes: decodes.decodes,
+      shared_decodes: decodes.shared,
+      partial_decodes: decodes.partial,
+      widest_decode: decodes.widest,
+    });
     await runner.releaseSequence(seq);
   }
 }

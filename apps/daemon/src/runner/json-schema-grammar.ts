@@ -149,6 +149,8 @@ class GrammarBuilder {
     const child = (key: string, v: unknown, suffix = key): string => this.visit(v, { path: `${path}/${key}`, depth: depth + 1, name: `${name}-${suffix}` });
 
     if ("$ref" in s) return this.ref(s, at);
+    // A literal ends in optional space, a rule of its own that nothing else may have asked for yet.
+    if ("const" in s || "enum" in s) this.usePrimitive("space");
     if ("const" in s) return this.add(name, jsonLiteral(s["const"]));
     if ("enum" in s) {
       const values = s["enum"];

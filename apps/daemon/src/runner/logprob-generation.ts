@@ -1,5 +1,6 @@
 // Generation that reports log-probabilities (docs/daemon.md, "Log-probabilities"): a loop over
-// node-llama-cpp's controlledEvaluate, one token a step, that reads the model's raw logits for the
+// node-llama-cpp's controlledEvaluate, one token a step (in step with the model's other
+// generations, runner/decode-steps.ts), that reads the model's raw logits for the
 // next position (the highest ones, those of the tokens the repeat penalty looks at, and the sum
 // that normalizes them) and chooses the token from them (runner/token-sampler.ts). The values are
 // the log-softmax of the raw logits, as llama-server reports them for Ollama: not the probabilities
@@ -9,6 +10,7 @@ import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import { byLogit, TokenSampler, type Candidate } from "./token-sampler.ts";
 import { repeatWindow } from "./options.ts";
+import type { DecodeSteps, StepMember } from "./decode-steps.ts";
 
 /** One token's log-probability as the API writes it; `bytes` are the UTF-8 bytes of `token`. */
 export interface TokenLogprob {
@@ -41,6 +43,8 @@ export interface LogprobGenerationOptions {
   onToken: (step: LogprobStep) => boolean;
   /** Ends the generation where it is (the client left, or a stop sequence). */
   signal: AbortSignal;
+  /** The model's steps, to decode in one batch with its other generations (runner/decode-steps.ts). */
+  steps: DecodeSteps;
 }
 
 export type LogprobStopReason = "eogToken" | "maxTokens" | "abort" | "stopSequence";
@@ -104,40 +108,48 @@ export async function generateWithLogprobs(seq: LlamaContextSequence, input: rea
   let feed = fit(input);
   if (feed.length === 0) throw new Error("there is no prompt to continue");
   await seq.clearHistory();
-  for (;;) {
-    if (signal.aborted) return "abort";
-    // As node-llama-cpp's completion does: the last repeat_last_n written tokens, newlines spared.
-    const recent = lastN > 0 ? generated.slice(-lastN).filter((t) => t !== model.tokens.nl) : [];
-    const penalized = [...new Set(recent)];
-    const needed = sampler.candidatesNeeded();
-    const top = needed === undefined ? undefined : Math.max(1, topLogprobs, needed + penalized.length);
-    // Every logit when choosing needs them all (top_k 0 above temperature 0) or nearly (a huge top_k).
-    const logits = top === undefined || top > ALL_LOGITS_FROM ? true : { filter: { tokens: penalized, includeTop: top } };
-    const last = feed.length - 1;
-    const results = await seq.controlledEvaluate([
-      ...feed.slice(0, last),
-      // Temperature 0 without penalties: llama.cpp's chain leaves the logits as the model wrote them.
-      [feed[last]!, { generateNext: { options: { temperature: 0 }, logits, totalLogitWeight: true } }],
-    ]);
-    const next = results[last]?.next;
-    if (!next?.logits || next.totalLogitWeight === undefined) throw new Error("the model returned no logits for the next token");
-    const candidates: Candidate[] = [...next.logits].map(([token, logit]) => ({ token, logit })).sort(byLogit);
-    const token = sampler.choose(candidates, recent);
-    if (model.isEogToken(token) || ends.has(token)) return "eogToken";
-    // log p(t) = logit(t) - log Σ exp(logit), with Σ exp(logit - max) as the model context gives it.
-    const norm = candidates[0]!.logit + Math.log(next.totalLogitWeight);
-    const logprobOf = (t: Token): number => (next.logits!.get(t) ?? -Infinity) - norm;
-    generated.push(token);
-    const stop = onToken({
-      token,
-      logprob: logprobOf(token),
-      top: candidates.slice(0, topLogprobs).map((c) => ({ token: c.token, logprob: c.logit - norm })),
-    });
-    if (stop) return "stopSequence";
-    if (generated.length >= maxTokens) return "maxTokens";
-    if (seq.nextTokenIndex >= contextSize - 1) {
-      feed = fit([...input, ...generated]);
-      await seq.clearHistory();
-    } else feed = [token];
+  // Joined once the prompt is evaluated (runner/decode-steps.ts: a prompt is not waited for).
+  let member: StepMember | undefined;
+  try {
+    for (;;) {
+      if (signal.aborted) return "abort";
+      // As node-llama-cpp's completion does: the last repeat_last_n written tokens, newlines spared.
+      const recent = lastN > 0 ? generated.slice(-lastN).filter((t) => t !== model.tokens.nl) : [];
+      const penalized = [...new Set(recent)];
+      const needed = sampler.candidatesNeeded();
+      const top = needed === undefined ? undefined : Math.max(1, topLogprobs, needed + penalized.length);
+      // Every logit when choosing needs them all (top_k 0 above temperature 0) or nearly (a huge top_k).
+      const logits = top === undefined || top > ALL_LOGITS_FROM ? true : { filter: { tokens: penalized, includeTop: top } };
+      const last = feed.length - 1;
+      if (member) await member.step();
+      const results = await seq.controlledEvaluate([
+        ...feed.slice(0, last),
+        // Temperature 0 without penalties: llama.cpp's chain leaves the logits as the model wrote them.
+        [feed[last]!, { generateNext: { options: { temperature: 0 }, logits, totalLogitWeight: true } }],
+      ]);
+      member ??= opts.steps.join();
+      const next = results[last]?.next;
+      if (!next?.logits || next.totalLogitWeight === undefined) throw new Error("the model returned no logits for the next token");
+      const candidates: Candidate[] = [...next.logits].map(([token, logit]) => ({ token, logit })).sort(byLogit);
+      const token = sampler.choose(candidates, recent);
+      if (model.isEogToken(token) || ends.has(token)) return "eogToken";
+      // log p(t) = logit(t) - log Σ exp(logit), with Σ exp(logit - max) as the model context gives it.
+      const norm = candidates[0]!.logit + Math.log(next.totalLogitWeight);
+      const logprobOf = (t: Token): number => (next.logits!.get(t) ?? -Infinity) - norm;
+      generated.push(token);
+      const stop = onToken({
+        token,
+        logprob: logprobOf(token),
+        top: candidates.slice(0, topLogprobs).map((c) => ({ token: c.token, logprob: c.logit - norm })),
+      });
+      if (stop) return "stopSequence";
+      if (generated.length >= maxTokens) return "maxTokens";
+      if (seq.nextTokenIndex >= contextSize - 1) {
+        feed = fit([...input, ...generated]);
+        await seq.clearHistory();
+      } else feed = [token];
+    }
+  } finally {
+    member?.leave();
   }
 }

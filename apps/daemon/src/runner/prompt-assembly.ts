@@ -1,9 +1,11 @@
 // The conversation a model sees for a generate or chat request (docs/daemon.md, "Templates and prompts"): where the system
-// prompt goes, when the model's MESSAGE history is replayed, what `context` replaces, and which
-// template renders it, truncated to the context window. Pure: tokens are counted by the caller.
+// prompt goes, when the model's MESSAGE history is replayed, what `context` replaces, which earlier
+// answers lose their thinking, and which template renders it, truncated to the context window.
+// Pure: tokens are counted by the caller.
 
 import type { ChatMessage, ChatTool } from "../template/index.ts";
 import { compileTemplate, render, renderTruncated, type RenderInput } from "./prompt.ts";
+import { withoutThinking } from "./thinking-parser.ts";
 
 /** What of a model shapes its prompts. */
 export interface PromptModel {
@@ -17,6 +19,8 @@ export interface PromptModel {
   /** The vocabulary's BOS and EOS texts, for Jinja templates. */
   bosToken?: string;
   eosToken?: string;
+  /** Earlier answers lose their `<think>` blocks before rendering (Qwen3 and DeepSeek-R1 models, as in Ollama). */
+  stripsPastThinking?: boolean;
 }
 
 export interface ThinkSetting {
@@ -68,6 +72,15 @@ export function assembleGenerate(model: PromptModel, req: GeneratePrompt, countT
   return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, { numCtx: model.numCtx, countTokens, truncate: req.truncate });
 }
 
+/** Takes the thinking out of the answers before the last user message (docs/daemon.md, "Thinking and tool calls"). */
+function stripPastThinking(messages: ChatMessage[]): void {
+  const lastUser = messages.findLastIndex((m) => m.role === "user");
+  for (let i = 0; i < lastUser; i++) {
+    const m = messages[i]!;
+    if (m.role === "assistant") messages[i] = { ...m, content: withoutThinking(m.content) };
+  }
+}
+
 /**
  * The prompt text for /api/chat: the model's MESSAGE history, then the request's messages; the
  * model's SYSTEM goes first unless the request opens with a system message of its own.
@@ -76,6 +89,7 @@ export function assembleChat(model: PromptModel, req: ChatPrompt, countTokens: (
   const messages: ChatMessage[] = model.messages.map((m) => ({ role: m.role, content: m.content }));
   messages.push(...req.messages);
   if (req.messages[0]?.role !== "system" && model.system) messages.unshift({ role: "system", content: model.system });
+  if (model.stripsPastThinking) stripPastThinking(messages);
   const input: RenderInput = { messages, ...(req.tools ? { tools: req.tools } : {}), ...thinkValues(req.think), ...special(model) };
   return renderTruncated(compileTemplate(model.template ?? DEFAULT_TEMPLATE), input, { numCtx: model.numCtx, countTokens, truncate: req.truncate });
 }

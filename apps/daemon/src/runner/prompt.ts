@@ -49,15 +49,30 @@ export function inputSize(input: RenderInput): InputSize {
   return { chars, items: input.messages.length + (input.tools?.length ?? 0) };
 }
 
+/**
+ * A message as Hugging Face chat templates read one: an assistant's calls as
+ * `{id, type: "function", function}`, and a tool result with the `tool_call_id` and `name` of
+ * the call it answers (docs/daemon.md, "Thinking and tool calls").
+ */
+function jinjaMessage(m: RenderInput["messages"][number]): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content };
+  if (m.tool_calls) out["tool_calls"] = m.tool_calls.map((tc) => ({ ...(tc.id ? { id: tc.id } : {}), type: "function", function: { name: tc.function.name, arguments: tc.function.arguments ?? {} } }));
+  if (m.tool_call_id) out["tool_call_id"] = m.tool_call_id;
+  if (m.tool_name) out["name"] = m.tool_name;
+  return out;
+}
+
 /** Renders within `budget`; throws the engine's own errors (TemplateLimitError when a limit is reached). */
 export function renderWithin(t: PromptTemplate, input: RenderInput, budget: RenderBudget): string {
   if (t.kind === "go") return renderModelTemplate(t.template, input, budget);
   return renderJinja(
     t.template,
     {
-      messages: input.messages.map((m) => ({ role: m.role, content: m.content, ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}) })),
+      messages: input.messages.map(jinjaMessage),
       ...(input.tools ? { tools: input.tools } : {}),
       add_generation_prompt: true,
+      // A request that says whether to think tells the template too (Qwen3's reads it), as Ollama does.
+      ...(input.isThinkSet ? { enable_thinking: input.think ?? false } : {}),
       bos_token: input.bosToken ?? "",
       eos_token: input.eosToken ?? "",
     },

@@ -1,15 +1,22 @@
-// Which models are loaded, for how long, and who may use them (docs/daemon.md, "Keep-alive"). A loaded model (a
-// "runner") has one llama.cpp context with CORRAL_NUM_PARALLEL sequences; requests beyond that
-// wait for a free sequence. A model stays loaded for its keep-alive after its last request; when
-// too many models are loaded, or memory is short, idle ones are unloaded first (least recently
-// used), and a request for a new model waits until one can go.
+// Which models are loaded, for how long, and who may use them (docs/daemon.md, "Keep-alive"). A
+// loaded model (a "runner") has one llama.cpp context with CORRAL_NUM_PARALLEL sequences, whose
+// tokens are decoded together, one batch a step (decode-steps.ts; docs/daemon.md, "Parallel
+// requests"); requests beyond that wait for a free sequence. A model stays loaded for its keep-alive
+// after its last request; when too many models are loaded, or memory is short, idle ones are
+// unloaded first (least recently used), and a request for a new model waits until one can go. On a
+// GPU backend a model's layers are offloaded as `num_gpu` says, and GPU memory counts as system
+// memory does (docs/daemon.md, "GPUs"; the rules themselves are in gpu-placement.ts).
 
 import { freemem } from "node:os";
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel } from "node-llama-cpp";
 import { llamaEngine, threadsFor } from "./llama.ts";
 import { ensureLoadable } from "./guard.ts";
+import { explicitPartialOffload, gpuLayersFor, offloadableLayers, RAM_HEADROOM, roomFor, sameGpuRequest } from "./gpu-placement.ts";
+import { readGGUFHeader } from "@corral/shared/gguf/index";
+import { debugLog } from "../log.ts";
 import type { DaemonConfig } from "../config.ts";
 import { waitInQueue } from "../abortable-wait.ts";
+import { DecodeSteps } from "./decode-steps.ts";
 
 /** The longest delay Node's timers take (2^31-1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -26,6 +33,8 @@ export interface LoadSpec {
   numCtx: number;
   numThreads?: number;
   numBatch?: number;
+  /** `num_gpu`: layers to offload; negative for as many as fit, 0 for the CPU only. */
+  numGpu: number;
   /** Bytes of the model and adapter files. */
   sizeBytes: number;
   details: Record<string, unknown>;
@@ -53,17 +62,20 @@ export class Runner {
 
   readonly model: LlamaModel;
   readonly context: LlamaContext;
+  /** Keeps the generations' decodes in one batch (runner/decode-steps.ts). */
+  readonly steps: DecodeSteps;
   keepAliveMs: number;
   private readonly onExpire: (r: Runner) => void;
 
   constructor(
     readonly spec: LoadSpec,
-    loaded: { model: LlamaModel; context: LlamaContext; keepAliveMs: number; onExpire: (r: Runner) => void },
+    loaded: { model: LlamaModel; context: LlamaContext; steps: DecodeSteps; keepAliveMs: number; onExpire: (r: Runner) => void },
   ) {
     this.model = loaded.model;
     this.context = loaded.context;
     this.keepAliveMs = loaded.keepAliveMs;
     this.onExpire = loaded.onExpire;
+    this.steps = loaded.steps;
     this.expiresAt = new Date(Date.now() + (this.keepAliveMs < 0 ? FOREVER_MS : Math.min(this.keepAliveMs, FOREVER_MS)));
   }
 
@@ -163,13 +175,13 @@ export class Scheduler {
     for (;;) {
       signal?.throwIfAborted();
       const existing = this.runners.get(spec.digest);
-      if (existing && existing.spec.numCtx === spec.numCtx) {
+      if (existing && existing.spec.numCtx === spec.numCtx && sameGpuRequest(existing.spec.numGpu, spec.numGpu)) {
         existing.begin();
         if (keepAliveMs !== undefined) existing.keepAliveMs = keepAliveMs;
         return this.lease(existing, loaded ? Number(process.hrtime.bigint() - started) : 0);
       }
       if (existing) {
-        // Another context size was asked for: reload once the current users are done.
+        // Another context size or GPU split was asked for: reload once the current users are done.
         if (existing.active > 0) {
           await this.waitForIdle(signal);
           continue;
@@ -208,37 +220,68 @@ export class Scheduler {
   }
 
   private async load(spec: LoadSpec, keepAliveMs: number): Promise<Runner> {
-    await ensureLoadable(spec.modelPath);
+    const header = await ensureLoadable(spec.modelPath);
     const llama = await llamaEngine();
-    const model = await llama.loadModel({ modelPath: spec.modelPath, gpuLayers: 0 });
+    const gpuLayers = gpuLayersFor({
+      numGpu: spec.numGpu,
+      totalLayers: offloadableLayers(header),
+      // Room is left for the context of every sequence.
+      contextSize: spec.numCtx * this.options.numParallel,
+      gpu: llama.gpu !== false,
+    });
+    const model = await llama.loadModel({ modelPath: spec.modelPath, gpuLayers });
+    debugLog("model loaded", { model: spec.name, backend: llama.gpu || "cpu", num_gpu: spec.numGpu, gpu_layers: model.gpuLayers, layers: model.fileInsights.totalLayers });
     try {
+      const steps = new DecodeSteps();
+      // Each sequence has a window of num_ctx tokens of its own (the context holds N × num_ctx).
       const context = await model.createContext({
         contextSize: spec.numCtx,
         sequences: this.options.numParallel,
+        batching: { itemPrioritizationStrategy: steps.planBatch },
         threads: threadsFor(spec.sizeBytes, spec.numThreads),
         ...(spec.numBatch ? { batchSize: spec.numBatch } : {}),
         ...(spec.adapters.length ? { lora: { adapters: spec.adapters.map((filePath) => ({ filePath, scale: 1 })) } } : {}),
       });
-      return new Runner(spec, { model, context, keepAliveMs, onExpire: (r) => void this.expire(r) });
+      return new Runner(spec, { model, context, steps, keepAliveMs, onExpire: (r) => void this.expire(r) });
     } catch (e) {
       await model.dispose();
       throw e;
     }
   }
 
-  /** Unloads idle models until the new one fits the model limit and free memory. */
+  /** Unloads idle models until the new one fits the model limit, free memory and free GPU memory. */
   private async makeRoom(spec: LoadSpec, signal?: AbortSignal): Promise<void> {
     for (;;) {
-      const tooMany = this.runners.size + this.loading.size >= this.options.maxLoaded;
-      const tooBig = this.runners.size > 0 && spec.sizeBytes * 1.2 > freemem();
-      if (!tooMany && !tooBig) return;
-      const idle = [...this.runners.values()].filter((r) => r.active === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-      if (idle[0]) {
-        await this.unloadRunner(idle[0]);
+      const decision = roomFor({
+        loaded: [...this.runners.values()].map((r) => ({ key: r.spec.digest, active: r.active, lastUsed: r.lastUsed })),
+        loading: this.loading.size,
+        maxLoaded: this.options.maxLoaded,
+        ram: { need: spec.sizeBytes, free: freemem() },
+        ...(this.runners.size > 0 ? await this.vramQuery(spec) : {}),
+      });
+      if (decision.action === "load") return;
+      const victim = decision.action === "unload" ? this.runners.get(decision.key) : undefined;
+      if (victim) {
+        debugLog("unloading to make room", { model: victim.spec.name, for: spec.name, reason: decision.reason });
+        await this.unloadRunner(victim);
         continue;
       }
       await this.waitForIdle(signal);
     }
+  }
+
+  /**
+   * The GPU side of makeRoom: asked only while other models are loaded (so the engine is too).
+   * A model to be fully offloaded is predicted to take its file size and a fifth more for its
+   * context; the CPU only (num_gpu 0) or fewer layers than the model has ask for no GPU room.
+   */
+  private async vramQuery(spec: LoadSpec): Promise<{ vram?: { need: number; free: number } }> {
+    if (spec.numGpu === 0) return {};
+    const llama = await llamaEngine();
+    if (llama.gpu === false) return {};
+    if (spec.numGpu > 0 && explicitPartialOffload(spec.numGpu, offloadableLayers(await readGGUFHeader(spec.modelPath)))) return {};
+    const { free } = await llama.getVramState();
+    return { vram: { need: spec.sizeBytes * RAM_HEADROOM, free } };
   }
 
   private waitForIdle(signal?: AbortSignal): Promise<void> {

@@ -2,8 +2,10 @@
 // returns, read from the config blob, the text layers and the GGUF header of the model layer.
 
 import { MediaType, parseConfig, parseLayerJSON, type ModelConfig } from "@corral/shared/manifest";
-import { readGGUFHeader, architecture, kvToJSON, ggufNumber, type GGUFHeader } from "@corral/shared/gguf/index";
+import { readGGUFHeader, architecture, kvToJSON, ggufNumber, ggufString, type GGUFHeader } from "@corral/shared/gguf/index";
 import { fileTypeName, ggmlTypeName } from "@corral/shared/gguf/types";
+import { thinkingTags } from "../runner/thinking-parser.ts";
+import { isJinja } from "../runner/prompt.ts";
 import type { Store } from "./store.ts";
 import type { StoredManifest } from "./manifests.ts";
 
@@ -103,7 +105,14 @@ export function modelDetails(c: ModelContents): ModelDetails {
   return d;
 }
 
-/** What a model can do (docs/daemon.md, "Capabilities"), for GGUF models with Go templates. */
+/** Whether a Jinja chat template reads the request's `tools` in one of its tags (not merely in its text). */
+function jinjaReadsTools(template: string): boolean {
+  if (!isJinja(template)) return false;
+  for (const m of template.matchAll(/\{[{%]([\s\S]*?)[}%]\}/g)) if (/\btools\b/.test(m[1]!.replace(/(["'])(?:\\.|(?!\1)[^\\])*\1/g, ""))) return true;
+  return false;
+}
+
+/** What a model can do (docs/daemon.md, "Capabilities"). */
 export function capabilities(c: ModelContents): string[] {
   const caps = new Set<string>(c.config.capabilities ?? []);
   const h = c.header;
@@ -119,7 +128,11 @@ export function capabilities(c: ModelContents): string[] {
   const t = c.template ?? "";
   if (/\.\s*tools\b/i.test(t)) caps.add("tools");
   if (/\.Suffix\b/.test(t)) caps.add("insert");
-  if (/\.Thinking\b|\.Think\b/.test(t)) caps.add("thinking");
+  // Thinking needs tags to find the reasoning by, read from the template prompts are rendered with:
+  // the TEMPLATE, else the GGUF's own chat template.
+  const rendered = c.template ?? (h ? ggufString(h, "tokenizer.chat_template") : undefined);
+  if (thinkingTags(rendered)) caps.add("thinking");
+  if (rendered !== undefined && !caps.has("tools") && jinjaReadsTools(rendered)) caps.add("tools");
   return [...caps];
 }
 

@@ -106,6 +106,7 @@ const message = z
     images: maybe(z.array(z.unknown())).transform(nonEmpty),
     tool_calls: maybe(z.array(z.custom<ChatToolCall>())).transform(nonEmpty),
     tool_name: maybe(z.string()),
+    tool_call_id: maybe(z.string()),
     thinking: maybe(z.string()).transform((t) => t || undefined),
   })
   .transform((m): ChatMessage => {
@@ -113,6 +114,7 @@ const message = z
     if (m.images) out.images = m.images;
     if (m.tool_calls) out.tool_calls = m.tool_calls;
     if (m.tool_name !== undefined) out.tool_name = m.tool_name;
+    if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
     if (m.thinking) out.thinking = m.thinking;
     return out;
   });

@@ -1,5 +1,6 @@
 // /api/generate (docs/daemon.md, "Generate, chat and embed") apart from HTTP: the checks in Ollama's order, load and unload requests,
-// raw prompts or the assembled one (runner/prompt-assembly.ts), and the chunks of the answer.
+// raw prompts or the assembled one (runner/prompt-assembly.ts), and the chunks of the answer, with
+// the model's reasoning split off into `thinking` (runner/thinking-parser.ts).
 // The native route and /v1/completions both call it.
 
 import type { Token } from "node-llama-cpp";
@@ -7,14 +8,17 @@ import { StatusError } from "../../errors.ts";
 import { acquire, checkImages, generateTokens, grammarFor, logprobsFor, promptModel, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
 import type { Logprob } from "../../runner/logprob-generation.ts";
 import { assembleGenerate } from "../../runner/prompt-assembly.ts";
+import { thinkingParser } from "../../runner/thinking-parser.ts";
 import { modelField } from "../respond.ts";
 import { BodyCheck, checkTopLogprobs, generateBody } from "./bodies.ts";
-import { joined, lookUpModel, metrics, now, requireCapability, requireThinking, type Generation, type Inference, type Metrics } from "./generation.ts";
+import { joined, lookUpModel, metrics, now, requireCapability, thinkFor, type Generation, type Inference, type Metrics } from "./generation.ts";
 
 export type GenerateChunk = {
   model: string;
   created_at: string;
   response: string;
+  /** The reasoning in this chunk, when the model thinks (text between its template's thinking tags). */
+  thinking?: string;
   done: boolean;
   done_reason?: string;
   /** Prompt and answer tokens, to continue from (not in raw mode). */
@@ -30,14 +34,22 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
   const model = modelField(body);
   const resolved = await lookUpModel(deps, model, body["options"], new StatusError(404, "model '' not found"));
   const req = check.value();
-  const done = (reason: string): GenerateChunk => ({ model, created_at: now(), response: "", done: true, done_reason: reason });
+  // `thinking` goes right after `response`, where Ollama's chunks have it.
+  const chunk = (piece: { content: string; thinking: string }, done: boolean): GenerateChunk => ({
+    model,
+    created_at: now(),
+    response: piece.content,
+    ...(piece.thinking ? { thinking: piece.thinking } : {}),
+    done,
+  });
+  const done = (reason: string, piece = { content: "", thinking: "" }): GenerateChunk => ({ ...chunk(piece, true), done_reason: reason });
 
   const run: Generation<GenerateChunk>["run"] = async (emit, signal) => {
     if (req.prompt === "" && req.keep_alive === 0) {
       deps.scheduler.unload(resolved.stored.digest);
       return emit(done("unload"));
     }
-    requireThinking(resolved, model, req.think.think);
+    const think = thinkFor(resolved, model, req.think);
     requireCapability(resolved, model, "completion", "generate");
     if (req.suffix && !resolved.capabilities.includes("insert")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support insert`);
     checkImages(resolved, req.images);
@@ -47,20 +59,19 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
     try {
       if (req.prompt === "" && req.suffix === "") return emit(done("load"));
       const count = (s: string): number => tokenize(lease, s).length;
-      const tokens = req.raw
-        ? tokenize(lease, req.prompt)
-        : req.context !== undefined
-          ? tokenizeContinuation(resolved, lease, { context: req.context, text: assembleGenerate(promptModel(resolved), { ...req, continues: true }, count) })
-          : tokenize(lease, assembleGenerate(promptModel(resolved), { ...req, continues: false }, count));
+      const text = req.raw ? req.prompt : assembleGenerate(promptModel(resolved), { ...req, think, continues: req.context !== undefined }, count);
+      const tokens = !req.raw && req.context !== undefined ? tokenizeContinuation(resolved, lease, { context: req.context, text }) : tokenize(lease, text);
+      // The model's own template says where its thinking is, even under a request's template or raw prompt, as in Ollama.
+      const parser = thinkingParser(resolved.template, { think: think.think, promptText: text });
       const stats = await generateTokens(lease, tokens, {
         options: resolved.options,
         grammar,
         logprobs,
-        onPiece: (piece, lp) => emit({ model, created_at: now(), response: piece, done: false, ...(lp?.length ? { logprobs: lp } : {}) }),
+        onPiece: (piece, lp) => emit({ ...chunk(parser ? parser.add(piece) : { content: piece, thinking: "" }, false), ...(lp?.length ? { logprobs: lp } : {}) }),
         signal,
       });
       emit({
-        ...done(stats.doneReason),
+        ...done(stats.doneReason, parser?.end()),
         ...(req.raw ? {} : { context: stats.tokens }),
         ...metrics(stats, started, lease.loadDurationNs),
       });
@@ -72,6 +83,13 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
   return {
     stream: req.stream,
     run,
-    answer: (signal) => joined(run, signal, (c) => c.response, (final, response) => ({ ...final, response })),
+    answer: (signal) =>
+      joined(
+        run,
+        signal,
+        (c) => ({ text: c.response, ...(c.thinking ? { thinking: c.thinking } : {}) }),
+        // The joined thinking takes the place a chunk's has; the final chunk's other fields follow.
+        (final, response, thinking) => ({ ...chunk({ content: response, thinking }, true), ...final, response, ...(thinking ? { thinking } : {}) }),
+      ),
   };
 }

@@ -7,6 +7,7 @@ import type { Scheduler } from "../../runner/scheduler.ts";
 import { StatusError } from "../../errors.ts";
 import { resolveModel, type GenerationStats, type ResolvedModel } from "../../runner/inference.ts";
 import type { Logprob } from "../../runner/logprob-generation.ts";
+import type { Think } from "./bodies.ts";
 
 /** What the inference handlers work with. */
 export interface Inference {
@@ -66,23 +67,43 @@ export function requireThinking(r: ResolvedModel, model: string, think: boolean)
 }
 
 /**
- * Runs `run` to the end and returns its final chunk with the text of the ones before it joined in
- * (`text` reads a chunk's piece, `withText` puts the whole text in the final chunk), and their
- * log-probabilities, when there are any, one after another as the tokens came.
+ * The request's `think` as the template and the answer see it (docs/daemon.md, "Thinking and tool
+ * calls"): a model that can think thinks unless the request says otherwise, as Ollama's does; one
+ * that cannot refuses `think`.
+ */
+export function thinkFor(r: ResolvedModel, model: string, think: Think): Think {
+  requireThinking(r, model, think.think);
+  if (!think.set && r.capabilities.includes("thinking")) return { think: true, level: "medium", set: true };
+  return think;
+}
+
+/** A chunk's piece of a joined answer: its text and, when the model thinks, its thinking. */
+export interface ChunkText {
+  text: string;
+  thinking?: string;
+}
+
+/**
+ * Runs `run` to the end and returns its final chunk with the text (and thinking) of every chunk
+ * joined in (`text` reads a chunk's piece, `withText` puts the whole text and thinking in the final
+ * chunk), and their log-probabilities, when there are any, one after another as the tokens came.
  */
 export async function joined<C extends { done: boolean; logprobs?: Logprob[] }>(
   run: Generation<C>["run"],
   signal: AbortSignal,
-  text: (chunk: C) => string,
-  withText: (final: C, text: string) => C,
+  text: (chunk: C) => string | ChunkText,
+  withText: (final: C, text: string, thinking: string) => C,
 ): Promise<C> {
   let whole = "";
+  let thinking = "";
   const logprobs: Logprob[] = [];
   let final: C | undefined;
   await run((chunk) => {
     if (chunk.logprobs) logprobs.push(...chunk.logprobs);
-    if (chunk.done) final = withText(chunk, whole);
-    else whole += text(chunk);
+    const piece = text(chunk);
+    whole += typeof piece === "string" ? piece : piece.text;
+    thinking += typeof piece === "string" ? "" : (piece.thinking ?? "");
+    if (chunk.done) final = withText(chunk, whole, thinking);
   }, signal);
   if (!final) throw new Error("the generation ended before it was done");
   return logprobs.length > 0 ? withLogprobs(final, logprobs) : final;
