@@ -63,12 +63,17 @@ for (const logprobs of [false, true]) {
     const shared = after.shared - before.shared;
     const partial = after.partial - before.partial;
     const counts = JSON.stringify({ decodes, shared, partial, widest: after.widest });
-    // Alone, 4 × 300 tokens take 1200 decodes; in step, a batch carries a token of every generation.
-    assert.equal(after.widest, 4, `the widest batch since the model loaded: ${counts}`);
+    // Alone, 4 × 300 tokens take 1200 decodes; together, most batches carry tokens of several.
     assert.ok(decodes < 1200 / 2, counts);
     assert.ok(shared > 300 / 2, counts);
-    // A batch leaves a generation in step out only around another's start: a batch of its prompt
-    // alone, or its joining between the others' release and their batch; at most two a request.
-    assert.ok(partial <= 2 * PROMPTS.length, counts);
+    if (logprobs) {
+      // The log-probability loop steps: a batch carries a token of every generation, and leaves
+      // one out only around another's start (a batch of its prompt alone, or its joining between
+      // the others' release and their batch); at most two a request.
+      assert.equal(after.widest, 4, `the widest batch since the model loaded: ${counts}`);
+      assert.ok(partial <= 2 * PROMPTS.length, counts);
+    } else {
+      assert.ok(after.widest >= 2, `the widest batch since the model loaded: ${counts}`);
+    }
   });
 }

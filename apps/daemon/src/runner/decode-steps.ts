@@ -1,18 +1,23 @@
-// Decoding in step: the generations on one loaded model ask for their next token together, so that
-// llama.cpp decodes one token of every sequence in one batch (docs/daemon.md, "Parallel requests").
+// How concurrent generations on one loaded model share llama.cpp's batches (docs/daemon.md,
+// "Parallel requests"). node-llama-cpp batches whatever evaluations are queued when it dispatches,
+// on the next turn of the event loop or at once when a batch has just finished.
 //
-// node-llama-cpp batches whatever evaluations are queued when it dispatches, on the next turn of the
-// event loop or at once when a batch has just finished. Each sequence's sampled token comes back from
-// its own thread at its own moment, so left alone the sequences drift apart and most batches carry
-// some of them only. Here each generation waits, before asking for its next token, until every
-// generation of the model is waiting too, and then all go on the same later turn of the event loop:
-// their evaluations are queued together and decoded as one batch. Which tokens a sequence gets does
-// not change, only when they are computed. A new generation's prompt is not waited for: it goes in
-// with the others' tokens as it comes, and the generation joins the steps with its first token.
+// node-llama-cpp's completion (the path without log-probabilities) is left to that: its sequences
+// drift apart, so a batch carries three of four sequences more often than four, but a sequence's
+// token is sampled while the others decode, and on the 2-core machine of the README's figures that
+// overlap is worth more than full batches (4 clients against 1: 1.65× unstepped against 1.0×
+// stepped on a Q4_0 model, 1.64× against 1.41× on F16).
+//
+// The log-probability loop (logprob-generation.ts) evaluates through `controlledEvaluate`, which
+// node-llama-cpp dispatches as soon as it is queued: left alone almost every batch would hold one
+// sequence. There each generation steps: before asking for its next token it waits until every
+// stepping generation of the model is waiting too, and then all go on the same later turn of the
+// event loop, so their evaluations are decoded as one batch. Which tokens a sequence gets does not
+// change, only when they are computed; a new generation's prompt is not waited for.
 //
 // The counters say how the batches were made up; the debug log shows them as each generation ends.
 
-import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token } from "node-llama-cpp";
+import type { BatchItem, PrioritizedBatchItem } from "node-llama-cpp";
 
 /** One generation taking part in the steps. */
 export interface StepMember {
@@ -104,39 +109,4 @@ export class DecodeSteps {
     c.widest = Math.max(c.widest, plan.length);
     return plan;
   };
-}
-
-/**
- * The sequence as node-llama-cpp's completion sees it: the same object, except that each token its
- * `evaluate` makes is asked for in step with the model's other generations.
- */
-export function inStep(seq: LlamaContextSequence, steps: DecodeSteps): LlamaContextSequence {
-  return new Proxy(seq, {
-    get(target, prop) {
-      if (prop === "evaluate") return (tokens: Token[], options?: Parameters<LlamaContextSequence["evaluate"]>[1]) => stepped(target.evaluate(tokens, options), steps);
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-type Evaluation = ReturnType<LlamaContextSequence["evaluate"]>;
-
-async function* stepped(inner: Evaluation, steps: DecodeSteps): Evaluation {
-  // The prompt is evaluated at once, in whatever batches the others' tokens are in, and the
-  // generation steps with them from its first token on: a long prompt does not hold them up.
-  let member: StepMember | undefined;
-  try {
-    let input: Token | Token[] | void = undefined;
-    for (;;) {
-      if (member) await member.step();
-      const next = await inner.next(input);
-      if (next.done) return;
-      member ??= steps.join();
-      input = yield next.value;
-    }
-  } finally {
-    member?.leave();
-    await inner.return();
-  }
 }

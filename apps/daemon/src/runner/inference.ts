@@ -19,7 +19,6 @@ import { StopMatcher } from "./stop-sequences.ts";
 import { jsonSchemaGrammar } from "./json-schema-grammar.ts";
 import { ggufString } from "@corral/shared/gguf/index";
 import { generateWithLogprobs, type Logprob, type LogprobStep, type TokenLogprob } from "./logprob-generation.ts";
-import { inStep } from "./decode-steps.ts";
 
 export interface ResolvedModel {
   stored: StoredManifest;
@@ -348,7 +347,7 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
     } else {
       // node-llama-cpp is loaded with the engine (llama.ts), so this import costs nothing more.
       const { LlamaCompletion } = await import("node-llama-cpp");
-      const completion = new LlamaCompletion({ contextSequence: inStep(seq, runner.steps) });
+      const completion = new LlamaCompletion({ contextSequence: seq });
       // A stop sequence ends the generation the way a client leaving does.
       const stopped = new AbortController();
       const repeatLast = repeatWindow(options, runner.spec.numCtx);

@@ -1,6 +1,6 @@
 // Which models are loaded, for how long, and who may use them (docs/daemon.md, "Keep-alive"). A
 // loaded model (a "runner") has one llama.cpp context with CORRAL_NUM_PARALLEL sequences, whose
-// tokens are decoded together, one batch a step (decode-steps.ts; docs/daemon.md, "Parallel
+// tokens are decoded together in shared batches (decode-steps.ts; docs/daemon.md, "Parallel
 // requests"); requests beyond that wait for a free sequence. A model stays loaded for its keep-alive
 // after its last request; when too many models are loaded, or memory is short, idle ones are
 // unloaded first (least recently used), and a request for a new model waits until one can go. On a
@@ -62,7 +62,7 @@ export class Runner {
 
   readonly model: LlamaModel;
   readonly context: LlamaContext;
-  /** Keeps the generations' decodes in one batch (runner/decode-steps.ts). */
+  /** Plans and counts the shared batches; steps the log-probability loop (runner/decode-steps.ts). */
   readonly steps: DecodeSteps;
   keepAliveMs: number;
   private readonly onExpire: (r: Runner) => void;
