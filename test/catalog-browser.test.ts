@@ -174,7 +174,11 @@ test("an owner writes the description with the form; the page renders it", { ski
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.waitForURL(/saved=1/);
   assert.match(await page.locator(".notice").innerText(), /Changes saved/);
-  assert.equal(await page.locator(".readme strong").first().innerText(), "TinyStories 260K");
+  // The opening paragraph is the lead under the title, the rest the readme: each shown once.
+  assert.equal(await page.locator(".lead strong").count(), 1, "the lead keeps the paragraph's emphasis");
+  assert.equal(await page.locator(".lead strong").innerText(), "TinyStories 260K");
+  assert.equal((await page.locator("main").innerText()).split("trained on simple children's stories").length - 1, 1);
+  assert.match(await page.locator(".readme").innerText(), /Use it[\s\S]*5 layers, 8 heads/);
   assert.notEqual(await page.title(), "pwned", "raw HTML in a description does not run");
   await page.goto(`${registry.url}/?q=children`);
   assert.ok((await page.locator("ul.models").innerText()).includes("stories260k"), "the description is searchable");

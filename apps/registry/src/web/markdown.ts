@@ -2,7 +2,7 @@
 // raw HTML escaped (shown as text, never interpreted) and links and images limited to http(s),
 // mailto and relative URLs: nothing in a description can run script in a visitor's browser.
 
-import { Marked, type Tokens } from "marked";
+import { Marked, type Token, type Tokens } from "marked";
 
 export function escapeHTML(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -40,9 +40,18 @@ marked.use({
   },
 });
 
-/** Safe HTML for a description. */
-export function renderMarkdown(source: string): string {
-  return marked.parse(source) as string;
+/**
+ * A description as its model page shows it, each part once: the opening paragraph as the lead
+ * under the title, the rest as the readme. A description that opens with something else (a
+ * heading, a list) has no lead and is all readme.
+ */
+export function leadAndRest(source: string): { lead: string; rest: string } {
+  const tokens = marked.lexer(source);
+  const first = tokens.findIndex((t) => t.type !== "space");
+  if (first < 0 || tokens[first]!.type !== "paragraph") return { lead: "", rest: marked.parser(tokens) };
+  // Reference-style links are defined once for the whole text; both parts keep the definitions.
+  const part = (list: Token[]): string => marked.parser(Object.assign(list, { links: tokens.links }));
+  return { lead: part(tokens.slice(first, first + 1)), rest: part(tokens.slice(first + 1)) };
 }
 
 /** The first paragraph as plain text, for model lists. */

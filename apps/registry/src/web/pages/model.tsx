@@ -6,7 +6,7 @@
 import type { LayerText, ModelView, TagContents, TagView } from "../../services/catalog.ts";
 import { bytes, CommandBox, params, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
 import { ClockIcon, KeyIcon, Layout, TagIcon, type PageContext } from "../layout.tsx";
-import { renderMarkdown, summary } from "../markdown.ts";
+import { leadAndRest, summary } from "../markdown.ts";
 
 export function Notice(props: { notice?: string | undefined; error?: string | undefined }) {
   if (props.error) return <p class="notice error" role="alert">{props.error}</p>;
@@ -191,6 +191,7 @@ export function ModelPage(props: {
   const name = view.repository.name;
   const canEdit = view.role === "owner" && ctx.viewer !== undefined;
   const lead = summary(view.repository.description);
+  const described = leadAndRest(view.repository.description);
   return (
     <Layout ctx={ctx} title={`${ns}/${name} · Corral`} description={lead || `${ns}/${name} on ${ctx.host}`}>
       <nav class="crumbs" aria-label="Breadcrumb">
@@ -201,7 +202,7 @@ export function ModelPage(props: {
         <h1>{name}</h1>
         {view.repository.visibility === "private" ? <span class="chip private">private</span> : <span class="chip">public</span>}
       </div>
-      {lead ? <p class="lead">{lead}</p> : null}
+      {described.lead ? <div class="lead" dangerouslySetInnerHTML={{ __html: described.lead }} /> : null}
       {tag ? (
         <>
           <div class="pullbox">
@@ -237,14 +238,17 @@ export function ModelPage(props: {
       ) : (
         <p class="empty">Nothing has been pushed to {ns}/{name} yet.</p>
       )}
-      <section class="block" aria-labelledby="readme-title">
-        <h2 id="readme-title">Readme</h2>
-        {view.repository.description.trim() ? (
-          <div class="readme" dangerouslySetInnerHTML={{ __html: renderMarkdown(view.repository.description) }} />
-        ) : (
+      {described.rest.trim() ? (
+        <section class="block" aria-labelledby="readme-title">
+          <h2 id="readme-title">Readme</h2>
+          <div class="readme" dangerouslySetInnerHTML={{ __html: described.rest }} />
+        </section>
+      ) : described.lead ? null : (
+        <section class="block" aria-labelledby="readme-title">
+          <h2 id="readme-title">Readme</h2>
           <p class="empty">{canEdit ? "No description yet: add one under “Edit model”." : "No description yet."}</p>
-        )}
-      </section>
+        </section>
+      )}
       {canEdit ? <EditModel ctx={ctx} view={view} /> : null}
     </Layout>
   );
