@@ -239,7 +239,8 @@ describe("visibility", () => {
 describe("descriptions", () => {
   test("Markdown is rendered; raw HTML is shown as text; only safe links survive", async () => {
     const { html } = await anon().get("/alice/described");
-    const readme = /<div class="readme">([^]*?)<\/div>/.exec(html)?.[1] ?? "";
+    // The opening paragraph is the lead under the title, the rest the readme: both are the description.
+    const readme = [/<div class="lead">([^]*?)<\/div>/, /<div class="readme">([^]*?)<\/div>/].map((re) => re.exec(html)?.[1] ?? "").join("\n");
     assert.match(readme, /<strong>tiny<\/strong>/);
     assert.match(readme, /<a href="https:\/\/example\.com\/paper" rel="nofollow noopener noreferrer">the paper<\/a>/);
     assert.ok(!/<script/i.test(readme), "no script element");
@@ -257,7 +258,7 @@ describe("descriptions", () => {
     assert.match(csp, /default-src 'self'/);
     assert.match(csp, /script-src 'self'/);
     const html = await res.text();
-    assert.ok(!/(src|href)="https?:\/\//.test(html.replace(/<div class="readme">[^]*?<\/div>/, "")), "nothing loaded from elsewhere");
+    assert.ok(!/(src|href)="https?:\/\//.test(html.replace(/<div class="(?:lead|readme)">[^]*?<\/div>/g, "")), "nothing loaded from elsewhere");
     for (const m of html.matchAll(/(?:src|href)="(\/-\/static\/[^"]+)"/g)) {
       const asset = await r.request(m[1]!.replace(/&amp;/g, "&"));
       assert.equal(asset.status, 200, m[1]);
