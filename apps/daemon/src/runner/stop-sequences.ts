@@ -48,15 +48,14 @@ export class StopMatcher {
 
   /** The longest end of the pending text that a stop sequence starts with. */
   private heldBack(): number {
-    let hold = 0;
-    for (const s of this.stops) {
-      for (let k = Math.min(s.length - 1, this.pending.length); k > hold; k--) {
-        if (this.pending.endsWith(s.slice(0, k))) {
-          hold = k;
-          break;
-        }
-      }
-    }
-    return hold;
+    return Math.max(0, ...this.stops.map((s) => partialAtEnd(this.pending, s)));
   }
+}
+
+/** The length of the longest end of `text` that `s` starts with: `s` may be arriving there. */
+export function partialAtEnd(text: string, s: string): number {
+  for (let k = Math.min(s.length - 1, text.length); k > 0; k--) {
+    if (text.endsWith(s.slice(0, k))) return k;
+  }
+  return 0;
 }

@@ -12,6 +12,7 @@
 
 import type { ChatTool, ChatToolCall } from "../template/index.ts";
 import { emptyPiece, type ParsedPiece, type PieceParser } from "./answer-parser.ts";
+import { partialAtEnd } from "./stop-sequences.ts";
 
 /** The most text one call (tag and JSON) may hold back; a longer one is content. */
 export const MAX_CALL_CHARS = 1 << 20;
@@ -56,14 +57,6 @@ function toolNames(tools: readonly ChatTool[]): Set<string> {
     }
   }
   return names;
-}
-
-/** The length of the longest end of `text` that `tag` starts with (a tag still arriving). */
-function partialTag(text: string, tag: string): number {
-  for (let k = Math.min(tag.length - 1, text.length); k > 0; k--) {
-    if (text.endsWith(tag.slice(0, k))) return k;
-  }
-  return 0;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -230,7 +223,7 @@ class ToolCallParser implements PieceParser {
       this.state = "open";
       return;
     }
-    const keep = partialTag(this.held, this.tag);
+    const keep = partialAtEnd(this.held, this.tag);
     out.content += this.held.slice(0, this.held.length - keep);
     this.held = this.held.slice(this.held.length - keep);
   }
