@@ -26,6 +26,7 @@ const apps = [
     dir: "apps/daemon",
     assets: [
       ["src/registry-client/range-worker.mjs", "range-worker.mjs"],
+      ["src/registry-client/range-socket.mjs", "range-socket.mjs"],
       ["src/runner/probe-load.mjs", "probe-load.mjs"],
       ["src/create/quantize/worker.mjs", "worker.mjs"],
       ["src/create/quantize/layout.mjs", "layout.mjs"],

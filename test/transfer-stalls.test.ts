@@ -55,8 +55,12 @@ test("a range that stops arriving without the connection closing is cut off afte
     assert.ok(held, "the stalling range was asked for");
     assert.ok((await pulledLayer(d, m)).equals(m.layer.bytes), "the layer arrived whole");
     const starts = rangeStarts(reqs, m);
-    assert.equal(starts.filter((s) => s === stallAt).length, 2, `the stalled part was asked for again, once: ${starts.join(",")}`);
-    assert.equal(new Set(starts).size, 16, "every other part was asked for once");
+    // The retry may begin past the bytes of the stalled answer that already reached the file.
+    const inStalledPart = (s: number): boolean => s >= stallAt && s < stallAt + (128 << 10);
+    assert.equal(starts.filter(inStalledPart).length, 2, `the stalled part was asked for again, once: ${starts.join(",")}`);
+    const others = starts.filter((s) => !inStalledPart(s));
+    assert.equal(others.length, 15, `every other part was asked for once: ${starts.join(",")}`);
+    assert.equal(new Set(others).size, 15, `every other part was asked for once: ${starts.join(",")}`);
     assert.ok(held.closed || held.destroyed || held.socket === null || held.socket.destroyed, "the daemon closed the stalled connection");
     assert.deepEqual((await readdir(join(d.modelsDir, "blobs"))).filter((n) => n.includes("partial")), [], "no part files are left");
   } finally {

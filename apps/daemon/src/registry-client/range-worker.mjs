@@ -12,6 +12,7 @@ import { parentPort } from "node:worker_threads";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { open } from "node:fs/promises";
+import { fetchRangePlain } from "./range-socket.mjs";
 
 const SLAB = 512 << 10;
 const spare = [];
@@ -42,7 +43,21 @@ function get(url, headers, signal) {
   });
 }
 
+// Plain HTTP goes through range-socket.mjs (one reused read buffer, no allocation per read);
+// TLS, and a plain answer it cannot frame, through node:http(s) below.
 async function fetchRange(job, signal) {
+  if (new URL(job.url).protocol === "http:") {
+    const r = await fetchRangePlain(job, signal, {
+      started: () => parentPort.postMessage({ id: job.id, started: true }),
+      wrote: (n) => parentPort.postMessage({ id: job.id, wrote: n }),
+      alive: () => parentPort.postMessage({ id: job.id, alive: true }),
+    });
+    if (!r?.unframed) return r;
+  }
+  return fetchRangeHTTP(job, signal);
+}
+
+async function fetchRangeHTTP(job, signal) {
   const { url, headers, path, start, end, wholeOK } = job;
   let res;
   try {
