@@ -2,7 +2,9 @@
 // a real `corral-registry serve` and a real daemon that pushed stories260K: search finds the pushed
 // model; its page shows the facts of its GGUF header; a private model is invisible until
 // `corral login` signs the browser in; an owner edits the description through the form; the copy
-// button puts the pull command on the clipboard; pages are usable by keyboard and on a phone.
+// buttons put the pull and run commands on the clipboard; pull counts follow `corral pull`, not page
+// views, and order search results among equal name matches; capability badges, sizes and
+// quantizations show on cards and pages; pages are usable by keyboard and on a phone.
 // Screenshots of the home, search, model, tag and namespace pages go to test-artifacts/.
 
 import { test, before, after } from "node:test";
@@ -14,6 +16,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { startDaemon, runCLI, repoRoot, type Daemon } from "./helpers/daemon.ts";
 import { startRegistry, registryCLI, type RegistryProcess } from "./helpers/registry.ts";
 import { fixtures } from "./fixtures.ts";
+import { GGUFValueType, readGGUFHeader, writeGGUF } from "@corral/shared/gguf/index";
 import { ensureChromium, launchBrowser, type Browser } from "./helpers/browser.ts";
 
 const artifacts = join(repoRoot, "test-artifacts");
@@ -61,14 +64,46 @@ before(async () => {
   );
   const created = await runCLI(daemon, ["create", "story", "-f", join(work, "Modelfile")]);
   assert.equal(created.code, 0, created.stderr);
+  // Models whose files give them other capabilities: a template that reads .Tools, one with
+  // thinking tags around .Thinking, a header with a pooling type (embedding), a projector (vision).
+  const stories = await readGGUFHeader(fixtures.stories260K);
+  await writeGGUF(join(work, "embed.gguf"), {
+    kv: [...stories.kv.values(), { key: "llama.pooling_type", type: GGUFValueType.UINT32, value: 1 }],
+    tensors: stories.tensors.map((t) => ({ ...t, source: { path: fixtures.stories260K, offset: stories.dataOffset + t.offset, size: t.size } })),
+  });
+  await writeGGUF(join(work, "mmproj.gguf"), {
+    kv: [
+      { key: "general.architecture", type: GGUFValueType.STRING, value: "clip" },
+      { key: "general.type", type: GGUFValueType.STRING, value: "projector" },
+    ],
+    tensors: [{ name: "v.patch_embd.weight", dims: [4], type: 0, source: new Uint8Array(16) }],
+  });
+  const variants: Record<string, string[]> = {
+    toolsmith: ["FROM ./stories260K.gguf", 'TEMPLATE """{{ if .Tools }}[TOOLS]{{ range .Tools }}{{ .Function.Name }} {{ end }}[/TOOLS]{{ end }}{{ .Prompt }}"""'],
+    "deep-thinker": ["FROM ./stories260K.gguf", 'TEMPLATE """{{ range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}{{ end }}"""'],
+    embedder: ["FROM ./embed.gguf"],
+    seer: ["FROM ./stories260K.gguf", "FROM ./mmproj.gguf"],
+  };
+  for (const [name, lines] of Object.entries(variants)) {
+    await writeFile(join(work, `Modelfile.${name}`), `${lines.join("\n")}\n`);
+    const made = await runCLI(daemon, ["create", name, "-f", join(work, `Modelfile.${name}`)]);
+    assert.equal(made.code, 0, `${name}: ${made.stderr}`);
+  }
   await rm(work, { recursive: true, force: true });
-  for (const name of [`${host}/alice/stories260k:latest`, `${host}/alice/stories260k:v1`, `${host}/team/stories-tuned:latest`, `${host}/team/secret-story:latest`]) {
-    assert.equal((await runCLI(daemon, ["cp", "story", name])).code, 0);
+  const copies: Array<[string, string]> = [
+    ["story", `${host}/alice/stories260k:latest`],
+    ["story", `${host}/alice/stories260k:v1`],
+    ["story", `${host}/team/stories-tuned:latest`],
+    ["story", `${host}/team/secret-story:latest`],
+    ...Object.keys(variants).map((v): [string, string] => [v, `${host}/alice/${v}:latest`]),
+  ];
+  for (const [source, name] of copies) {
+    assert.equal((await runCLI(daemon, ["cp", source, name])).code, 0);
     const push = await runCLI(daemon, ["push", name, "--insecure"]);
     assert.equal(push.code, 0, push.stderr);
   }
   // Repositories start private; only pushed ones can be made public.
-  for (const repo of ["alice/stories260k", "team/stories-tuned"]) {
+  for (const repo of ["alice/stories260k", "team/stories-tuned", ...Object.keys(variants).map((v) => `alice/${v}`)]) {
     const r = await registryCLI(registry, ["visibility", repo, "public"]);
     assert.equal(r.code, 0, `visibility ${repo}: ${r.stderr}`);
   }
@@ -103,6 +138,60 @@ test("search finds the pushed model", { skip }, async () => {
   assert.ok(names.some((n) => n.replace(/\s+/g, "") === "alice/stories260k"), `results: ${names.join(", ")}`);
   assert.ok(!names.some((n) => n.includes("secret")), "the private model is not found anonymously");
   await shot("search");
+});
+
+const pullsShown = () => page.locator('[data-fact="pulls"]').first().innerText();
+const resultNames = async (): Promise<string[]> => (await page.locator("ul.models > li h3 a").allInnerTexts()).map((n) => n.replace(/\s+/g, ""));
+
+test("pull counts follow the daemon's pulls, not page views, and search puts the more pulled model first", { skip }, async () => {
+  await page.goto(`${registry.url}/?q=stories`);
+  assert.deepEqual(await resultNames(), ["team/stories-tuned", "alice/stories260k"], "two name prefixes without pulls: the newer first");
+  await page.goto(`${registry.url}/alice/stories260k`);
+  assert.equal(await pullsShown(), "0 pulls");
+  for (let i = 0; i < 3; i++) await page.reload();
+  await page.goto(`${registry.url}/alice/stories260k/tags/v1`);
+  assert.equal(await pullsShown(), "0 pulls", "page views are not pulls");
+
+  for (const tag of ["latest", "latest", "v1"]) {
+    const pulled = await runCLI(daemon, ["pull", `${host}/alice/stories260k:${tag}`, "--insecure"]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+  }
+  await page.goto(`${registry.url}/alice/stories260k`);
+  assert.equal(await pullsShown(), "3 pulls");
+  assert.equal(await page.locator('[data-tag-pulls="latest"]').innerText(), "2");
+  assert.equal(await page.locator('[data-tag-pulls="v1"]').innerText(), "1");
+  await page.goto(`${registry.url}/alice/stories260k/tags/v1`);
+  assert.equal(await pullsShown(), "1 pull");
+  await page.reload();
+  assert.equal(await pullsShown(), "1 pull");
+  await page.goto(`${registry.url}/?q=stories`);
+  assert.deepEqual(await resultNames(), ["alice/stories260k", "team/stories-tuned"], "pulls break the tie");
+  assert.equal(await page.locator("ul.models > li", { hasText: "alice/stories260k" }).locator('[data-card="pulls"]').innerText(), "3 pulls");
+  await shot("search-ranked", false);
+});
+
+test("capability badges, sizes and quantizations on the cards and the model pages", { skip }, async () => {
+  const want: Record<string, string[]> = {
+    stories260k: ["completion"],
+    toolsmith: ["completion", "tools"],
+    "deep-thinker": ["completion", "thinking"],
+    embedder: ["embedding"],
+    seer: ["completion", "vision"],
+  };
+  await page.goto(`${registry.url}/alice`);
+  for (const [name, caps] of Object.entries(want)) {
+    const item = page.locator("ul.models > li", { has: page.locator(`h3 a[href="/alice/${name}"]`) });
+    assert.deepEqual(await item.locator("[data-capability]").allInnerTexts(), caps, `${name} card`);
+    assert.match(await item.locator('[data-card="size"]').innerText(), /^1\.\d MB$/, `${name} size`);
+    assert.equal(await item.locator('[data-card="quantization"]').innerText(), "F32", `${name} quantization`);
+    assert.equal(await item.locator('[data-parameters="default"]').innerText(), "293K", `${name} parameters`);
+  }
+  await shot("namespace-cards", false);
+  for (const [name, caps] of Object.entries(want)) {
+    await page.goto(`${registry.url}/alice/${name}`);
+    assert.deepEqual(await page.locator("main .badges [data-capability]").allInnerTexts(), caps, `${name} page`);
+  }
+  await shot("model-badges", false);
 });
 
 test("the stories260K model page shows its architecture, parameter count, context length and quantization", { skip }, async () => {
@@ -197,11 +286,21 @@ test("the copy button copies the pull command", { skip }, async () => {
   await page.mouse.move(0, 0);
   // The label goes back after two seconds (polled from here: the page's CSP forbids evaluated strings).
   while ((await button.innerText()) !== "Copy") await new Promise((r) => setTimeout(r, 100));
+  // The run command beside it, with its own button.
+  assert.equal(await page.locator("#run-command").innerText(), `corral run ${host}/alice/stories260k:latest --insecure`);
+  const run = page.getByRole("button", { name: /^Copy: Run command/ });
+  await run.click();
+  while ((await run.innerText()) !== "Copied") await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await page.evaluate<string>("navigator.clipboard.readText()"), `corral run ${host}/alice/stories260k:latest --insecure`);
+  assert.equal(await button.innerText(), "Copy", "only the button pressed says so");
+  await page.mouse.move(0, 0);
+  while ((await run.innerText()) !== "Copy") await new Promise((r) => setTimeout(r, 100));
   await shot("model");
 });
 
 test("the tag page shows the full Modelfile", { skip }, async () => {
   await page.goto(`${registry.url}/alice/stories260k/tags/v1`);
+  assert.equal(await page.locator("#run-command").innerText(), `corral run ${host}/alice/stories260k:v1 --insecure`);
   const modelfile = await page.locator("#modelfile").innerText();
   assert.match(modelfile, new RegExp(`^FROM ${host.replace(/\./g, "\\.")}/alice/stories260k:v1$`, "m"));
   assert.match(modelfile, /^SYSTEM You are a storyteller for small children\.$/m);

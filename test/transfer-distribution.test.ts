@@ -45,6 +45,9 @@ test("push to and pull from Distribution; the pulled model answers the same", { 
   const push = await runCLI(a, ["push", name, "--insecure"]);
   assert.equal(push.code, 0, push.stderr);
   assert.match(push.stdout, new RegExp(`You can find your model at:\\n\\n\\t${registry.host}/team/story:v1`));
+  // Distribution keeps no publisher signatures: the push says so once and still succeeds.
+  assert.equal(push.stderr.split("\n").filter((l) => l.includes("pushed unsigned")).length, 1, push.stderr);
+  assert.match(push.stderr, new RegExp(`pushed unsigned: ${registry.host} does not keep model signatures`));
   // Pushing again finds every blob there already.
   assert.equal((await runCLI(a, ["push", name, "--insecure"])).code, 0);
 
@@ -53,6 +56,8 @@ test("push to and pull from Distribution; the pulled model answers the same", { 
     const pull = await runCLI(b, ["pull", name, "--insecure"]);
     assert.equal(pull.code, 0, pull.stderr);
     assert.match(pull.stderr, /success/);
+    // …and the pull, under the default CORRAL_VERIFY=warn, takes it with one warning.
+    assert.equal(pull.stderr.split("\n").filter((l) => /warning: .* is not signed by its publisher/.test(l)).length, 1, pull.stderr);
     const list = await runCLI(b, ["list"]);
     assert.match(list.stdout, new RegExp(`${registry.host}/team/story:v1`));
     const manifest = await readFile(join(b.modelsDir, "manifests", registry.host, "team", "story", "v1"));

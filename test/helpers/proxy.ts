@@ -15,6 +15,10 @@ export interface ProxyOptions {
   chunkBytes?: number;
   /** Flip one byte of the responses for blob GETs of this digest. */
   corruptDigest?: string;
+  /** Cut the connection of blob GETs of this digest once this many bytes of the body went through. */
+  cutAfter?: { digest: string; bytes: number };
+  /** Blob GETs wait for this before their answer is forwarded. */
+  holdBlobs?: Promise<unknown>;
 }
 
 export interface Proxy {
@@ -36,11 +40,21 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
       async (up) => {
         const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
+        if (isBlob && options.holdBlobs) await options.holdBlobs;
         const headers = { ...up.headers };
         res.writeHead(up.statusCode ?? 502, headers);
         let first = true;
+        let sent = 0;
+        const cut = isBlob && options.cutAfter && req.url?.includes(options.cutAfter.digest) ? options.cutAfter.bytes : undefined;
         for await (const c of up) {
           let chunk = c as Buffer;
+          if (cut !== undefined && sent + chunk.length >= cut) {
+            res.write(chunk.subarray(0, cut - sent));
+            up.destroy();
+            res.destroy();
+            return;
+          }
+          sent += chunk.length;
           if (isBlob && options.corruptDigest && req.url?.includes(options.corruptDigest) && first && chunk.length > 0) {
             chunk = Buffer.from(chunk);
             chunk[0] = chunk[0]! ^ 0xff;

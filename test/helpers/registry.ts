@@ -22,10 +22,11 @@ export interface RegistryProcess {
  * Starts the registry on a free loopback port, with REGISTRY_URL naming it unless `env` says
  * otherwise; `env` selects PostgreSQL/S3 (else PGlite and files in a temporary folder). A function
  * receives the chosen host:port, for settings that name it (REGISTRY_EXTRA_URLS). `cwd` is the
- * process's working directory (the test's own unless given).
+ * process's working directory (the test's own unless given). `port` starts it where an earlier one
+ * listened (a restart on the same REGISTRY_DATA keeps the host its models were pushed to).
  */
-export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv) = {}, opts: { cwd?: string; bin?: string } = {}): Promise<RegistryProcess> {
-  const port = await freePort();
+export async function startRegistry(envOrFor: NodeJS.ProcessEnv | ((host: string) => NodeJS.ProcessEnv) = {}, opts: { cwd?: string; bin?: string; port?: number } = {}): Promise<RegistryProcess> {
+  const port = opts.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const env = typeof envOrFor === "function" ? envOrFor(host) : envOrFor;
   const dataDir = env["REGISTRY_DATA"] ?? (await mkdtemp(join(tmpdir(), "corral-registry-")));

@@ -146,6 +146,24 @@ export interface DaemonConfig {
    * Read when first asked for, as keepAliveMs is, so that a bad value stops only `serve`.
    */
   readonly gpu: GpuSetting;
+  /**
+   * What a pull does about publisher signatures (CORRAL_VERIFY, docs/protocol.md, "Model
+   * signatures"): `warn` by default. Read when first asked for, so that a bad value stops only `serve`.
+   */
+  readonly verify: VerifyPolicy;
+}
+
+/** The CORRAL_VERIFY policies: fetch nothing; verify and warn about unsigned models; refuse them. */
+export const VERIFY_POLICIES = ["off", "warn", "require"] as const;
+export type VerifyPolicy = (typeof VERIFY_POLICIES)[number];
+
+/** Parses CORRAL_VERIFY (case-insensitive); unset or empty means `warn`. */
+export function parseVerifyPolicy(value: string | undefined): VerifyPolicy {
+  if (value === undefined || value === "") return "warn";
+  const v = value.toLowerCase();
+  const known = VERIFY_POLICIES.find((s) => s === v);
+  if (known) return known;
+  throw new ConfigError(`CORRAL_VERIFY: ${JSON.stringify(value.slice(0, 40))} is not a policy; set CORRAL_VERIFY to one of ${VERIFY_POLICIES.join(", ")}`);
 }
 
 /** The backends CORRAL_GPU may name; `auto` is the best one this machine can load. */
@@ -200,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const models = envValue(env, "CORRAL_MODELS", "OLLAMA_MODELS");
   let keepAliveMs: number | undefined;
   let gpu: GpuSetting | undefined;
+  let verify: VerifyPolicy | undefined;
   return {
     modelsDir: resolve(models ?? join(homeDir, "models")),
     homeDir,
@@ -220,6 +239,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     debug: parseBool(envValue(env, "CORRAL_DEBUG", "OLLAMA_DEBUG")),
     get gpu(): GpuSetting {
       return (gpu ??= parseGpuSetting(envValue(env, "CORRAL_GPU")));
+    },
+    get verify(): VerifyPolicy {
+      return (verify ??= parseVerifyPolicy(envValue(env, "CORRAL_VERIFY")));
     },
   };
 }

@@ -4,7 +4,7 @@
 
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { formatPrivateKey, formatPublicKeyLine, generateKeyPair, parsePrivateKey, signedAuthorization, type KeyPair } from "@corral/shared/signing";
+import { formatPrivateKey, formatPublicKeyLine, generateKeyPair, parsePrivateKey, signModel, signedAuthorization, type KeyPair } from "@corral/shared/signing";
 import type { Signer } from "./registry-client/session.ts";
 
 export function keyPaths(homeDir: string): { privateKey: string; publicKey: string } {
@@ -37,5 +37,6 @@ export function signerFor(key: KeyPair): Signer {
   return {
     authorization: (message) => signedAuthorization(key, message),
     publicKeyLine: () => formatPublicKeyLine(key.publicKey),
+    signModel: (model) => signModel(key, model),
   };
 }

@@ -11,6 +11,7 @@ import { blobRoutes } from "./routes/blobs.ts";
 import { catalog } from "./routes/catalog.ts";
 import { dataRoutes } from "./routes/data.ts";
 import { manifestRoutes } from "./routes/manifests.ts";
+import { signatureRoutes } from "./routes/signatures.ts";
 import { tagsList } from "./routes/tags.ts";
 import { token } from "./routes/token.ts";
 import { uploadRoutes } from "./routes/uploads.ts";
@@ -72,6 +73,7 @@ export function createApp(registry: Registry, opts: AppOptions = {}): Hono<AppEn
   app.route("/v2/:ns/:model/blobs/uploads", uploadRoutes);
   app.route("/v2/:ns/:model/blobs", blobRoutes);
   app.route("/v2/:ns/:model/tags", tagsList);
+  app.route("/v2/:ns/:model/signatures", signatureRoutes);
   app.route("/data", dataRoutes);
   if (opts.adminToken) app.route("/admin", adminRoutes(opts.adminToken));
   // Anything else under /v2/ and /data/ is the API's, never a catalog page: clients get OCI JSON.

@@ -1,6 +1,7 @@
 // The registry's configuration, read from the environment in one place (README "Registry").
 
 import { resolve } from "node:path";
+import { namespaceProblem } from "./services/names.ts";
 
 export interface S3Config {
   bucket: string;
@@ -16,6 +17,17 @@ export interface S3Config {
    * false where clients cannot reach S3_ENDPOINT, and the registry serves the bytes itself.
    */
   presignedURLs?: boolean;
+}
+
+/** One mirrored namespace: its models are pulled through from `upstream` (docs/protocol.md, "Mirrors"). */
+export interface MirrorConfig {
+  namespace: string;
+  /** The upstream's origin, `https://host[:port]`, without credentials: what logs, headers and the catalog show. */
+  upstream: string;
+  /** The upstream's host[:port], for display. */
+  host: string;
+  /** From `user:password@` in the URL: sent as Basic to the upstream and its token realm, never logged. */
+  credentials: { username: string; password: string } | undefined;
 }
 
 export interface Config {
@@ -59,6 +71,12 @@ export interface Config {
   /** How long SIGTERM/SIGINT waits for in-flight requests before closing their connections. */
   shutdownTimeoutSeconds: number;
   logLevel: LogLevel;
+  /** REGISTRY_MIRRORS: namespaces served from an upstream registry, in the order given. */
+  mirrors: MirrorConfig[];
+  /** REGISTRY_MIRROR_TTL: how long a mirrored tag is served before it is resolved upstream again. */
+  mirrorTTLSeconds: number;
+  /** REGISTRY_MIRROR_VISIBILITY: visibility of a repository created by its first fetch from upstream. */
+  mirrorVisibility: "public" | "private";
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -119,6 +137,17 @@ function databaseURL(raw: string | undefined): string | undefined {
   return value;
 }
 
+function visibilityOf(env: NodeJS.ProcessEnv, name: string, def: "public" | "private"): "public" | "private" {
+  const v = env[name]?.trim() || def;
+  if (v !== "public" && v !== "private") throw new Error(`${name}: expected public or private, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The mirror configuration of a namespace, if it is mirrored. */
+export function mirrorOf(config: Pick<Config, "mirrors">, namespace: string): MirrorConfig | undefined {
+  return config.mirrors.find((m) => m.namespace === namespace);
+}
+
 function logLevel(raw: string | undefined): LogLevel {
   const v = raw?.trim().toLowerCase() || "info";
   if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new Error(`REGISTRY_LOG_LEVEL: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(raw)}`);
@@ -136,12 +165,42 @@ function uploadTTL(env: NodeJS.ProcessEnv): number {
   return ttl;
 }
 
+/**
+ * REGISTRY_MIRRORS: `namespace=URL` pairs separated by commas or white space. The URL may carry
+ * `user:password@` for an upstream that wants credentials; every message names the pair by its
+ * namespace and host only, so a password never reaches a log.
+ */
+export function parseMirrors(raw: string | undefined): MirrorConfig[] {
+  const out: MirrorConfig[] = [];
+  const entries = (raw ?? "").split(/[\s,]+/).filter(Boolean);
+  if (entries.length > 100) throw new Error(`REGISTRY_MIRRORS: ${entries.length} entries; at most 100 namespaces can be mirrored`);
+  for (const entry of entries) {
+    const eq = entry.indexOf("=");
+    if (eq <= 0) throw new Error(`REGISTRY_MIRRORS: expected namespace=https://upstream, got ${JSON.stringify(entry.replace(/\/\/[^/@]*@/, "//…@").slice(0, 100))}`);
+    const namespace = entry.slice(0, eq).toLowerCase();
+    const problem = namespaceProblem(namespace);
+    if (problem) throw new Error(`REGISTRY_MIRRORS: ${JSON.stringify(namespace.slice(0, 80))} cannot be a namespace: ${problem}`);
+    let u: URL;
+    try {
+      u = new URL(entry.slice(eq + 1));
+    } catch {
+      throw new Error(`REGISTRY_MIRRORS: the upstream of ${namespace} is not a URL; expected ${namespace}=https://host[:port]`);
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`REGISTRY_MIRRORS: the upstream of ${namespace} must be http:// or https://, not ${u.protocol}`);
+    if (!u.hostname) throw new Error(`REGISTRY_MIRRORS: the upstream of ${namespace} has no host`);
+    if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.hash) {
+      throw new Error(`REGISTRY_MIRRORS: the upstream of ${namespace} must be just scheme://host[:port] (the model keeps its name upstream), not ${u.host}${u.pathname}`);
+    }
+    if (out.some((m) => m.namespace === namespace)) throw new Error(`REGISTRY_MIRRORS: ${namespace} is named twice`);
+    const credentials = u.username || u.password ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined;
+    out.push({ namespace, upstream: u.origin, host: u.host, credentials });
+  }
+  return out;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const bucket = env["S3_BUCKET"]?.trim();
-  const visibility = env["REGISTRY_DEFAULT_VISIBILITY"]?.trim() || "private";
-  if (visibility !== "public" && visibility !== "private") {
-    throw new Error(`REGISTRY_DEFAULT_VISIBILITY: expected public or private, got ${JSON.stringify(visibility)}`);
-  }
+  const visibility = visibilityOf(env, "REGISTRY_DEFAULT_VISIBILITY", "private");
   const publicURL = env["REGISTRY_URL"]?.trim().replace(/\/+$/, "");
   if (publicURL) httpURL("REGISTRY_URL", publicURL);
   const extraURLs = (env["REGISTRY_EXTRA_URLS"] ?? "")
@@ -183,6 +242,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: env["REGISTRY_ADMIN_TOKEN"]?.trim() || undefined,
     shutdownTimeoutSeconds: num(env, "REGISTRY_SHUTDOWN_TIMEOUT", 30),
     logLevel: logLevel(env["REGISTRY_LOG_LEVEL"]),
+    mirrors: parseMirrors(env["REGISTRY_MIRRORS"]),
+    // An hour: tags upstream move rarely (a new release), clients ask for the manifest on every
+    // pull, and an hour keeps ten machines pulling from asking upstream each time while a moved tag
+    // is seen the same day; 0 resolves the tag upstream on every manifest request.
+    mirrorTTLSeconds: num(env, "REGISTRY_MIRROR_TTL", 3600),
+    mirrorVisibility: visibilityOf(env, "REGISTRY_MIRROR_VISIBILITY", "public"),
   };
 }
 

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   CONFLICT: { status: 409, message: "conflict" },
   INVALID_REQUEST: { status: 400, message: "invalid request" },
   UNAVAILABLE: { status: 503, message: "service unavailable" },
+  // A mirrored namespace's upstream failed and no cached copy could stand in (docs/protocol.md, "Mirrors").
+  UPSTREAM_FAILED: { status: 502, message: "the upstream registry failed", sentAs: "UNAVAILABLE" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
   UNKNOWN: { status: 500, message: "unknown error" },
   // The disk under the registry is full: the OCI spec has no code for it, the status says it.

@@ -13,6 +13,8 @@ import { publicURLs, type PublicURLs } from "./http/public-urls.ts";
 import { ReadCache } from "./services/read-cache.ts";
 import { TokenBuckets } from "./auth/rate-limit.ts";
 import type { VerifiedToken } from "./auth/verified-tokens.ts";
+import { MirrorRuntime } from "./mirror/runtime.ts";
+import { PullCounter } from "./services/pull-counts.ts";
 
 export interface Registry {
   config: Config;
@@ -38,6 +40,10 @@ export interface Registry {
   tokenBuckets: TokenBuckets;
   /** When this process last marked each blob in use, by digest (services/blobs.ts). */
   blobTouches: Map<string, number>;
+  /** Mirrored namespaces: upstream clients, downloads and lookups in flight (mirror/runtime.ts). */
+  mirror: MirrorRuntime;
+  /** Pulls counted since the last write to `pull_counts` (services/pull-counts.ts). */
+  pulls: PullCounter;
 
   close(): Promise<void>;
 }
@@ -56,6 +62,8 @@ export async function openRegistry(config: Config, opts: OpenOptions = {}): Prom
   try {
     const store = opts.store ?? (await openBlobStore(config));
     const secrets = await loadSecrets(database.db);
+    const mirror = new MirrorRuntime(config);
+    const pulls = new PullCounter(database.db);
     return {
       config,
       db: database.db,
@@ -68,7 +76,11 @@ export async function openRegistry(config: Config, opts: OpenOptions = {}): Prom
       verifiedTokens: new Map(),
       tokenBuckets: new TokenBuckets(config.tokenRatePerMinute),
       blobTouches: new Map(),
+      mirror,
+      pulls,
       async close() {
+        await mirror.close();
+        await pulls.close().catch(() => {});
         await store.close();
         await database.close();
       },

@@ -56,6 +56,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const [opened, loaded] = await Promise.allSettled([openForServing(config, opts, times), import("./app.ts")]);
   if (opened.status === "rejected") throw opened.reason;
   const registry = opened.value;
+  registry.mirror.log = logger;
   if (loaded.status === "rejected") {
     await registry.close().catch(() => {});
     throw loaded.reason;

@@ -9,6 +9,8 @@ import { createApp } from "../src/app.ts";
 import { openPostgres } from "../src/db/open.ts";
 import { openRegistry } from "../src/registry.ts";
 import { directAdmin } from "../src/services/admin.ts";
+import { findAccount } from "../src/services/accounts.ts";
+import { updateModelSettings } from "../src/services/catalog.ts";
 import { testConfig } from "./support/fixtures.ts";
 import { BASE, pushModel, type InProcess } from "./support/in-process.ts";
 import { Browser, storiesModel } from "./support/web-client.ts";
@@ -19,12 +21,14 @@ const alice = generateKeyPair();
 const bob = generateKeyPair();
 let pg: Postgres | undefined;
 let r: InProcess;
+let url: string;
 
 before(async () => {
   if (!pgAvailable) return;
   pg = await startPostgres();
   const t = testConfig({ REGISTRY_URL: BASE });
-  const registry = await openRegistry(t.config, { db: await openPostgres(await pg.createDatabase("web_catalog")) });
+  url = await pg.createDatabase("web_catalog");
+  const registry = await openRegistry(t.config, { db: await openPostgres(url) });
   const app = createApp(registry);
   const request = async (path: string, init?: RequestInit): Promise<Response> => app.request(path.startsWith("http") ? path : `${BASE}${path}`, init);
   r = {
@@ -44,10 +48,14 @@ before(async () => {
   await admin.addUser("alice", [formatPublicKeyLine(alice.publicKey)]);
   await admin.addUser("bob", [formatPublicKeyLine(bob.publicKey)]);
   await admin.createOrg("lab", "alice");
-  const token = await r.token(alice, "repository:lab/storyteller:pull,push repository:lab/hidden:pull,push");
+  const token = await r.token(alice, "repository:lab/storyteller:pull,push repository:lab/hidden:pull,push repository:lab/story:pull,push repository:lab/tales:pull,push");
   await pushModel(r, token, { repo: "lab/storyteller", tag: "latest", model: storiesModel() });
   await pushModel(r, token, { repo: "lab/hidden", tag: "latest", model: storiesModel() });
-  await admin.setVisibility("lab/storyteller", "public");
+  await pushModel(r, token, { repo: "lab/story", tag: "latest", model: storiesModel({ template: "{{ if .Tools }}{{ json .Tools }}{{ end }}{{ .Prompt }}" }) });
+  await pushModel(r, token, { repo: "lab/tales", tag: "latest", model: storiesModel() });
+  for (const repo of ["lab/storyteller", "lab/story", "lab/tales"]) await admin.setVisibility(repo, "public");
+  const owner = await findAccount(registry.db, "alice");
+  await updateModelSettings(registry, { viewer: owner, ns: "lab", model: "tales" }, { description: "Every story we know." });
 });
 after(async () => {
   await r?.close();
@@ -62,13 +70,13 @@ test("pages, search and sign-in on PostgreSQL", { skip }, async () => {
   assert.equal(page.status, 200);
   assert.match(page.html, /data-fact="architecture">llama</);
   assert.match(page.html, /data-fact="context-length">2,048</);
-  assert.deepEqual(names((await anon.get("/?q=story")).html), ["lab/storyteller"]);
-  assert.deepEqual(names((await anon.get("/")).html), ["lab/storyteller"]);
+  assert.deepEqual(names((await anon.get("/?q=story")).html), ["lab/story", "lab/storyteller", "lab/tales"], "exact name, prefix, description");
+  assert.deepEqual(names((await anon.get("/")).html).sort(), ["lab/story", "lab/storyteller", "lab/tales"]);
   assert.equal((await anon.get("/lab/hidden")).status, 404);
 
   const owner = new Browser(r);
   await owner.signIn(alice);
-  assert.deepEqual(names((await owner.get("/lab")).html).sort(), ["lab/hidden", "lab/storyteller"]);
+  assert.deepEqual(names((await owner.get("/lab")).html).sort(), ["lab/hidden", "lab/story", "lab/storyteller", "lab/tales"]);
   const form = await owner.get("/lab/hidden");
   const saved = await owner.post("/-/models/lab/hidden", { _csrf: Browser.csrf(form.html), description: "Answers questions about quarterly invoices." });
   assert.equal(saved.status, 303);
@@ -78,4 +86,27 @@ test("pages, search and sign-in on PostgreSQL", { skip }, async () => {
   const other = new Browser(r);
   await other.signIn(bob);
   assert.equal((await other.get("/lab/hidden")).status, 404, "bob is no member of lab");
+});
+
+test("pull counts from two registry processes on one database add up; cards and badges on PostgreSQL", { skip }, async () => {
+  const t = testConfig({ REGISTRY_URL: BASE });
+  const replica = await openRegistry(t.config, { db: await openPostgres(url) });
+  try {
+    const replicaApp = createApp(replica);
+    const token = await r.token(bob, "repository:lab/tales:pull");
+    const get = (request: (p: string, i?: RequestInit) => Promise<Response>) => request(`${BASE}/v2/lab/tales/manifests/latest`, { headers: { Authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 3; i++) assert.equal((await get(r.request)).status, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await get((p, i2) => Promise.resolve(replicaApp.request(p, i2)))).status, 200);
+    await Promise.all([r.registry.pulls.flush(), replica.pulls.flush()]);
+    const anon = new Browser(r);
+    const page = await anon.get("/lab/tales");
+    assert.match(page.html, /data-fact="pulls"[^>]*>(<svg[\s\S]*?<\/svg>)?7 pulls</);
+    assert.deepEqual(names((await anon.get("/?q=st")).html), ["lab/story", "lab/storyteller", "lab/tales"], "a prefix of two names, then the description by pulls");
+    const home = (await anon.get("/")).html;
+    assert.match(home, /data-capability="tools"/);
+    assert.match(home, /data-card="quantization">F32</);
+  } finally {
+    await replica.close();
+    t.cleanup();
+  }
 });

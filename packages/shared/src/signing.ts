@@ -282,3 +282,91 @@ export function parseSignedAuthorization(value: string): SignedAuthorization {
 export function verifyTokenRequest(url: string, auth: SignedAuthorization): boolean {
   return verify(auth.publicKey, tokenRequestChallenge(url), auth.signature);
 }
+
+// --- publisher signatures of models (docs/protocol.md, "Model signatures") ----------------------
+
+/**
+ * The first line of every model signature payload. Token requests sign `GET,<url>,…` and login
+ * links `POST,<url>,…`; no payload that starts with this line can be either, so a signature made
+ * for one purpose is never valid for another.
+ */
+export const MODEL_SIGNATURE_PREFIX = "corral-model-signature-v1";
+
+/** What a model signature binds: the registry host, the repository on it and the manifest digest. */
+export interface SignedModel {
+  /** `host[:port]` as in model names. */
+  host: string;
+  /** `namespace/model`. */
+  repository: string;
+  /** `sha256:<64 hex>` of the manifest bytes. */
+  digest: string;
+}
+
+const SIGNED_HOST_RE = /^[A-Za-z0-9._\-:[\]]{1,350}$/;
+const SIGNED_REPOSITORY_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}\/[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$/;
+const SIGNED_DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * The exact bytes a publisher signs: the prefix line, then `host=`, `repository=` and `digest=`
+ * lines, each ending in a newline. Host and repository are lower-cased (names are case-insensitive,
+ * docs/protocol.md, "Names and hosts"); each field is checked so that none can carry a newline or
+ * pose as another field.
+ */
+export function modelSignaturePayload(m: SignedModel): string {
+  if (!SIGNED_HOST_RE.test(m.host)) throw new KeyFormatError(`model signature: ${JSON.stringify(m.host.slice(0, 60))} is not a registry host`);
+  if (!SIGNED_REPOSITORY_RE.test(m.repository)) throw new KeyFormatError(`model signature: ${JSON.stringify(m.repository.slice(0, 200))} is not a namespace/model repository`);
+  if (!SIGNED_DIGEST_RE.test(m.digest)) throw new KeyFormatError(`model signature: ${JSON.stringify(m.digest.slice(0, 80))} is not a sha256 digest`);
+  return `${MODEL_SIGNATURE_PREFIX}\nhost=${m.host.toLowerCase()}\nrepository=${m.repository.toLowerCase()}\ndigest=${m.digest}\n`;
+}
+
+/** The base64 ed25519 signature of a model's payload. */
+export function signModel(key: KeyPair, m: SignedModel): string {
+  return Buffer.from(sign(key, modelSignaturePayload(m))).toString("base64");
+}
+
+/** The body of `PUT /v2/<repository>/signatures/<digest>`. */
+export interface SignatureUpload {
+  host: string;
+  /** The signer's `ssh-ed25519 AAAA…` line. */
+  key: string;
+  /** base64 of the 64-byte ed25519 signature. */
+  signature: string;
+}
+
+/** One entry of `GET /v2/<repository>/signatures/<digest>`: a signature and the account the registry says holds its key. */
+export interface SignatureRecord extends SignatureUpload {
+  repository: string;
+  digest: string;
+  account: string;
+  /** `SHA256:…` of `key`. */
+  fingerprint: string;
+  /** When the registry accepted it (ISO 8601). */
+  signed_at: string;
+}
+
+/** Upload bodies larger than this are refused; a real one is about 250 bytes. */
+export const MAX_SIGNATURE_UPLOAD_BYTES = 4096;
+/** Signatures one manifest may carry in one repository (one per key). */
+export const MAX_SIGNATURES_PER_MANIFEST = 16;
+/** The largest `GET …/signatures/<digest>` answer a client reads. */
+export const MAX_SIGNATURE_LIST_BYTES = MAX_SIGNATURES_PER_MANIFEST * 2048;
+
+/** The signature's 64 bytes, or why the text is not one. */
+export function parseModelSignature(text: string): Uint8Array {
+  const bytes = decodeBase64(text.trim(), "model signature");
+  if (bytes.length !== 64) throw new KeyFormatError(`model signature: expected 64 bytes, got ${bytes.length}`);
+  return new Uint8Array(bytes);
+}
+
+/** Whether `signature` (base64) by `publicKey` covers exactly this host, repository and digest. */
+export function verifyModelSignature(publicKey: Uint8Array, m: SignedModel, signature: string): boolean {
+  let sig: Uint8Array;
+  let payload: string;
+  try {
+    sig = parseModelSignature(signature);
+    payload = modelSignaturePayload(m);
+  } catch {
+    return false;
+  }
+  return verify(publicKey, payload, sig);
+}

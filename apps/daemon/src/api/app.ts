@@ -14,7 +14,7 @@ import { openaiRoutes } from "./openai/index.ts";
 import type { Scheduler } from "../runner/scheduler.ts";
 import { hostCheck } from "./host-check.ts";
 import { originCheck } from "./origin-check.ts";
-import { allowedOrigins } from "../config.ts";
+import { allowedOrigins, type VerifyPolicy } from "../config.ts";
 import { errorMessage } from "./respond.ts";
 
 export interface AppOptions {
@@ -23,6 +23,8 @@ export interface AppOptions {
   /** The daemon's registry identity, created on first use. */
   signer: () => Promise<Signer | undefined>;
   noPrune: boolean;
+  /** CORRAL_VERIFY: what pulls do about publisher signatures (`warn` when absent). */
+  verify?: VerifyPolicy;
   /** Whether the server listens on loopback only; then DNS-rebinding protection applies. */
   loopbackOnly: boolean;
   /** Origin patterns of the web pages allowed to call the API; the local defaults when absent. */
@@ -42,7 +44,7 @@ export function createApp(opts: AppOptions): Hono {
   app.route("/", generateRoutes(inference));
   app.route("/", embedRoutes(inference));
   app.route("/", psRoutes(opts.scheduler));
-  app.route("/", transferRoutes({ store: opts.store, signer: opts.signer, noPrune: opts.noPrune }));
+  app.route("/", transferRoutes({ store: opts.store, signer: opts.signer, noPrune: opts.noPrune, verify: opts.verify ?? "warn" }));
   app.route("/", openaiRoutes(inference));
   app.notFound((c) => c.text("404 page not found", 404));
   app.onError((e, c) => {

@@ -29,6 +29,9 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
   // Read now, so that a CORRAL_GPU naming no backend stops serve before it listens; the engine
   // itself, and with it the backend, loads at the first generation (runner/llama.ts).
   if (config.gpu !== "auto") console.error(`models run on ${{ cpu: "the CPU", cuda: "CUDA", vulkan: "Vulkan" }[config.gpu]} (CORRAL_GPU=${config.gpu})`);
+  // Read now too: a CORRAL_VERIFY naming no policy stops serve with one line before it listens.
+  const verify = config.verify;
+  if (verify !== "warn") console.error(`publisher signatures: ${verify === "off" ? "not checked" : "required"} on pull (CORRAL_VERIFY=${verify})`);
   for (const o of unusableOrigins(config.origins)) {
     console.error(`origin ${JSON.stringify(o)} in CORRAL_ORIGINS (or OLLAMA_ORIGINS) can never match: an origin begins with its scheme, as in http://${o}`);
   }
@@ -37,6 +40,7 @@ export async function startServer(config: DaemonConfig): Promise<RunningServer> 
     scheduler,
     signer: async () => identity,
     noPrune: config.noPrune,
+    verify,
     loopbackOnly: isLoopback(config.host.host),
     origins: config.origins,
   });

@@ -5,7 +5,7 @@
 // against the free space.
 
 import { parseManifest, MAX_MANIFEST_BYTES, MediaType } from "@corral/shared/manifest";
-import { shortDigest } from "@corral/shared/digest";
+import { sha256Bytes, shortDigest } from "@corral/shared/digest";
 import type { ModelName } from "@corral/shared/name";
 import { StatusError, type Progress } from "../errors.ts";
 import type { Store } from "../store/store.ts";
@@ -14,6 +14,9 @@ import { downloadBlob } from "./download.ts";
 import { forEachLimit } from "./parts.ts";
 import { readAtMost } from "./bounded-read.ts";
 import { checkFreeSpace } from "./disk-space.ts";
+import { verifyPublisher } from "./publisher-signatures.ts";
+import type { VerifyPolicy } from "../config.ts";
+import type { StoredSignature } from "../store/signatures.ts";
 
 interface SharedDownload {
   promise: Promise<void>;
@@ -42,6 +45,8 @@ export interface PullOptions {
   insecure: boolean;
   signer: Signer | undefined;
   noPrune: boolean;
+  /** CORRAL_VERIFY: what to do about publisher signatures (publisher-signatures.ts). */
+  verify: VerifyPolicy;
   signal?: AbortSignal;
 }
 
@@ -50,6 +55,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
   const s = o.signal ? { signal: o.signal } : {};
   progress({ status: "pulling manifest" });
   let bytes: Buffer;
+  let claimed: string | undefined;
   try {
     const res = await session.request("GET", session.url(`/manifests/${name.tag}`), {
       headers: { Accept: `${MediaType.manifestV2}, ${MediaType.ociManifest}` },
@@ -60,6 +66,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
       res.body.destroy();
       throw new RegistryError(502, `manifest is ${declared} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
     }
+    claimed = res.headers.get("docker-content-digest")?.trim() || undefined;
     // Content-Length may be missing or false: the limit holds while the body streams.
     bytes = await readAtMost(res.body, MAX_MANIFEST_BYTES, "a manifest");
   } catch (e) {
@@ -73,6 +80,10 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
       throw new StatusError(500, `pull model manifest: ${(e as Error).message}`);
     }
   })();
+
+  // Before any blob: a refused model leaves nothing behind.
+  let signatures: StoredSignature[] | undefined;
+  if (o.verify !== "off") signatures = await verifyPublisher(session, { digest: sha256Bytes(bytes), claimed, policy: o.verify, signal: o.signal }, progress);
 
   const blobs = [...manifest.layers, ...(manifest.config.digest ? [manifest.config] : [])];
   await checkFreeSpace(store, name, blobs);
@@ -114,6 +125,10 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
 
   progress({ status: "verifying sha256 digest" });
   progress({ status: "writing manifest" });
-  await store.install(name, bytes, manifest, { prune: !o.noPrune, onPrune: () => progress({ status: "removing unused layers" }) });
+  await store.install(name, bytes, manifest, {
+    prune: !o.noPrune,
+    onPrune: () => progress({ status: "removing unused layers" }),
+    ...(signatures ? { signatures: { host: name.host, repository: session.repository, records: signatures } } : {}),
+  });
   progress({ status: "success" });
 }

@@ -10,6 +10,7 @@ import type { Store } from "../store/store.ts";
 import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./session.ts";
 import { uploadBlob } from "./upload.ts";
 import { forEachLimit } from "./parts.ts";
+import { uploadSignature } from "./publisher-signatures.ts";
 
 export interface PushOptions {
   insecure: boolean;
@@ -63,6 +64,7 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
       ...s,
     });
     res.discard();
+    await uploadSignature(session, { signer: o.signer, digest: stored.digest, signal: o.signal }, progress);
   } catch (e) {
     if (e instanceof RegistryError && (e.status === 401 || e.status === 403)) {
       const key = o.signer?.publicKeyLine();

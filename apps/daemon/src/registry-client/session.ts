@@ -12,7 +12,7 @@
 // to that registry; redirects are followed by hand so that each hop is judged on its own host.
 
 import type { ModelName } from "@corral/shared/name";
-import { newNonce, tokenRequestChallenge, tokenRequestURL } from "@corral/shared/signing";
+import { newNonce, tokenRequestChallenge, tokenRequestURL, type SignedModel } from "@corral/shared/signing";
 import { VERSION } from "../version.ts";
 import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
@@ -24,12 +24,14 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 
 export { ForeignCredentialsError, NotFoundError, RegistryError, TransportError } from "./registry-errors.ts";
 
-/** Signs token requests with the daemon's ed25519 key. */
+/** Signs token requests and pushed models with the daemon's ed25519 key. */
 export interface Signer {
   /** `<base64 of the SSH wire public key>:<base64 of the signature>` for a message. */
   authorization(message: string): string;
   /** The `ssh-ed25519 AAAA…` line to register on a registry. */
   publicKeyLine(): string;
+  /** The base64 publisher signature of a model (docs/protocol.md, "Model signatures"). */
+  signModel(model: SignedModel): string;
 }
 
 export const USER_AGENT = `corral/${VERSION} (${process.arch} ${process.platform}) Node/${process.version}`;

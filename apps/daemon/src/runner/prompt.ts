@@ -8,13 +8,12 @@ import { Template as JinjaTemplate } from "@huggingface/jinja";
 import { limitsFor, parseModelTemplate, RenderBudget, renderModelTemplate, TemplateError, type InputSize, type RenderLimits, type Template, type TemplateValues } from "../template/index.ts";
 import { StatusError } from "../errors.ts";
 import { renderJinja } from "./jinja-render.ts";
+import { isJinja } from "@corral/shared/capabilities";
 
 export type PromptTemplate = { kind: "go"; template: Template } | { kind: "jinja"; template: JinjaTemplate; source: string };
 
-/** Jinja chat templates always use `{%` statements or `messages`; Go templates never use `{%`. */
-export function isJinja(text: string): boolean {
-  return /\{%-?\s/.test(text) || /\{\{-?\s*(messages|message\[|bos_token)/.test(text);
-}
+// Which kind a template is: the rule is shared with the registry's catalog.
+export { isJinja };
 
 const cache = new Map<string, PromptTemplate>();
 

@@ -15,6 +15,7 @@
 
 import type { AnyNode, ListNode, Node } from "../template/index.ts";
 import { emptyPiece, type ParsedPiece, type PieceParser } from "./answer-parser.ts";
+import { jinjaThinks } from "@corral/shared/capabilities";
 import { compileTemplate, isJinja, type PromptTemplate } from "./prompt.ts";
 
 export interface ThinkingTags {
@@ -109,9 +110,7 @@ function goTemplateTags(root: ListNode): ThinkingTags | undefined {
 
 /** Jinja chat templates: the `<think>` family, as Ollama recognises it in a GGUF's chat template. */
 function jinjaTemplateTags(source: string): ThinkingTags | undefined {
-  if (source.includes(THINK_TAGS.opening) && source.includes(THINK_TAGS.closing)) return THINK_TAGS;
-  const splitsPastReasoning = source.includes("content.split('</think>')") || source.includes('content.split("</think>")');
-  return splitsPastReasoning && !source.includes("reasoning_content") && !source.includes("<SPECIAL_12>") ? THINK_TAGS : undefined;
+  return jinjaThinks(source) ? THINK_TAGS : undefined;
 }
 
 const tagCache = new WeakMap<PromptTemplate, ThinkingTags | null>();

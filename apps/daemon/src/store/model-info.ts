@@ -2,10 +2,10 @@
 // returns, read from the config blob, the text layers and the GGUF header of the model layer.
 
 import { MediaType, parseConfig, parseLayerJSON, type ModelConfig } from "@corral/shared/manifest";
-import { readGGUFHeader, architecture, kvToJSON, ggufNumber, ggufString, type GGUFHeader } from "@corral/shared/gguf/index";
+import { readGGUFHeader, architecture, kvToJSON, ggufNumber, type GGUFHeader } from "@corral/shared/gguf/index";
+import { headerTraits, modelCapabilities, templateTraits } from "@corral/shared/capabilities";
 import { fileTypeName, ggmlTypeName } from "@corral/shared/gguf/types";
 import { thinkingTags } from "../runner/thinking-parser.ts";
-import { isJinja } from "../runner/prompt.ts";
 import type { Store } from "./store.ts";
 import type { StoredManifest } from "./manifests.ts";
 
@@ -105,35 +105,17 @@ export function modelDetails(c: ModelContents): ModelDetails {
   return d;
 }
 
-/** Whether a Jinja chat template reads the request's `tools` in one of its tags (not merely in its text). */
-function jinjaReadsTools(template: string): boolean {
-  if (!isJinja(template)) return false;
-  for (const m of template.matchAll(/\{[{%]([\s\S]*?)[}%]\}/g)) if (/\btools\b/.test(m[1]!.replace(/(["'])(?:\\.|(?!\1)[^\\])*\1/g, ""))) return true;
-  return false;
-}
+const daemonThinks = (t: string): boolean => thinkingTags(t) !== undefined;
 
-/** What a model can do (docs/daemon.md, "Capabilities"). */
+/** What a model can do (docs/daemon.md, "Capabilities"; the rule is shared with the registry's catalog). */
 export function capabilities(c: ModelContents): string[] {
-  const caps = new Set<string>(c.config.capabilities ?? []);
-  const h = c.header;
-  if (h) {
-    const arch = architecture(h);
-    caps.add(h.kv.has(`${arch}.pooling_type`) ? "embedding" : "completion");
-    if (h.kv.has(`${arch}.vision.block_count`)) caps.add("vision");
-    if (h.kv.has(`${arch}.audio.block_count`)) caps.add("audio");
-  } else if (c.modelLayer) {
-    caps.add("completion");
-  }
-  if (c.projectors.length > 0) caps.add("vision");
-  const t = c.template ?? "";
-  if (/\.\s*tools\b/i.test(t)) caps.add("tools");
-  if (/\.Suffix\b/.test(t)) caps.add("insert");
-  // Thinking needs tags to find the reasoning by, read from the template prompts are rendered with:
-  // the TEMPLATE, else the GGUF's own chat template.
-  const rendered = c.template ?? (h ? ggufString(h, "tokenizer.chat_template") : undefined);
-  if (thinkingTags(rendered)) caps.add("thinking");
-  if (rendered !== undefined && !caps.has("tools") && jinjaReadsTools(rendered)) caps.add("tools");
-  return [...caps];
+  return modelCapabilities({
+    declared: c.config.capabilities,
+    hasModelLayer: c.modelLayer !== undefined,
+    header: c.header ? headerTraits(c.header, daemonThinks) : undefined,
+    projectors: c.projectors.length,
+    template: c.template !== undefined ? templateTraits(c.template, daemonThinks) : undefined,
+  });
 }
 
 export function tensorList(h: GGUFHeader): Array<{ name: string; type: string; shape: number[] }> {

@@ -10,6 +10,8 @@ import type { ModelName } from "@corral/shared/name";
 import { manifestDigests, type Manifest } from "@corral/shared/manifest";
 import { BlobStore } from "./blobs.ts";
 import { ManifestStore, type StoredManifest } from "./manifests.ts";
+import { SignatureStore, type StoredSignature } from "./signatures.ts";
+import { sha256Bytes } from "@corral/shared/digest";
 
 /** The largest text layer the daemon reads into memory; real templates and licences are kilobytes. */
 export const MAX_TEXT_LAYER_BYTES = 8 << 20;
@@ -27,11 +29,13 @@ export class ModelNotFoundError extends Error {
 export class Store {
   readonly blobs: BlobStore;
   readonly manifests: ManifestStore;
+  readonly signatures: SignatureStore;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(readonly modelsDir: string) {
     this.blobs = new BlobStore(modelsDir);
     this.manifests = new ManifestStore(modelsDir);
+    this.signatures = new SignatureStore(modelsDir);
   }
 
   async init(): Promise<void> {
@@ -90,12 +94,23 @@ export class Store {
   /**
    * Names a model with manifest bytes whose blobs are all in the store (a pull's last step). With
    * `prune`, the blobs only the replaced manifest used are removed; `onPrune` hears of it first.
+   * `signatures`, when the pull checked them, replace what is kept for the manifest's digest from
+   * that host and repository; they are written before the manifest, so a model never appears
+   * without the signatures it was pulled with.
    */
-  install(name: ModelName, bytes: Uint8Array, manifest: Manifest, o: { prune: boolean; onPrune?: () => void }): Promise<void> {
+  install(name: ModelName, bytes: Uint8Array, manifest: Manifest, o: { prune: boolean; onPrune?: () => void; signatures?: { host: string; repository: string; records: StoredSignature[] } }): Promise<void> {
     return this.exclusive(async () => {
       const target = await this.manifests.canonicalize(name);
       const previous = await this.manifests.read(target).catch(() => undefined);
+      const digest = sha256Bytes(bytes);
+      if (o.signatures) {
+        const { host, repository, records } = o.signatures;
+        const same = (r: StoredSignature): boolean => r.host?.toLowerCase() === host.toLowerCase() && r.repository?.toLowerCase() === repository.toLowerCase();
+        const kept = (await this.signatures.read(digest)).filter((r) => !same(r));
+        await this.signatures.write(digest, [...kept, ...records]);
+      }
       await this.putManifest(target, bytes, manifest);
+      if (previous && previous.digest !== digest) await this.dropUnreferencedSignatures([previous.digest]);
       if (!previous || !o.prune) return;
       const kept = new Set(manifestDigests(manifest));
       const gone = manifestDigests(previous.manifest).filter((d) => !kept.has(d));
@@ -141,6 +156,7 @@ export class Store {
       const stored = await this.manifests.read(canonical).catch(() => undefined);
       if (!(await this.manifests.remove(canonical))) throw new ModelNotFoundError(name.shortest());
       if (stored) await this.dropUnreferenced(manifestDigests(stored.manifest));
+      if (stored) await this.dropUnreferencedSignatures([stored.digest]);
     });
   }
 
@@ -148,6 +164,12 @@ export class Store {
   async dropUnreferenced(digests: Iterable<string>): Promise<void> {
     const refs = await this.referencedDigests();
     for (const d of new Set(digests)) if (!refs.has(d)) await this.blobs.remove(d);
+  }
+
+  /** Removes the signature files of those manifest digests that no model has any more. Call inside `exclusive`. */
+  private async dropUnreferencedSignatures(digests: Iterable<string>): Promise<void> {
+    const named = new Set((await this.manifests.list()).map((m) => m.digest));
+    for (const d of new Set(digests)) if (!named.has(d)) await this.signatures.remove(d);
   }
 
   /**
@@ -170,6 +192,11 @@ export class Store {
         await this.blobs.removeFile(e.name);
         removed.push(e.name);
       }
+      // Signatures of manifests no model has, and temporary files a crash left among them.
+      const named = new Set(manifests.map((m) => m.digest));
+      const signatures = await this.signatures.entries();
+      for (const d of signatures.digests) if (!named.has(d)) await this.signatures.remove(d);
+      for (const n of signatures.strays) if (n.startsWith(".tmp-")) await this.signatures.removeStray(n);
       return { removed };
     });
   }

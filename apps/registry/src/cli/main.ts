@@ -127,6 +127,13 @@ program
   );
 
 program
+  .command("mirror")
+  .description("mirrored namespaces (REGISTRY_MIRRORS)")
+  .command("warm <name>")
+  .description("fetch NAMESPACE/MODEL[:TAG] of a mirrored namespace and all its blobs from the upstream now")
+  .action(async (name: string) => (await import("./mirror-warm.ts")).warmCommand(loadConfig(), name));
+
+program
   .command("fsck")
   .description("check that the database and the blob store agree (missing, damaged and unknown blobs); --repair fixes it")
   .option("--repair", "delete manifests naming missing or damaged blobs, damaged bytes, unknown blobs and stray uploads")

@@ -184,6 +184,32 @@ export const pushes = pgTable(
 );
 
 /**
+ * Publisher signatures of manifests (docs/protocol.md, "Model signatures"): at most one per key, each
+ * over the registry host, the repository and the digest. Accepted only from a key of an account
+ * that could push to the namespace; served only while that key is still registered to it.
+ */
+export const modelSignatures = pgTable(
+  "model_signatures",
+  {
+    repositoryId: integer("repository_id").notNull(),
+    manifestDigest: text("manifest_digest").notNull(),
+    /** base64 of the signer's SSH wire public key, as in public_keys.key. */
+    key: text("key").notNull(),
+    fingerprint: text("fingerprint").notNull(),
+    accountId: integer("account_id").notNull().references(() => accounts.id, { onDelete: "cascade" }),
+    /** The registry host the payload names (one of this registry's URLs). */
+    host: text("host").notNull(),
+    /** base64 of the 64-byte ed25519 signature. */
+    signature: text("signature").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.repositoryId, t.manifestDigest, t.key] }),
+    foreignKey({ columns: [t.repositoryId, t.manifestDigest], foreignColumns: [manifests.repositoryId, manifests.digest] }).onDelete("cascade"),
+  ],
+);
+
+/**
  * What the web catalog learnt from reading a blob once: the GGUF header facts of a model layer, or
  * the text of a small layer (template, system, params, licence). Content-addressed, so never stale.
  */
@@ -218,4 +244,58 @@ export const webSessions = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index("web_sessions_expires").on(t.expiresAt)],
+);
+
+/**
+ * Manifests a mirrored namespace fetched from its upstream, byte for byte (docs/protocol.md,
+ * "Mirrors"). They are served while their blobs arrive on demand; once every blob is in the store a
+ * manifest is also stored as a pushed one is (manifests, tags), which the catalog and garbage
+ * collection read.
+ */
+export const mirrorManifests = pgTable(
+  "mirror_manifests",
+  {
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    digest: text("digest").notNull(),
+    mediaType: text("media_type").notNull(),
+    content: bytea("content").notNull(),
+    /** The config and layer descriptors, `[{digest, size}]`: which blobs a client may fetch through this repository. */
+    blobs: jsonb("blobs").$type<Array<{ digest: string; size: number }>>().notNull(),
+    /** The upstream's origin, without credentials. */
+    upstream: text("upstream").notNull(),
+    fetchedAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.digest] })],
+);
+
+/** Tags of mirrored repositories: what the upstream said the tag names, and when it last said so. */
+export const mirrorTags = pgTable(
+  "mirror_tags",
+  {
+    repositoryId: integer("repository_id").notNull(),
+    name: text("name").notNull(),
+    manifestDigest: text("manifest_digest").notNull(),
+    upstream: text("upstream").notNull(),
+    /** Last time the upstream confirmed (or changed) the tag; after REGISTRY_MIRROR_TTL it is asked again. */
+    refreshedAt: timestamp("refreshed_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.repositoryId, t.name] }),
+    foreignKey({ columns: [t.repositoryId, t.manifestDigest], foreignColumns: [mirrorManifests.repositoryId, mirrorManifests.digest] }).onDelete("cascade"),
+  ],
+);
+
+/**
+ * Manifest GETs by tag from clients, per repository and tag: each registry process adds what it
+ * counted since its last write (services/pull-counts.ts), so replicas add up and never overwrite.
+ * Rows stay when a tag is deleted: a model's pulls are the sum of its rows.
+ */
+export const pullCounts = pgTable(
+  "pull_counts",
+  {
+    repositoryId: integer("repository_id").notNull().references(() => repositories.id, { onDelete: "cascade" }),
+    tag: text("tag").notNull(),
+    count: bigint("count", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.tag] })],
 );

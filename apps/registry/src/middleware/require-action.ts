@@ -13,6 +13,7 @@ import { parseRepoName } from "../services/names.ts";
 import { challengeScope, type Action } from "../auth/scope.ts";
 import { grantedActions } from "../auth/tokens.ts";
 import { bearerClaims, challenge } from "./bearer.ts";
+import { mirrorOf } from "../config.ts";
 
 /** Resolves `:ns/:model`, checks the token, and requires `need` on the repository. */
 export function requireAction(need: Action): MiddlewareHandler<AppEnv> {
@@ -24,6 +25,13 @@ export function requireAction(need: Action): MiddlewareHandler<AppEnv> {
     const granted = grantedActions(claims, repo.path);
     const { namespace, repository } = await findNamespaceAndRepository(c.var.registry, repo);
     if (repository?.visibility === "public") granted.add("pull");
+    // A mirrored namespace is read-only, and a model not fetched yet is as visible as it will be
+    // once it is (docs/protocol.md, "Mirrors").
+    const mirror = mirrorOf(c.var.registry.config, repo.namespace);
+    if (mirror && need !== "pull") {
+      throw new RegistryError("DENIED", `${repo.namespace}/ is a read-only mirror of ${mirror.host}: pushes and deletes are refused; push to a namespace of your own`);
+    }
+    if (mirror && !repository && c.var.registry.config.mirrorVisibility === "public") granted.add("pull");
     if (!granted.has(need)) {
       throw new RegistryError("UNAUTHORIZED", `authentication required to ${need} ${repo.path}`).withDetail([{ Type: "repository", Name: repo.path, Action: need }]).withHeaders(challenge(c, scope));
     }

@@ -79,6 +79,40 @@ export function adminRoutes(adminToken: string): Hono<AppEnv> {
     const reg = c.var.registry;
     return c.json(await fsckRegistry(reg, { repair: b["repair"] === true, quick: b["quick"] === true, graceSeconds: reg.config.gcGraceSeconds }));
   });
+  // Progress as NDJSON while the model's blobs arrive; a failure after the first line is an {"error"} line.
+  app.post("/mirror/warm", async (c) => {
+    const name = str(await json(c), "name");
+    const reg = c.var.registry;
+    const { warmMirror } = await import("../mirror/warm.ts");
+    const enc = new TextEncoder();
+    // The answer's status waits for the first event, so a name that cannot be warmed is a plain error.
+    let settle: ((e?: unknown) => void) | undefined;
+    const ready = new Promise<unknown>((r) => (settle = r));
+    const once = (e?: unknown): boolean => {
+      const s = settle;
+      settle = undefined;
+      s?.(e);
+      return s !== undefined;
+    };
+    const body = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        warmMirror(reg, name, (e) => {
+          once();
+          ctl.enqueue(enc.encode(`${JSON.stringify(e)}\n`));
+        })
+          .catch((e: unknown) => {
+            if (!once(e)) ctl.enqueue(enc.encode(`${JSON.stringify({ error: e instanceof Error ? e.message : String(e) })}\n`));
+          })
+          .finally(() => {
+            once();
+            ctl.close();
+          });
+      },
+    });
+    const failed = await ready;
+    if (failed) throw failed;
+    return c.body(body, 200, { "Content-Type": "application/x-ndjson" });
+  });
   app.post("/tokens", async (c) => {
     const b = await json(c);
     const service = typeof b["service"] === "string" && b["service"] ? b["service"] : serviceName(c);

@@ -7,11 +7,21 @@ import { serveBlob } from "../http/blob-delivery.ts";
 import { redirectToStore } from "../middleware/blob-redirect.ts";
 import { findLinkedBlob, isReferenced, touchBlob, unlinkBlob } from "../services/blobs.ts";
 import { parseDigestParam } from "../services/names.ts";
+import { mirrorOf } from "../config.ts";
+import { findMirroredBlob } from "../mirror/blobs.ts";
+import { serveMirrorMiss } from "../http/mirror-delivery.ts";
 
 const resolveBlob: MiddlewareHandler<AppEnv> = async (c, next) => {
   const digest = parseDigestParam(c.req.param("digest") ?? "");
   const repo = c.var.access.repository;
-  const blob = repo ? await findLinkedBlob(c.var.registry, repo.id, digest) : undefined;
+  let blob = repo ? await findLinkedBlob(c.var.registry, repo.id, digest) : undefined;
+  const mirror = repo && !blob ? mirrorOf(c.var.registry.config, c.var.repo.namespace) : undefined;
+  if (mirror && repo) {
+    // A mirrored repository fetches what its manifests name on first request (docs/protocol.md, "Mirrors").
+    const found = await findMirroredBlob(c.var.registry, repo.id, digest);
+    if (found && !found.stored) return serveMirrorMiss(c, mirror, { id: repo.id, path: c.var.repo.path }, { digest, size: found.size });
+    blob = found?.stored;
+  }
   if (!blob) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in ${c.var.repo.path}`).withDetail({ digest });
   c.set("blob", blob);
   await next();

@@ -8,22 +8,31 @@ import { requireAction } from "../middleware/require-action.ts";
 import { manifestDigests } from "@corral/shared/manifest";
 import { MAX_MANIFEST_BYTES, deleteManifest, getManifest, putManifest, validateManifest } from "../services/manifests.ts";
 import { parseReference } from "../services/names.ts";
-import { ensureRepository } from "../services/repositories.ts";
+import { ensureRepository, findNamespaceAndRepository } from "../services/repositories.ts";
+import { mirrorOf } from "../config.ts";
+import { mirroredManifest } from "../mirror/manifests.ts";
 
 export const manifestRoutes = new Hono<AppEnv>()
   .get("/:ref", requireAction("pull"), async (c) => {
     const ref = parseReference(c.req.param("ref"));
-    const repo = c.var.access.repository;
+    const mirror = mirrorOf(c.var.registry.config, c.var.repo.namespace);
+    // A mirrored namespace answers from its cache or its upstream (docs/protocol.md, "Mirrors").
+    const mirrored = mirror ? await mirroredManifest(c.var.registry, mirror, c.var.repo, ref) : undefined;
+    const repo = mirrored ? (await findNamespaceAndRepository(c.var.registry, c.var.repo)).repository : c.var.access.repository;
     if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
-    const m = await getManifest(c.var.registry, repo.id, ref);
+    const m = mirror ? mirrored?.manifest : await getManifest(c.var.registry, repo.id, ref);
     if (!m) throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${c.req.param("ref")} is not in ${c.var.repo.path}`);
-    const headers = {
+    const headers: Record<string, string> = {
       "Content-Type": m.mediaType,
       "Content-Length": String(m.content.length),
       "Docker-Content-Digest": m.digest,
       ETag: `"${m.digest}"`,
     };
+    if (mirrored) headers["Corral-Mirror"] = mirrored.outcome === "stale" ? "stale; upstream unreachable" : mirrored.outcome;
     if (c.req.method === "HEAD") return c.body(null, 200, headers);
+    // A pull, as the catalog counts them: a GET by tag (a client following an image index fetches
+    // its manifests by digest, which would count one pull many times). Counted in memory only.
+    if (ref.kind === "tag") c.var.registry.pulls.count(repo.id, ref.tag);
     return c.body(new Uint8Array(m.content), 200, headers);
   })
   .put("/:ref", requireAction("push"), async (c) => {

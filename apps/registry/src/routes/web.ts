@@ -26,6 +26,7 @@ import {
   tagContents,
   updateModelSettings,
   type LayerText,
+  type ModelSummary,
   type TagContents,
   type TagView,
 } from "../services/catalog.ts";
@@ -38,6 +39,8 @@ import { NamespacePage } from "../web/pages/namespace.tsx";
 import { ConfirmSignInPage, MessagePage, SignInHelpPage } from "../web/pages/signin.tsx";
 import { TagPage } from "../web/pages/tag.tsx";
 import { assets } from "../web/static.ts";
+import { mirrorOrigins } from "../mirror/manifests.ts";
+import type { Registry } from "../registry.ts";
 
 const SESSION_COOKIE = "corral_session";
 const MAX_FORM_BYTES = 256 * 1024;
@@ -157,8 +160,8 @@ web.get("/", async (c) => {
   const reg = c.var.registry;
   const viewer = c.var.viewer?.account;
   const q = (c.req.query("q") ?? "").trim().slice(0, 200);
-  if (q) return html(c, SearchPage({ ctx: pageContext(c), query: q, models: await listModels(reg.db, viewer, { query: q, limit: 50 }) }));
-  return html(c, HomePage({ ctx: pageContext(c), models: await listModels(reg.db, viewer, { taggedOnly: true, limit: 20 }) }));
+  if (q) return html(c, SearchPage({ ctx: pageContext(c), query: q, models: await withMirrors(reg, await listModels(reg.db, viewer, { query: q, limit: 50, pulls: reg.pulls })) }));
+  return html(c, HomePage({ ctx: pageContext(c), models: await withMirrors(reg, await listModels(reg.db, viewer, { taggedOnly: true, limit: 20, pulls: reg.pulls })) }));
 });
 
 // ---- signing in ---------------------------------------------------------------------------------
@@ -251,11 +254,19 @@ web.post("/-/orgs/:org/members", async (c) => {
 web.get("/:ns", async (c) => {
   const ns = c.req.param("ns");
   if (namespaceProblem(ns)) return notFound(c, "such page");
-  const view = await namespaceView(c.var.registry.db, c.var.viewer?.account, ns);
+  const view = await namespaceView(c.var.registry.db, c.var.viewer?.account, ns, c.var.registry.pulls);
   if (!view) return notFound(c, `namespace called ${ns}`);
+  await withMirrors(c.var.registry, view.models);
   const notice = c.req.query("members") ? "Members updated." : undefined;
   return html(c, NamespacePage({ ctx: pageContext(c), view, notice }));
 });
+
+/** Marks the models of mirrored namespaces with their origin (docs/protocol.md, "Mirrors"). */
+async function withMirrors(reg: Registry, models: ModelSummary[]): Promise<ModelSummary[]> {
+  const origins = await mirrorOrigins(reg, models.map((m) => `${m.namespace}/${m.name}`));
+  for (const m of models) m.mirror = origins.get(`${m.namespace}/${m.name}`);
+  return models;
+}
 
 async function contentsOf(c: WebContext, tag: TagView | undefined): Promise<TagContents | undefined> {
   return tag?.manifest ? tagContents(c.var.registry.db, c.var.registry.store, tag.manifest) : undefined;
@@ -265,8 +276,9 @@ web.get("/:ns/:model", async (c) => {
   const { ns, model } = c.req.param();
   if (repoNameProblem(ns, model)) return notFound(c, "such page");
   const reg = c.var.registry;
-  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model });
+  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model }, reg.pulls);
   if (!view) return notFound(c, `model called ${ns}/${model}`);
+  view.mirror = (await mirrorOrigins(reg, [`${view.namespace.name}/${view.repository.name}`])).values().next().value;
   const tag = defaultTag(view);
   const notice = c.req.query("saved") ? "Changes saved." : undefined;
   return html(c, ModelPage({ ctx: pageContext(c), view, tag, contents: await contentsOf(c, tag), notice }));
@@ -329,9 +341,10 @@ web.get("/:ns/:model/tags/:tag", async (c) => {
   const { ns, model, tag: tagName } = c.req.param();
   if (repoNameProblem(ns, model) || tagProblem(tagName)) return notFound(c, "such page");
   const reg = c.var.registry;
-  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model });
+  const view = await modelView(reg.db, reg.store, { viewer: c.var.viewer?.account, ns, model }, reg.pulls);
   const tag = view?.tags.find((t) => t.name === tagName);
   if (!view || !tag) return notFound(c, `tag ${ns}/${model}:${tagName}`);
+  view.mirror = (await mirrorOrigins(reg, [`${view.namespace.name}/${view.repository.name}`])).values().next().value;
   const contents = await contentsOf(c, tag);
   const ctx = pageContext(c);
   const modelfile = contents ? modelfileOf(ctx, { ns: view.namespace.name, model: view.repository.name, tag, contents }) : undefined;

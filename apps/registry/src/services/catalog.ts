@@ -5,15 +5,19 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql, type SQL } from "drizzle-orm";
 import { parseManifest, MediaType, manifestSize, type Descriptor, type Manifest } from "@corral/shared/manifest";
 import type { Database } from "../db/open.ts";
-import { accounts, blobFacts, manifestBlobs, manifests, members, pushes, repositories, tags } from "../db/schema.ts";
+import { accounts, blobFacts, manifestBlobs, manifests, members, pullCounts, pushes, repositories, tags } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { isRole, type Role } from "../auth/scope.ts";
 import { AdminError } from "../errors.ts";
 import { findAccount, roleOn, type Account } from "./accounts.ts";
 import { writeMembership } from "./membership.ts";
 import { readableBy } from "./repositories.ts";
+import { signersOf } from "./signatures.ts";
 import { blobFactsFor, type BlobRef, type GGUFFacts, type TextFacts } from "./model-facts.ts";
 import type { CachedDatabase } from "./read-cache.ts";
+import type { MirrorOrigin } from "../mirror/manifests.ts";
+import { tagCapabilities, templateLayer } from "./model-capabilities.ts";
+import { pullTotals, type PullCounter, type PullTotals } from "./pull-counts.ts";
 
 /** Longest description accepted from the web form. */
 export const MAX_DESCRIPTION_CHARS = 64 * 1024;
@@ -30,6 +34,22 @@ export interface ModelSummary {
   /** Architectures and parameter counts of its tags' model layers, as far as they have been read. */
   architectures: string[];
   parameterCounts: number[];
+  /** Pulls of all its tags. */
+  pulls: number;
+  /** Its default tag, as far as the catalog knows it without reading the blob store. */
+  card: ModelCard | null;
+  /** Set for a model of a mirrored namespace (routes/web.ts). */
+  mirror?: MirrorOrigin | undefined;
+}
+
+/** What a list shows of a model's default tag (`latest`, else the most recently updated). */
+export interface ModelCard {
+  tag: string;
+  /** Sum of the layers and the config; null when the manifest is too large to read for a list. */
+  size: number | null;
+  quantization: string | null;
+  parameterCount: number | null;
+  capabilities: string[];
 }
 
 interface ListOptions {
@@ -39,6 +59,8 @@ interface ListOptions {
   /** Leave out repositories without tags. */
   taggedOnly?: boolean;
   limit: number;
+  /** Adds the pulls this process counted but has not written yet. */
+  pulls?: PullCounter | undefined;
 }
 
 /** Words of a query as a prefix-matching tsquery (`w1:* & w2:*`), or undefined when it has none. */
@@ -54,23 +76,42 @@ function likePattern(text: string): string {
 // The same expression as the `repositories_search` index.
 const searchVector = sql`to_tsvector('simple', ${repositories.name} || ' ' || ${repositories.description})`;
 
-/** Models the account may see, newest first (or best match first for a query). */
+/**
+ * Search ranks: the whole query as the model's name (or `ns/model`), as the start of it, inside
+ * it, the query's words among the name's words, and then matches in the description only.
+ */
+export const SEARCH_TIERS = ["exact name", "name prefix", "name contains", "name words", "description"] as const;
+
+/**
+ * Models the account may see, newest first; for a query, by search tier (SEARCH_TIERS), then pulls,
+ * then recency. The query is at most 200 characters and 8 words, and every list has a limit.
+ */
 export async function listModels(db: Database, account: Account | undefined, opts: ListOptions): Promise<ModelSummary[]> {
   const updatedAt = sql<Date | null>`(select max(${tags.updatedAt}) from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
   const tagCount = sql<number>`(select count(*)::int from ${tags} where ${tags.repositoryId} = ${repositories.id})`;
+  const pulls = sql<number>`(select coalesce(sum(${pullCounts.count}), 0)::bigint from ${pullCounts} where ${pullCounts.repositoryId} = ${repositories.id})`;
   const conds: Array<SQL | undefined> = [readableBy(db, account)];
   if (opts.namespaceId !== undefined) conds.push(eq(repositories.namespaceId, opts.namespaceId));
   if (opts.taggedOnly) conds.push(sql`exists (select 1 from ${tags} where ${tags.repositoryId} = ${repositories.id})`);
-  let rank: SQL | undefined;
-  const q = opts.query?.trim().slice(0, 200);
+  const order: SQL[] = [];
+  const q = opts.query?.trim().slice(0, 200).toLowerCase();
   if (q) {
+    // Pulls order the results: this process's unwritten counts are written first (one statement,
+    // only when there are any), so a search sees them as its pages do.
+    await opts.pulls?.flush();
     const tsq = toTsQuery(q);
     const path = sql`${accounts.name} || '/' || ${repositories.name}`;
+    const contains = likePattern(q);
     const byText = tsq ? sql`${searchVector} @@ to_tsquery('simple', ${tsq})` : sql`false`;
-    conds.push(sql`(${byText} or ${path} ilike ${likePattern(q.toLowerCase())})`);
-    rank = sql`(case when ${repositories.name} = ${q.toLowerCase()} or ${path} = ${q.toLowerCase()} then 10 else 0 end
-      + case when ${path} ilike ${likePattern(q.toLowerCase())} then 2 else 0 end
-      + ${tsq ? sql`ts_rank(${searchVector}, to_tsquery('simple', ${tsq}))` : sql`0`})`;
+    const nameWords = tsq ? sql`to_tsvector('simple', ${repositories.name}) @@ to_tsquery('simple', ${tsq})` : sql`false`;
+    conds.push(sql`(${byText} or ${path} ilike ${contains})`);
+    const prefix = `${contains.slice(1)}`;
+    order.push(sql`(case when ${repositories.name} = ${q} or ${path} = ${q} then 0
+      when ${repositories.name} like ${prefix} or ${path} like ${prefix} then 1
+      when ${path} like ${contains} then 2
+      when ${nameWords} then 3
+      else 4 end)`);
+    order.push(sql`${pulls} desc`);
   }
   const rows = await db
     .select({
@@ -85,9 +126,10 @@ export async function listModels(db: Database, account: Account | undefined, opt
     .from(repositories)
     .innerJoin(accounts, eq(accounts.id, repositories.namespaceId))
     .where(and(...conds))
-    .orderBy(...(rank ? [desc(rank)] : []), sql`${updatedAt} desc nulls last`, asc(accounts.name), asc(repositories.name))
+    .orderBy(...order, sql`${updatedAt} desc nulls last`, asc(accounts.name), asc(repositories.name))
     .limit(opts.limit);
-  const facts = await factsByRepository(db, rows.map((r) => r.id));
+  const ids = rows.map((r) => r.id);
+  const [facts, cards, counts] = await Promise.all([factsByRepository(db, ids), cardsByRepository(db, ids), pullTotals(db, ids, opts.pulls)]);
   return rows.map((r) => ({
     namespace: r.namespace,
     name: r.name,
@@ -97,7 +139,88 @@ export async function listModels(db: Database, account: Account | undefined, opt
     updatedAt: r.updatedAt ? new Date(r.updatedAt) : null,
     architectures: [...(facts.get(r.id)?.architectures ?? [])],
     parameterCounts: [...(facts.get(r.id)?.parameterCounts ?? [])].sort((a, b) => a - b),
+    pulls: counts.get(r.id)?.total ?? 0,
+    card: cards.get(r.id) ?? null,
   }));
+}
+
+/** Manifests larger than this (real ones are a few KB) get no size or badges in lists. */
+const CARD_MANIFEST_BYTES = 64 * 1024;
+/** Template text a list reads per layer for its badges. */
+const CARD_TEMPLATE_CHARS = 64 * 1024;
+/** Cards remembered by manifest digest (content-addressed: never stale); the oldest is forgotten first. */
+const MAX_REMEMBERED_CARDS = 10_000;
+const rememberedCards = new Map<string, Omit<ModelCard, "tag">>();
+
+/**
+ * The card of each repository's default tag, from the manifest and the facts already kept (never
+ * reads the blob store): one query for the tags, one for the manifests not seen before, one for
+ * their facts.
+ */
+async function cardsByRepository(db: Database, ids: number[]): Promise<Map<number, ModelCard>> {
+  const out = new Map<number, ModelCard>();
+  if (ids.length === 0) return out;
+  const defaults = await db
+    .selectDistinctOn([tags.repositoryId], { repositoryId: tags.repositoryId, name: tags.name, digest: tags.manifestDigest })
+    .from(tags)
+    .where(inArray(tags.repositoryId, ids))
+    .orderBy(tags.repositoryId, sql`(${tags.name} = 'latest') desc`, desc(tags.updatedAt), asc(tags.name));
+  const unknown = defaults.filter((d) => !rememberedCards.has(d.digest));
+  const contents = unknown.length
+    ? await db
+        .select({ digest: manifests.digest, content: manifests.content })
+        .from(manifests)
+        .where(
+          and(
+            sql`(${manifests.repositoryId}, ${manifests.digest}) in (${sql.join(
+              unknown.map((d) => sql`(${d.repositoryId}::int, ${d.digest}::text)`),
+              sql`, `,
+            )})`,
+            sql`octet_length(${manifests.content}) <= ${CARD_MANIFEST_BYTES}`,
+          ),
+        )
+    : [];
+  const parsed = new Map<string, Manifest>();
+  for (const m of contents) {
+    try {
+      parsed.set(m.digest, parseManifest(m.content));
+    } catch {
+      // An unreadable manifest gets a card without facts.
+    }
+  }
+  const wanted = [...parsed.values()].flatMap((m) => [m.layers.find((l) => l.mediaType === MediaType.model)?.digest, templateLayer(m)?.digest]).filter((d): d is string => d !== undefined);
+  const known = wanted.length
+    ? await db
+        .select({ digest: blobFacts.digest, kind: blobFacts.kind, facts: sql<unknown>`case when ${blobFacts.kind} = 'gguf' then ${blobFacts.facts} end`, text: sql<string | null>`left(${blobFacts.facts}->>'text', ${CARD_TEMPLATE_CHARS})` })
+        .from(blobFacts)
+        .where(inArray(blobFacts.digest, [...new Set(wanted)]))
+    : [];
+  const byDigest = new Map(known.map((k) => [k.digest, k]));
+  const fresh = new Map<string, Omit<ModelCard, "tag">>();
+  for (const [digest, manifest] of parsed) {
+    const modelLayer = manifest.layers.find((l) => l.mediaType === MediaType.model);
+    const template = templateLayer(manifest);
+    const model = modelLayer ? (byDigest.get(modelLayer.digest)?.facts as GGUFFacts | null | undefined) : undefined;
+    const text = template ? byDigest.get(template.digest)?.text ?? undefined : undefined;
+    const card = {
+      size: manifestSize(manifest),
+      quantization: model?.quantization ?? null,
+      parameterCount: model?.parameterCount ? model.parameterCount : null,
+      capabilities: tagCapabilities(manifest, { model, template: text }),
+    };
+    // Remembered only once everything it depends on has been read (and kept) by a page view or push.
+    const complete = (!modelLayer || model?.traits) && (!template || text !== undefined);
+    if (complete) {
+      if (rememberedCards.size >= MAX_REMEMBERED_CARDS) rememberedCards.delete(rememberedCards.keys().next().value!);
+      rememberedCards.set(digest, card);
+    }
+    fresh.set(digest, card);
+  }
+  for (const d of defaults) {
+    const card = rememberedCards.get(d.digest) ?? fresh.get(d.digest) ?? { size: null, quantization: null, parameterCount: null, capabilities: [] };
+    out.set(d.repositoryId, { tag: d.name, ...card });
+  }
+  return out;
 }
 
 /** The cached GGUF facts of every tagged manifest's layers, per repository (never reads the store). */
@@ -128,11 +251,11 @@ export interface NamespaceView {
   members: Array<{ name: string; role: Role }> | undefined;
 }
 
-export async function namespaceView(db: Database, viewer: Account | undefined, name: string): Promise<NamespaceView | undefined> {
+export async function namespaceView(db: Database, viewer: Account | undefined, name: string, pulls?: PullCounter): Promise<NamespaceView | undefined> {
   const account = await findAccount(db, name);
   if (!account) return undefined;
   const role = await roleOn(db, viewer, account);
-  const models = await listModels(db, viewer, { namespaceId: account.id, limit: 500 });
+  const models = await listModels(db, viewer, { namespaceId: account.id, limit: 500, pulls });
   const list = role ? await listMembers(db, account) : undefined;
   return { account, role, models, members: list };
 }
@@ -183,6 +306,8 @@ export interface TagView {
   /** Why the manifest could not be read, if it could not. */
   manifestError: string | null;
   model: { digest: string; size: number; facts: GGUFFacts | null; error: string | null } | null;
+  /** Accounts whose still-registered keys signed the manifest (docs/protocol.md, "Model signatures"). */
+  signedBy: Array<{ account: string; fingerprint: string }>;
 }
 
 export interface PushRecord {
@@ -199,6 +324,10 @@ export interface ModelView {
   role: Role | undefined;
   tags: TagView[];
   lastPush: PushRecord | undefined;
+  /** Pulls of the model and of each tag. */
+  pulls: PullTotals;
+  /** Set for a model of a mirrored namespace (routes/web.ts). */
+  mirror?: MirrorOrigin | undefined;
 }
 
 /** The layers a tag page shows as text. */
@@ -220,7 +349,7 @@ export interface ModelLookup {
 }
 
 /** The model if the viewer may see it: a private model is as absent as a missing one. */
-export async function modelView(db: Database, store: BlobStore, lookup: ModelLookup): Promise<ModelView | undefined> {
+export async function modelView(db: Database, store: BlobStore, lookup: ModelLookup, counter?: PullCounter): Promise<ModelView | undefined> {
   const { viewer, ns, model } = lookup;
   const namespace = await findAccount(db, ns);
   if (!namespace) return undefined;
@@ -259,6 +388,7 @@ export async function modelView(db: Database, store: BlobStore, lookup: ModelLoo
   });
   const modelLayers = parsed.flatMap((r) => (r.manifest ? r.manifest.layers.filter((l) => l.mediaType === MediaType.model).slice(0, 1) : []));
   const facts = await blobFactsFor(db, store, modelLayers.map((l): BlobRef => ({ digest: l.digest, size: l.size, kind: "gguf" })));
+  const signers = await signersOf(db, repo.id, digests);
   const tagViews: TagView[] = parsed.map((r) => {
     const layer = r.manifest?.layers.find((l) => l.mediaType === MediaType.model);
     const f = layer ? facts.get(layer.digest) : undefined;
@@ -270,6 +400,7 @@ export async function modelView(db: Database, store: BlobStore, lookup: ModelLoo
       manifest: r.manifest,
       manifestError: r.manifestError,
       model: layer ? { digest: layer.digest, size: layer.size, facts: f?.kind === "gguf" ? f.facts : null, error: f?.error ?? null } : null,
+      signedBy: signers.get(r.digest) ?? [],
     };
   });
   const [last] = await db
@@ -278,7 +409,15 @@ export async function modelView(db: Database, store: BlobStore, lookup: ModelLoo
     .where(eq(pushes.repositoryId, repo.id))
     .orderBy(desc(pushes.pushedAt), desc(pushes.id))
     .limit(1);
-  return { namespace, repository: { ...repo, createdAt: new Date(repo.createdAt) }, role, tags: tagViews, lastPush: last ? { ...last, pushedAt: new Date(last.pushedAt) } : undefined };
+  const pulls = (await pullTotals(db, [repo.id], counter)).get(repo.id) ?? { total: 0, byTag: new Map() };
+  return { namespace, repository: { ...repo, createdAt: new Date(repo.createdAt) }, role, tags: tagViews, lastPush: last ? { ...last, pushedAt: new Date(last.pushedAt) } : undefined, pulls };
+}
+
+/** The capability badges of a tag a page shows, from its manifest, model facts and template text. */
+export function tagBadges(tag: TagView, contents: TagContents | undefined): string[] {
+  if (!tag.manifest) return [];
+  const template = contents?.template?.text ?? undefined;
+  return tagCapabilities(tag.manifest, { model: tag.model?.facts, template });
 }
 
 /** The tag the model page describes: `latest` when there is one, else the most recently updated. */

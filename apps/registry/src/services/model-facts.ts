@@ -3,7 +3,8 @@
 // small layers (template, system prompt, params, licence). Each blob is read once; the result, or
 // the reason it could not be read, is kept in `blob_facts` under its digest, which never goes stale.
 
-import { inArray } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
+import { headerTraits, mentionsThinking, type HeaderTraits } from "@corral/shared/capabilities";
 import { GGUFError, architecture, archKey, ggufNumber, parameterCount, parseGGUFHeader, type GGUFByteSource, type GGUFHeader } from "@corral/shared/gguf/reader";
 import { fileTypeName, ggmlTypeName } from "@corral/shared/gguf/types";
 import type { Database } from "../db/open.ts";
@@ -20,6 +21,8 @@ export interface GGUFFacts {
   blockCount: number | null;
   /** Bytes of header before the tensor data. */
   headerBytes: number;
+  /** What the header says the model can do (packages/shared/src/capabilities.ts); absent in facts read by older versions. */
+  traits?: HeaderTraits;
 }
 
 export interface TextFacts {
@@ -87,6 +90,7 @@ export function ggufFacts(h: GGUFHeader): GGUFFacts {
     embeddingLength: positive(archKey(h, "embedding_length")),
     blockCount: positive(archKey(h, "block_count")),
     headerBytes: h.dataOffset,
+    traits: headerTraits(h, mentionsThinking),
   };
 }
 
@@ -107,6 +111,11 @@ async function readFacts(store: BlobStore, digest: string, size: number, kind: "
   }
 }
 
+/** GGUF facts read before the header's capability traits were kept: read again once. */
+function outdated(row: { kind: string; facts: unknown }): boolean {
+  return row.kind === "gguf" && row.facts !== null && typeof row.facts === "object" && !("traits" in row.facts);
+}
+
 // Concurrent page views of a new model read each header once per process.
 const inFlight = new Map<string, Promise<BlobFacts>>();
 
@@ -125,7 +134,7 @@ export async function blobFactsFor(db: Database, store: BlobStore, refs: BlobRef
     .select({ digest: blobFacts.digest, kind: blobFacts.kind, facts: blobFacts.facts, error: blobFacts.error })
     .from(blobFacts)
     .where(inArray(blobFacts.digest, unique.map((r) => r.digest)));
-  for (const row of cached) out.set(row.digest, { kind: row.kind, facts: row.facts, error: row.error } as BlobFacts);
+  for (const row of cached) if (!outdated(row)) out.set(row.digest, { kind: row.kind, facts: row.facts, error: row.error } as BlobFacts);
   const missing = unique.filter((r) => !out.has(r.digest));
   const read = await Promise.all(
     missing.map((r) => {
@@ -135,10 +144,12 @@ export async function blobFactsFor(db: Database, store: BlobStore, refs: BlobRef
           const facts = await readFacts(store, r.digest, r.size, r.kind);
           if (!facts) return { kind: r.kind, facts: null, error: "the blob could not be read from storage" } as BlobFacts;
           // The blob may have been collected meanwhile: the foreign key then refuses the row, which is fine.
+          const row = { digest: r.digest, kind: facts.kind, facts: facts.facts, error: facts.error };
+          // Only an outdated row is replaced; otherwise the first reader's row stands.
           await db
             .insert(blobFacts)
-            .values({ digest: r.digest, kind: facts.kind, facts: facts.facts, error: facts.error })
-            .onConflictDoNothing()
+            .values(row)
+            .onConflictDoUpdate({ target: blobFacts.digest, set: row, setWhere: sql`${blobFacts.kind} = 'gguf' and ${blobFacts.facts} is not null and not (${blobFacts.facts} ? 'traits')` })
             .catch(() => {});
           return facts;
         })().finally(() => inFlight.delete(r.digest));

@@ -48,6 +48,12 @@ export const KeyIcon = () => (
   </svg>
 );
 
+export const DownloadIcon = () => (
+  <svg viewBox="0 0 20 20" fill="none" stroke="currentColor" stroke-width="1.8" aria-hidden="true">
+    <path d="M10 3v9.5m-4-4 4 4 4-4M4 16.5h12" stroke-linecap="round" stroke-linejoin="round" />
+  </svg>
+);
+
 export const CopyIcon = () => (
   <svg viewBox="0 0 20 20" fill="none" stroke="currentColor" stroke-width="1.8" aria-hidden="true">
     <rect x="7" y="7" width="10" height="10" rx="2" />

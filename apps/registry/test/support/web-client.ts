@@ -12,7 +12,7 @@ import type { TestModel } from "./fixtures.ts";
 export const stories260KPath = fileURLToPath(new URL("../../../../test/fixtures/stories260K.gguf", import.meta.url));
 
 /** stories260K with a template, a system prompt, params and a licence, as `corral create` would push it. */
-export function storiesModel(extra: { system?: string; license?: string } = {}): TestModel {
+export function storiesModel(extra: { system?: string; license?: string; template?: string; model?: Buffer; projector?: Buffer } = {}): TestModel {
   const blobs = new Map<string, Buffer>();
   const layer = (mediaType: string, bytes: Buffer): Descriptor => {
     const digest = sha256Bytes(bytes);
@@ -20,8 +20,9 @@ export function storiesModel(extra: { system?: string; license?: string } = {}):
     return { mediaType, digest, size: bytes.length };
   };
   const layers = [
-    layer(MediaType.model, readFileSync(stories260KPath)),
-    layer(MediaType.template, Buffer.from("{{ .System }}\n{{ .Prompt }}")),
+    layer(MediaType.model, extra.model ?? readFileSync(stories260KPath)),
+    ...(extra.projector ? [layer(MediaType.projector, extra.projector)] : []),
+    layer(MediaType.template, Buffer.from(extra.template ?? "{{ .System }}\n{{ .Prompt }}")),
     layer(MediaType.system, Buffer.from(extra.system ?? "You tell very short stories.")),
     layer(MediaType.params, Buffer.from('{"num_predict":32,"stop":["<|end|>"],"temperature":0}')),
     layer(MediaType.license, Buffer.from(extra.license ?? "MIT License\n\nCopyright (c) 2023 Andrej Karpathy")),

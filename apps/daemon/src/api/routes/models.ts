@@ -85,6 +85,11 @@ export function modelRoutes(store: Store): Hono {
       // A model's renderer and parser appear only in the Modelfile text, its requires only here,
       // as Ollama's show reports them (docs/daemon.md, "Model operations").
       if (contents.config.requires) out["requires"] = contents.config.requires;
+      // Who published these bytes, as verified at pull and checked again now (docs/daemon.md, "Model operations").
+      const signed = await store.signatures.verified(m.digest);
+      if (signed.length) {
+        out["signatures"] = signed.map((r) => ({ account: r.account, fingerprint: r.fingerprint, key: r.key, name: `${r.host}/${r.repository}`, signed_at: r.signed_at, verified_at: r.verified_at }));
+      }
       return c.json(out);
     } catch (e) {
       if (e instanceof ModelNotFoundError) return c.json({ error: e.message }, 404);

@@ -7,11 +7,14 @@ import { pullModel } from "../../registry-client/pull.ts";
 import { pushModel } from "../../registry-client/push.ts";
 import { StatusError, type Progress } from "../../errors.ts";
 import { jsonError, modelField, progressResponse, readJSON } from "../respond.ts";
+import type { VerifyPolicy } from "../../config.ts";
 
 export interface TransferOptions {
   store: Store;
   signer: () => Promise<Signer | undefined>;
   noPrune: boolean;
+  /** CORRAL_VERIFY for pulls. */
+  verify: VerifyPolicy;
 }
 
 export function transferRoutes(o: TransferOptions): Hono {
@@ -29,7 +32,7 @@ export function transferRoutes(o: TransferOptions): Hono {
     }
     const insecure = body["insecure"] === true;
     return progressResponse<Progress>(c, body["stream"] !== false, async (emit, signal) =>
-      pullModel(o.store, name, { insecure, signer: await o.signer(), noPrune: o.noPrune, signal }, emit),
+      pullModel(o.store, name, { insecure, signer: await o.signer(), noPrune: o.noPrune, verify: o.verify, signal }, emit),
     );
   });
 

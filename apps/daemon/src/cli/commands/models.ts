@@ -33,6 +33,7 @@ export interface ShowResponse {
   capabilities?: string[];
   requires?: string;
   messages?: Array<{ role: string; content: string }>;
+  signatures?: Array<{ account: string; fingerprint: string; name: string }>;
 }
 
 const SHOW_FLAGS = ["license", "modelfile", "parameters", "system", "template"] as const;
@@ -91,6 +92,7 @@ export async function showCommand(model: string, opts: Partial<Record<ShowFlag |
     out += renderSection("Metadata", keys.map((k) => [k, formatMeta(info[k])]));
     if (r.tensors) out += renderSection("Tensors", r.tensors.map((t) => [t.name, t.type, `[${t.shape.join(" ")}]`]));
   }
+  if (r.signatures?.length) out += renderSection("Signature", r.signatures.map((sig) => [`Signed by ${sig.account} (key ${sig.fingerprint})`]));
   if (r.system) out += renderSection("System", firstLines(r.system, 2));
   if (r.license) out += renderSection("License", firstLines(r.license, 2));
   process.stdout.write(out);

@@ -9,7 +9,7 @@ import stringWidth from "string-width";
 const GAP = "    ";
 const DEFAULT_WRAP = 30;
 const TEXT_SECTION_WRAP = 100;
-const TEXT_SECTIONS = new Set(["Template", "System", "License"]);
+const TEXT_SECTIONS = new Set(["Template", "System", "License", "Signature"]);
 
 /** `NAME    ID    SIZE …` followed by one line per row; every line ends with "\n". */
 export function renderTable(headers: string[], rows: string[][]): string {

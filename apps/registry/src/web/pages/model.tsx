@@ -3,10 +3,11 @@
 // A model: what it is (from its GGUF header), how to pull it, its tags, its layers and its readme;
 // owners edit the description and visibility here.
 
-import type { LayerText, ModelView, TagContents, TagView } from "../../services/catalog.ts";
-import { bytes, CommandBox, params, pullCommand, ShortDigest, TimeAgo } from "../components.tsx";
-import { ClockIcon, KeyIcon, Layout, TagIcon, type PageContext } from "../layout.tsx";
+import { tagBadges, type LayerText, type ModelView, type TagContents, type TagView } from "../../services/catalog.ts";
+import { Badges, bytes, Commands, MirrorOrigin, params, pullsText, ShortDigest, TimeAgo } from "../components.tsx";
+import { ClockIcon, DownloadIcon, KeyIcon, Layout, TagIcon, type PageContext } from "../layout.tsx";
 import { leadAndRest, summary } from "../markdown.ts";
+import { SignedBy } from "../signed-by.tsx";
 
 export function Notice(props: { notice?: string | undefined; error?: string | undefined }) {
   if (props.error) return <p class="notice error" role="alert">{props.error}</p>;
@@ -151,9 +152,25 @@ export function Layers(props: { view: ModelView; tag: TagView; contents: TagCont
 
 export function LastPush(props: { view: ModelView }) {
   const p = props.view.lastPush;
-  if (!p) return null;
+  const mirror = props.view.mirror;
+  if (!p && !mirror) return null;
   return (
     <ul class="meta" aria-label="Last push">
+      {mirror ? (
+        <li>
+          <ClockIcon />
+          <MirrorOrigin origin={mirror} />
+        </li>
+      ) : null}
+      {p ? <PushFacts push={p} /> : null}
+    </ul>
+  );
+}
+
+function PushFacts(props: { push: NonNullable<ModelView["lastPush"]> }) {
+  const p = props.push;
+  return (
+    <>
       <li>
         <ClockIcon />
         <span>
@@ -174,7 +191,7 @@ export function LastPush(props: { view: ModelView }) {
           </span>
         </li>
       ) : null}
-    </ul>
+    </>
   );
 }
 
@@ -205,10 +222,13 @@ export function ModelPage(props: {
       {described.lead ? <div class="lead" dangerouslySetInnerHTML={{ __html: described.lead }} /> : null}
       {tag ? (
         <>
-          <div class="pullbox">
-            <CommandBox id="pull-command" command={pullCommand(ctx, ns, name, tag.name)} label={`Pull command for ${ns}/${name}:${tag.name}`} />
-          </div>
+          <Badges capabilities={tagBadges(tag, contents)} />
+          <Commands ctx={ctx} ns={ns} model={name} tag={tag.name} />
           <ul class="meta">
+            <li data-fact="pulls" title={`${view.pulls.total.toLocaleString("en-US")} pulls of all tags`}>
+              <DownloadIcon />
+              {pullsText(view.pulls.total)}
+            </li>
             <li>
               <TagIcon />
               <a href="#tags">{view.tags.length === 1 ? "1 tag" : `${view.tags.length} tags`}</a>
@@ -279,11 +299,13 @@ function TagTable(props: { ctx: PageContext; view: ModelView }) {
             <tr>
               <th scope="col">Tag</th>
               <th scope="col">Digest</th>
+              <th scope="col">Signature</th>
               <th scope="col">Size</th>
               <th scope="col">Parameters</th>
               <th scope="col">Quantization</th>
               <th scope="col">Architecture</th>
               <th scope="col">Context</th>
+              <th scope="col">Pulls</th>
               <th scope="col">Updated</th>
             </tr>
           </thead>
@@ -298,11 +320,17 @@ function TagTable(props: { ctx: PageContext; view: ModelView }) {
                   <td>
                     <ShortDigest digest={t.digest} />
                   </td>
+                  <td>
+                    <SignedBy signers={t.signedBy} />
+                  </td>
                   <td class="num">{bytes(t.size)}</td>
                   <td class="num">{f ? params(f.parameterCount) : "—"}</td>
                   <td>{f ? f.quantization : "—"}</td>
                   <td>{f ? f.architecture : "—"}</td>
                   <td class="num">{f?.contextLength ? f.contextLength.toLocaleString("en-US") : "—"}</td>
+                  <td class="num" data-tag-pulls={t.name}>
+                    {(view.pulls.byTag.get(t.name) ?? 0).toLocaleString("en-US")}
+                  </td>
                   <td>
                     <TimeAgo date={t.updatedAt} />
                   </td>

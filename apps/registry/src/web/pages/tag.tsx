@@ -3,10 +3,11 @@
 // One tag: its pull command, facts, layers with digests, and the full Modelfile.
 
 import type { Descriptor } from "@corral/shared/manifest";
-import type { ModelView, TagContents, TagView } from "../../services/catalog.ts";
-import { bytes, CommandBox, pullCommand, TimeAgo } from "../components.tsx";
-import { Layout, type PageContext } from "../layout.tsx";
+import { tagBadges, type ModelView, type TagContents, type TagView } from "../../services/catalog.ts";
+import { Badges, bytes, Commands, pullsText, TimeAgo } from "../components.tsx";
+import { DownloadIcon, Layout, type PageContext } from "../layout.tsx";
 import { Facts, Layers, LastPush } from "./model.tsx";
+import { SignedBy } from "../signed-by.tsx";
 
 /** The manifest's blobs, each digest once with how often the manifest names it. */
 function blobList(tag: TagView): Array<{ layer: Descriptor; count: number }> {
@@ -34,15 +35,21 @@ export function TagPage(props: { ctx: PageContext; view: ModelView; tag: TagView
         </h1>
         {view.repository.visibility === "private" ? <span class="chip private">private</span> : null}
       </div>
-      <div class="pullbox">
-        <CommandBox id="pull-command" command={pullCommand(ctx, ns, name, tag.name)} label={`Pull command for ${ns}/${name}:${tag.name}`} />
-      </div>
+      <Badges capabilities={tagBadges(tag, props.contents)} />
+      <Commands ctx={ctx} ns={ns} model={name} tag={tag.name} />
       <ul class="meta">
+        <li data-fact="pulls">
+          <DownloadIcon />
+          {pullsText(view.pulls.byTag.get(tag.name) ?? 0)}
+        </li>
         <li>
           <TimeAgo date={tag.updatedAt} prefix="Updated " />
         </li>
         <li>
           manifest <code>{tag.digest}</code>
+        </li>
+        <li>
+          <SignedBy signers={tag.signedBy} />
         </li>
       </ul>
       <LastPush view={view} />
