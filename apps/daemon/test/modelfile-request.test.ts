@@ -11,15 +11,19 @@ import { dirname, join, relative } from "node:path";
 import { modelfileToRequest } from "../src/cli/modelfile-request.ts";
 import { fixtures } from "../../../test/fixtures.ts";
 
+// An empty folder of its own: in a shared temporary folder a file named like the model (`x`)
+// would be taken for one.
+const emptyDir = (): Promise<string> => mkdtemp(join(tmpdir(), "corral-mf-empty-"));
+
 test("a repeated single-value PARAMETER keeps the last line; stop gathers every line", async () => {
   const text = ["FROM llama3.2", "PARAMETER temperature 0.2", "PARAMETER stop <|a|>", "PARAMETER num_ctx 2048", "PARAMETER temperature 0.9", "PARAMETER stop <|b|>", "PARAMETER num_ctx 8192", ""].join("\n");
-  const req = await modelfileToRequest(undefined, text, tmpdir());
+  const req = await modelfileToRequest(undefined, text, await emptyDir());
   assert.deepEqual(req.parameters, { temperature: 0.9, stop: ["<|a|>", "<|b|>"], num_ctx: 8192 });
 });
 
 test("a bad value names its own line, also when an earlier line of the same parameter was good", async () => {
   const text = "FROM llama3.2\nPARAMETER temperature 0.2\nPARAMETER temperature hot\n";
-  await assert.rejects(modelfileToRequest(undefined, text, tmpdir()), /line 3\).*PARAMETER temperature: invalid float value \[hot\]/);
+  await assert.rejects(modelfileToRequest(undefined, text, await emptyDir()), /line 3\).*PARAMETER temperature: invalid float value \[hot\]/);
 });
 
 /** A folder with the story model's GGUF, for the FROM/DRAFT cases below. */
@@ -34,13 +38,13 @@ async function modelDir(files: Record<string, string | Buffer>): Promise<string>
 
 test("RENDERER, PARSER and REQUIRES are taken as Ollama takes them; REQUIRES must be a semver", async () => {
   const text = "FROM llama3.2\nRENDERER qwen3-coder\nPARSER qwen3-coder\nREQUIRES v0.14.0\n";
-  const req = await modelfileToRequest(undefined, text, tmpdir());
+  const req = await modelfileToRequest(undefined, text, await emptyDir());
   assert.equal(req.renderer, "qwen3-coder");
   assert.equal(req.parser, "qwen3-coder");
   assert.equal(req.requires, "0.14.0");
-  assert.equal((await modelfileToRequest(undefined, "FROM x\nREQUIRES 0.14\n", tmpdir())).requires, "0.14");
+  assert.equal((await modelfileToRequest(undefined, "FROM x\nREQUIRES 0.14\n", await emptyDir())).requires, "0.14");
   for (const bad of ["0.14.0.1", "latest", "01.2.3", "1.2.3-01"]) {
-    await assert.rejects(modelfileToRequest(undefined, `FROM x\nREQUIRES ${bad}\n`, tmpdir()), /line 2\): requires must be a valid semver \(e\.g\. 0\.14\.0\)$/, bad);
+    await assert.rejects(modelfileToRequest(undefined, `FROM x\nREQUIRES ${bad}\n`, await emptyDir()), /line 2\): requires must be a valid semver \(e\.g\. 0\.14\.0\)$/, bad);
   }
 });
 
