@@ -30,6 +30,8 @@ const apps = [
       ["src/runner/probe-load.mjs", "probe-load.mjs"],
       ["src/create/quantize/worker.mjs", "worker.mjs"],
       ["src/create/quantize/layout.mjs", "layout.mjs"],
+      ["src/runner/vision/vision-child.mjs", "vision-child.mjs"],
+      ["src/runner/vision/native-library.mjs", "native-library.mjs"],
       ["src/create/templates", "templates"],
       [join(shared, "prefix-hash-worker.mjs"), "prefix-hash-worker.mjs"],
     ],
@@ -78,3 +80,9 @@ async function buildApp(app) {
 }
 
 await Promise.all(apps.map(buildApp));
+
+// libmtmd for image input (docs/vision.md): built once from node-llama-cpp's llama.cpp source and
+// cached; without a compiler it prints one line and the daemon stays text-only.
+const vision = await import("../apps/daemon/src/runner/vision/build-mtmd.mjs");
+const visionLine = vision.describeVisionBuild(await vision.buildVision());
+if (visionLine) process.stderr.write(visionLine + "\n");
