@@ -13,6 +13,7 @@ import { formatParams, ParameterError } from "@corral/shared/modelfile/params";
 import { ModelName } from "@corral/shared/name";
 import { APIError, type Client } from "./client.ts";
 import { listCommand, showCommand, type ShowResponse } from "./commands/models.ts";
+import { extractFileData, extractFileNames } from "./image-files.ts";
 import { InputAssembler } from "./multiline.ts";
 import type { TextSink } from "./render/answer.ts";
 import {
@@ -242,6 +243,8 @@ class Session {
         if (event.kind === "system") {
           setSystem(this.o, event.text);
           this.print("Set system message.\n");
+        } else if (event.kind === "command" && this.namesFile(event.line)) {
+          await this.send(event.line);
         } else if (event.kind === "command") {
           if ((await this.command(parseSlashCommand(event.line))) === "bye") return;
         } else if (event.kind === "message") {
@@ -261,8 +264,17 @@ class Session {
     this.ctx.err.write(text);
   }
 
+  /** A line starting with an image path is a message, not a command (a vision model's session only). */
+  private namesFile(line: string): boolean {
+    const first = line.split(/\s+/)[0]!;
+    return this.o.multiModal && extractFileNames(line).some((f) => f.startsWith(first));
+  }
+
   private async send(text: string): Promise<void> {
-    this.o.messages.push({ role: "user", content: text });
+    if (this.o.multiModal) {
+      const { prompt, images } = await extractFileData(text, this.ctx.err);
+      this.o.messages.push({ role: "user", content: prompt, ...(images.length > 0 ? { images } : {}) });
+    } else this.o.messages.push({ role: "user", content: text });
     this.reader.suspend();
     let answer;
     try {

@@ -18,6 +18,8 @@ export interface Message {
   role: string;
   content: string;
   thinking?: string;
+  /** Base64 images the prompt named (cli/image-files.ts). */
+  images?: string[];
 }
 
 export interface RunOptions {
@@ -29,6 +31,10 @@ export interface RunOptions {
   /** This session's conversation, sent whole with every chat turn. */
   messages: Message[];
   prompt: string;
+  /** The one-shot prompt's images, base64. */
+  images: string[];
+  /** Whether the model takes images, so prompts are searched for image paths (cli/image-files.ts). */
+  multiModal: boolean;
   wordWrap: boolean;
   /** undefined, "json" or a JSON schema. */
   format: unknown;
@@ -50,6 +56,8 @@ export function newRunOptions(model: string): RunOptions {
     loadedMessages: [],
     messages: [],
     prompt: "",
+    images: [],
+    multiModal: false,
     wordWrap: false,
     format: undefined,
     system: "",
@@ -116,7 +124,7 @@ function common(o: RunOptions): Record<string, unknown> {
 }
 
 export function generateBody(o: RunOptions): Record<string, unknown> {
-  return { model: o.model, prompt: o.prompt, ...(o.system ? { system: o.system } : {}), ...common(o) };
+  return { model: o.model, prompt: o.prompt, ...(o.system ? { system: o.system } : {}), ...(o.images.length > 0 ? { images: o.images } : {}), ...common(o) };
 }
 
 export function chatBody(o: RunOptions): Record<string, unknown> {

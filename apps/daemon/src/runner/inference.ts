@@ -18,6 +18,7 @@ import type { PromptModel } from "./prompt-assembly.ts";
 import { StopMatcher } from "./stop-sequences.ts";
 import { jsonSchemaGrammar } from "./json-schema-grammar.ts";
 import { ggufString } from "@corral/shared/gguf/index";
+import { decodeImages } from "./vision/images.ts";
 import { generateWithLogprobs, type Logprob, type LogprobStep, type TokenLogprob } from "./logprob-generation.ts";
 
 export interface ResolvedModel {
@@ -38,7 +39,7 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
   if (!stored) throw new StatusError(404, `model '${input}' not found`);
   const contents = await readModel(store, stored);
   if (!contents.modelLayer) throw new StatusError(400, `model '${input}' has no model weights to run`);
-  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path)]) {
+  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path), ...contents.projectors.slice(0, 1).map((a) => a.path)]) {
     if (!(await stat(p).catch(() => undefined))) throw new StatusError(404, `model "${input}" not found, try pulling it first`);
   }
   const options = effectiveOptions(contents.parameters, requestOptions);
@@ -49,6 +50,7 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
     name: stored.name.shortest(),
     modelPath: contents.modelLayer.path,
     adapters: contents.adapters.map((a) => a.path),
+    ...(contents.projectors[0] ? { projectorPath: contents.projectors[0].path } : {}),
     numCtx: options.num_ctx,
     ...(options.num_thread > 0 ? { numThreads: options.num_thread } : {}),
     ...(options.num_batch > 0 ? { numBatch: options.num_batch } : {}),
@@ -159,6 +161,11 @@ export function tokenize(lease: Lease, text: string): Token[] {
  * space token that was never written.
  */
 export function tokenizeContinuation(r: ResolvedModel, lease: Lease, { context, text }: { context: readonly Token[]; text: string }): Token[] {
+  return lease.runner.model.tokenize(continuationText(r, lease, { context, text }), true);
+}
+
+/** The text tokenizeContinuation tokenizes: the context's, checked, then the new prompt's. */
+export function continuationText(r: ResolvedModel, lease: Lease, { context, text }: { context: readonly Token[]; text: string }): string {
   // A token outside the vocabulary would abort llama.cpp's detokenizer and the daemon with it.
   const size = vocabulary(r).length;
   for (const [i, t] of context.entries()) {
@@ -166,8 +173,7 @@ export function tokenizeContinuation(r: ResolvedModel, lease: Lease, { context, 
       throw new StatusError(400, `context[${i}] is ${t}, not a token of this model's vocabulary of ${size} tokens; send the context a previous answer returned`);
     }
   }
-  const model = lease.runner.model;
-  return model.tokenize(model.detokenize(context, true) + text, true);
+  return lease.runner.model.detokenize(context, true) + text;
 }
 
 /** Tokens before a piece that llama.cpp's detokenizer may need to join it correctly. */
@@ -414,17 +420,19 @@ export async function generateTokens(lease: Lease, promptTokens: Token[], opts: 
   }
 }
 
-/** Models whose layers or template need something this runtime cannot do. */
-export function checkImages(resolved: ResolvedModel, images: unknown[] | undefined): void {
-  if (images && images.length > 0) {
-    const vision = resolved.capabilities.includes("vision");
-    throw new StatusError(
-      400,
-      vision
-        ? `${resolved.stored.name.toString()} has a vision projector, but vision is not supported by this runtime (node-llama-cpp 3 has no multimodal API); send text only`
-        : `${resolved.stored.name.toString()} does not support vision`,
-    );
+/**
+ * A request's images, decoded within the bounds (runner/vision/images.ts), for a model that can
+ * take them: one with a projector layer (docs/vision.md). A model that sees images through its own
+ * file (no projector) cannot, nor can one without vision.
+ */
+export function requestImages(resolved: ResolvedModel, images: readonly unknown[] | undefined): Buffer[] {
+  if (!images || images.length === 0) return [];
+  const decoded = decodeImages(images);
+  if (!resolved.capabilities.includes("vision")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support vision`);
+  if (!resolved.spec.projectorPath) {
+    throw new StatusError(400, `${resolved.stored.name.toString()} has its vision inside the model file, which Corral cannot run; create it from a model file and a projector file (two FROM lines)`);
   }
+  return decoded;
 }
 
 export function acquire(scheduler: Scheduler, resolved: ResolvedModel, keepAliveMs: number | undefined, signal?: AbortSignal): Promise<Lease> {

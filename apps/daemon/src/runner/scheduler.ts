@@ -17,6 +17,8 @@ import { debugLog } from "../log.ts";
 import type { DaemonConfig } from "../config.ts";
 import { waitInQueue } from "../abortable-wait.ts";
 import { DecodeSteps } from "./decode-steps.ts";
+import { VisionUnavailableError, VisionWorker } from "./vision/vision-worker.ts";
+import { StatusError } from "../errors.ts";
 
 /** The longest delay Node's timers take (2^31-1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -30,6 +32,8 @@ export interface LoadSpec {
   name: string;
   modelPath: string;
   adapters: string[];
+  /** The vision projector, when the model has one (docs/vision.md). */
+  projectorPath?: string;
   numCtx: number;
   numThreads?: number;
   numBatch?: number;
@@ -59,6 +63,8 @@ export class Runner {
   private readonly waiting: Array<(s: LlamaContextSequence) => void> = [];
   private embedding: Promise<LlamaEmbeddingContext> | undefined;
   private embedQueue: Promise<unknown> = Promise.resolve();
+  private vision: Promise<VisionWorker> | undefined;
+  private visionQueue: Promise<unknown> = Promise.resolve();
 
   readonly model: LlamaModel;
   readonly context: LlamaContext;
@@ -109,6 +115,64 @@ export class Runner {
     return run;
   }
 
+  /**
+   * Runs `fn` with this model's vision worker (docs/vision.md, "The worker"), one request at a time:
+   * the worker starts on first use and ends with the runner. One that was killed (a cancelled or
+   * stopped answer) or failed is replaced for the next request. A machine without the library is
+   * a 400 that says why; it is asked again each time, so building the library needs no restart.
+   */
+  withVision<T>(fn: (w: VisionWorker) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const projector = this.spec.projectorPath;
+    if (!projector) return Promise.reject(new StatusError(400, `${this.spec.name} does not support vision`));
+    const run = this.visionQueue.then(async () => {
+      signal?.throwIfAborted();
+      this.vision ??= this.startVision(projector);
+      const pending = this.vision;
+      let w: VisionWorker;
+      try {
+        w = await pending;
+      } catch (e) {
+        if (this.vision === pending) this.vision = undefined;
+        throw e;
+      }
+      try {
+        return await fn(w);
+      } catch (e) {
+        if (!(e instanceof StatusError && e.status === 400)) w.kill();
+        throw e;
+      } finally {
+        if (w.killed && this.vision === pending) this.vision = undefined;
+      }
+    });
+    this.visionQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async startVision(projector: string): Promise<VisionWorker> {
+    let w: VisionWorker;
+    try {
+      w = await VisionWorker.start();
+    } catch (e) {
+      if (e instanceof VisionUnavailableError) throw new StatusError(400, `images are off on this machine: ${e.message}`);
+      throw e;
+    }
+    try {
+      await w.open({
+        model: this.spec.modelPath,
+        projector,
+        ctx: this.spec.numCtx,
+        threads: threadsFor(this.spec.sizeBytes, this.spec.numThreads),
+        gpuLayers: this.model.gpuLayers,
+        ...(this.spec.numBatch ? { batch: this.spec.numBatch } : {}),
+      });
+    } catch (e) {
+      w.kill();
+      throw e;
+    }
+    debugLog("vision worker started", { model: this.spec.name, llama: w.llamaVersion });
+    return w;
+  }
+
   begin(): void {
     this.active++;
     this.lastUsed = Date.now();
@@ -146,6 +210,7 @@ export class Runner {
   async dispose(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     if (this.embedding) await (await this.embedding.catch(() => undefined))?.dispose();
+    if (this.vision) (await this.vision.catch(() => undefined))?.close();
     await this.context.dispose();
     await this.model.dispose();
   }

@@ -7,15 +7,17 @@
 import { randomInt } from "node:crypto";
 import { StatusError } from "../../errors.ts";
 import { answerParser, type ParsedPiece } from "../../runner/answer-parser.ts";
-import { acquire, checkImages, generateTokens, grammarFor, logprobsFor, promptModel, tokenize } from "../../runner/inference.ts";
+import { acquire, generateTokens, grammarFor, logprobsFor, promptModel, requestImages, tokenize } from "../../runner/inference.ts";
 import type { Logprob } from "../../runner/logprob-generation.ts";
+import { countWithImages, tagMessages } from "../../runner/vision/images.ts";
+import { generateWithImages } from "../../runner/vision/vision-generation.ts";
 import { assembleChat } from "../../runner/prompt-assembly.ts";
 import { thinkingParser } from "../../runner/thinking-parser.ts";
 import { toolCallsParser } from "../../runner/tool-call-tag.ts";
 import type { ChatToolCall } from "../../template/index.ts";
 import { modelField } from "../respond.ts";
 import { BodyCheck, chatBody, checkTopLogprobs } from "./bodies.ts";
-import { joined, lookUpModel, metrics, now, requireCapability, thinkFor, type Generation, type Inference, type Metrics } from "./generation.ts";
+import { imagesCheck, joined, lookUpModel, metrics, now, requireCapability, thinkFor, type Generation, type Inference, type Metrics } from "./generation.ts";
 
 /** A chunk's message, its fields in Ollama's order; `thinking` and `tool_calls` only when there are some. */
 export interface ChatChunkMessage {
@@ -59,28 +61,29 @@ export async function chat(deps: Inference, body: Record<string, unknown>): Prom
     if (req.tools && !resolved.capabilities.includes("tools")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support tools`);
     const think = thinkFor(resolved, model, req.think);
     requireCapability(resolved, model, "completion", "chat");
-    checkImages(resolved, req.messages.flatMap((m) => m.images ?? []));
+    const images = requestImages(resolved, req.messages.flatMap((m) => m.images ?? []));
     const grammar = await grammarFor(req.format);
     const logprobs = logprobsFor(req, grammar);
+    imagesCheck(images, grammar, logprobs);
     const lease = await acquire(deps.scheduler, resolved, req.keep_alive, signal);
     try {
       if (req.messages.length === 0) return emit(done("load"));
-      const text = assembleChat(promptModel(resolved), { ...req, think }, (s) => tokenize(lease, s).length);
+      // Each message's images are tagged where Ollama places them; those of messages truncated away go unused.
+      const messages = images.length > 0 ? tagMessages(req.messages) : req.messages;
+      const text = assembleChat(promptModel(resolved), { ...req, messages, think }, countWithImages((s) => tokenize(lease, s).length));
       const parser = answerParser({
         thinking: thinkingParser(resolved.template, { think: think.think, promptText: text }),
         tools: toolCallsParser({ template: resolved.template, parser: resolved.contents.config.parser }, req.tools),
       });
-      const stats = await generateTokens(lease, tokenize(lease, text), {
-        options: resolved.options,
-        grammar,
-        logprobs,
-        onPiece: (piece, lp) => {
-          const p = withIds(parser.add(piece));
-          // Text the parser holds back (a tag, a call not yet whole) waits; its log-probabilities do not.
-          if (p.content || p.thinking || p.toolCalls.length > 0 || lp?.length) emit({ ...chunk(p, false), ...(lp?.length ? { logprobs: lp } : {}) });
-        },
-        signal,
-      });
+      const onPiece = (piece: string, lp?: Logprob[]): void => {
+        const p = withIds(parser.add(piece));
+        // Text the parser holds back (a tag, a call not yet whole) waits; its log-probabilities do not.
+        if (p.content || p.thinking || p.toolCalls.length > 0 || lp?.length) emit({ ...chunk(p, false), ...(lp?.length ? { logprobs: lp } : {}) });
+      };
+      const stats =
+        images.length > 0
+          ? await generateWithImages(lease, text, images, { options: resolved.options, onPiece, signal })
+          : await generateTokens(lease, tokenize(lease, text), { options: resolved.options, grammar, logprobs, onPiece, signal });
       // What was held back when the answer ended goes in the final chunk.
       emit({ ...done(stats.doneReason, withIds(parser.end())), ...metrics(stats, started, lease.loadDurationNs) });
     } finally {

@@ -5,13 +5,15 @@
 
 import type { Token } from "node-llama-cpp";
 import { StatusError } from "../../errors.ts";
-import { acquire, checkImages, generateTokens, grammarFor, logprobsFor, promptModel, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
+import { acquire, continuationText, generateTokens, grammarFor, logprobsFor, promptModel, requestImages, tokenize, tokenizeContinuation } from "../../runner/inference.ts";
 import type { Logprob } from "../../runner/logprob-generation.ts";
+import { countWithImages, tagText } from "../../runner/vision/images.ts";
+import { generateWithImages } from "../../runner/vision/vision-generation.ts";
 import { assembleGenerate } from "../../runner/prompt-assembly.ts";
 import { thinkingParser } from "../../runner/thinking-parser.ts";
 import { modelField } from "../respond.ts";
 import { BodyCheck, checkTopLogprobs, generateBody } from "./bodies.ts";
-import { joined, lookUpModel, metrics, now, requireCapability, thinkFor, type Generation, type Inference, type Metrics } from "./generation.ts";
+import { imagesCheck, joined, lookUpModel, metrics, now, requireCapability, thinkFor, type Generation, type Inference, type Metrics } from "./generation.ts";
 
 export type GenerateChunk = {
   model: string;
@@ -52,24 +54,30 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
     const think = thinkFor(resolved, model, req.think);
     requireCapability(resolved, model, "completion", "generate");
     if (req.suffix && !resolved.capabilities.includes("insert")) throw new StatusError(400, `${resolved.stored.name.toString()} does not support insert`);
-    checkImages(resolved, req.images);
+    const images = requestImages(resolved, req.images);
     const grammar = await grammarFor(req.format);
     const logprobs = logprobsFor(req, grammar);
+    imagesCheck(images, grammar, logprobs);
     const lease = await acquire(deps.scheduler, resolved, req.keep_alive, signal);
     try {
       if (req.prompt === "" && req.suffix === "") return emit(done("load"));
-      const count = (s: string): number => tokenize(lease, s).length;
-      const text = req.raw ? req.prompt : assembleGenerate(promptModel(resolved), { ...req, think, continues: req.context !== undefined }, count);
-      const tokens = !req.raw && req.context !== undefined ? tokenizeContinuation(resolved, lease, { context: req.context, text }) : tokenize(lease, text);
+      const count = countWithImages((s: string): number => tokenize(lease, s).length);
+      // Images are tagged in the prompt as Ollama tags them; a raw prompt places its own tags.
+      const prompt = req.raw ? req.prompt : tagText(req.prompt, images.length, 0);
+      const text = req.raw ? req.prompt : assembleGenerate(promptModel(resolved), { ...req, prompt, think, continues: req.context !== undefined }, count);
       // The model's own template says where its thinking is, even under a request's template or raw prompt, as in Ollama.
       const parser = thinkingParser(resolved.template, { think: think.think, promptText: text });
-      const stats = await generateTokens(lease, tokens, {
-        options: resolved.options,
-        grammar,
-        logprobs,
-        onPiece: (piece, lp) => emit({ ...chunk(parser ? parser.add(piece) : { content: piece, thinking: "" }, false), ...(lp?.length ? { logprobs: lp } : {}) }),
-        signal,
-      });
+      const onPiece = (piece: string, lp?: Logprob[]): void => emit({ ...chunk(parser ? parser.add(piece) : { content: piece, thinking: "" }, false), ...(lp?.length ? { logprobs: lp } : {}) });
+      const stats =
+        images.length > 0
+          ? await generateWithImages(lease, !req.raw && req.context !== undefined ? continuationText(resolved, lease, { context: req.context, text }) : text, images, { options: resolved.options, onPiece, signal })
+          : await generateTokens(lease, !req.raw && req.context !== undefined ? tokenizeContinuation(resolved, lease, { context: req.context, text }) : tokenize(lease, text), {
+              options: resolved.options,
+              grammar,
+              logprobs,
+              onPiece,
+              signal,
+            });
       emit({
         ...done(stats.doneReason, parser?.end()),
         ...(req.raw ? {} : { context: stats.tokens }),
@@ -93,3 +101,4 @@ export async function generate(deps: Inference, body: Record<string, unknown>): 
       ),
   };
 }
+

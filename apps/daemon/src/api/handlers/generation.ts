@@ -177,3 +177,13 @@ export async function firstChunk<C>(gen: Generation<C>, signal: AbortSignal): Pr
   }
   return drain();
 }
+
+/**
+ * What the vision worker cannot do with images (docs/vision.md, "Requests"): it samples on its own,
+ * without a grammar or log-probabilities, so those are refused rather than silently dropped.
+ */
+export function imagesCheck(images: readonly Buffer[], grammar: unknown, logprobs: unknown): void {
+  if (images.length === 0) return;
+  if (grammar) throw new StatusError(400, "format cannot be combined with images: answers about images are not constrained by a grammar; send one or the other");
+  if (logprobs) throw new StatusError(400, "logprobs cannot be combined with images; send one or the other");
+}

@@ -4,6 +4,7 @@
 
 import { float32String } from "@corral/shared/gojson";
 import { APIError, Client } from "../client.ts";
+import { extractFileData } from "../image-files.ts";
 import { CLIError } from "../errors.ts";
 import { runInteractive } from "../interactive.ts";
 import { qualify } from "../short-names.ts";
@@ -137,6 +138,9 @@ export async function runCommand(modelArg: string, promptWords: string[], flags:
     return;
   }
   if (info.capabilities?.includes("image")) throw new CLIError("image generation models are not currently supported");
+  // A vision model's prompts may name image files, as with Ollama's CLI.
+  o.multiModal = info.capabilities?.includes("vision") === true;
+  if (o.multiModal && !interactive) ({ prompt: o.prompt, images: o.images } = await extractFileData(o.prompt, process.stderr));
 
   const io = { out: process.stdout, err: process.stderr };
   if (interactive) {

@@ -147,8 +147,12 @@ export class VisionWorker {
     }
   }
 
+  /** Whether kill() was called: the worker cannot take another request. */
+  killed = false;
+
   /** Ends the worker at once (also what cancelling a generation does). */
   kill(): void {
+    this.killed = true;
     this.child.kill("SIGKILL");
   }
 
