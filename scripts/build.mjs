@@ -32,6 +32,7 @@ const apps = [
       ["src/create/quantize/layout.mjs", "layout.mjs"],
       ["src/runner/vision/vision-child.mjs", "vision-child.mjs"],
       ["src/runner/vision/native-library.mjs", "native-library.mjs"],
+      ["src/runner/vision/build-mtmd.mjs", "build-mtmd.mjs"],
       ["src/create/templates", "templates"],
       [join(shared, "prefix-hash-worker.mjs"), "prefix-hash-worker.mjs"],
     ],

@@ -15,7 +15,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_RECORD, VISION_ABI, bundleCommit, visionSources } from "./native-library.mjs";
 
-const NATIVE = fileURLToPath(new URL("../../../native/mtmd/", import.meta.url));
+// The C API's sources: apps/daemon/native/mtmd beside the sources in a checkout, or beside dist/
+// in the installed package, which runs this file from there at postinstall.
+const NATIVE = ["../../../native/mtmd/", "../native/mtmd/"].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((d) => existsSync(join(d, "CMakeLists.txt"))) ?? fileURLToPath(new URL("../../../native/mtmd/", import.meta.url));
 const LIBRARY = "libcorral-vision.so";
 // What libmtmd and the vendored headers need of the llama.cpp tree; the rest is never unpacked.
 const PATHS = ["tools/mtmd", "include", "ggml/include", "vendor", "src/llama-ext.h"];
