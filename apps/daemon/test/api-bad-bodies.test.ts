@@ -163,3 +163,29 @@ test("the OpenAI endpoints pass the native refusals on in their own shape", asyn
   const list = (await (await app.request("/v1/models")).json()) as { data: Array<{ id: string }> };
   assert.deepEqual(list.data.map((m) => m.id), ["seed:latest"]);
 });
+
+test("a JSON body past 128 MiB is refused with a 413, and read no further than the bound", async () => {
+  const chunk = Buffer.alloc(1 << 20, 0x20);
+  const tail = Buffer.from(JSON.stringify({ model: "seed", prompt: "hi", stream: false, options: { num_predict: 1 } }));
+  for (const path of ["/api/generate", "/v1/completions"]) {
+    // 200 MiB of whitespace before a valid body: without a bound all of it would be read and parsed.
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctl) {
+        if (pulled < 200) {
+          pulled++;
+          ctl.enqueue(chunk);
+        } else {
+          ctl.enqueue(tail);
+          ctl.close();
+        }
+      },
+    });
+    const res = await app.request(`http://127.0.0.1${path}`, { method: "POST", body, duplex: "half" } as RequestInit);
+    assert.equal(res.status, 413, path);
+    assert.match(await res.text(), /request body is larger than 128 MiB/, path);
+    assert.ok(pulled <= 130, `${path}: ${pulled} MiB read`);
+  }
+  const declared = await app.request("http://127.0.0.1/api/chat", { method: "POST", body: "{}", headers: { "Content-Length": String(200 << 20) } });
+  assert.equal(declared.status, 413);
+});

@@ -18,9 +18,40 @@ export function jsonError(c: Context, e: unknown): Response {
   return c.json({ error: errorMessage(e) }, errorStatus(e) as 400);
 }
 
+/**
+ * The most bytes a JSON request body may have. Ollama sets none; a bound keeps one request from
+ * holding the daemon's memory (the text, then its parse, cost several times the bytes). It leaves
+ * room for the largest legitimate body: 16 images of 32 MiB decoded in all (runner/vision/images.ts)
+ * are 43 MiB of base64, plus a long conversation.
+ */
+export const MAX_JSON_BODY_BYTES = 128 << 20;
+
+/** A request's body as text, refused with a 413 past MAX_JSON_BODY_BYTES before it is all read. */
+export async function readBodyText(c: Context): Promise<string> {
+  const tooLarge = (): StatusError => new StatusError(413, `request body is larger than ${MAX_JSON_BODY_BYTES >> 20} MiB; send fewer or smaller images, or a shorter history`);
+  const declared = Number(c.req.header("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > MAX_JSON_BODY_BYTES) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return "";
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > MAX_JSON_BODY_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
 /** Reads a JSON body the way Ollama does: empty is `missing request body`, bad JSON a 400. */
 export async function readJSON(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
+  const text = await readBodyText(c);
   if (text.trim() === "") throw new StatusError(400, "missing request body");
   let v: unknown;
   try {

@@ -18,6 +18,7 @@ import { errorResponse } from "./errors.ts";
 import { findModel, modelList } from "./models.ts";
 import { newResponseContext, responseFromAnswer, responseStreamEvents, responsesRequestToNative } from "./responses.ts";
 import { sseResponse } from "./sse.ts";
+import { readBodyText } from "../respond.ts";
 
 function errorFrom(e: unknown): Response {
   if (e instanceof StatusError) return errorResponse(e.status, e.message);
@@ -30,7 +31,7 @@ export function openaiRoutes(deps: Inference): Hono {
 
   app.post("/v1/chat/completions", async (c) => {
     try {
-      const req = parseBody(await c.req.text(), "ChatCompletionRequest", chatCompletionFields);
+      const req = parseBody(await readBodyText(c), "ChatCompletionRequest", chatCompletionFields);
       const body = chatRequestToNative(req);
       const gen = await chat(deps, body);
       if (body.stream) {
@@ -46,7 +47,7 @@ export function openaiRoutes(deps: Inference): Hono {
 
   app.post("/v1/completions", async (c) => {
     try {
-      const req = parseBody(await c.req.text(), "CompletionRequest", completionFields);
+      const req = parseBody(await readBodyText(c), "CompletionRequest", completionFields);
       const body = completionRequestToNative(req);
       const gen = await generate(deps, body);
       if (body.stream) {
@@ -62,7 +63,7 @@ export function openaiRoutes(deps: Inference): Hono {
 
   app.post("/v1/responses", async (c) => {
     try {
-      const req = parseBody(await c.req.text(), "ResponsesRequest", responsesFields);
+      const req = parseBody(await readBodyText(c), "ResponsesRequest", responsesFields);
       const body = responsesRequestToNative(req);
       const ctx = newResponseContext(req);
       const gen = await chat(deps, body);
@@ -79,7 +80,7 @@ export function openaiRoutes(deps: Inference): Hono {
 
   app.post("/v1/embeddings", async (c) => {
     try {
-      const req = parseBody(await c.req.text(), "EmbedRequest", embedFields);
+      const req = parseBody(await readBodyText(c), "EmbedRequest", embedFields);
       const body = embedRequestToNative(req);
       const answer = await embed(deps, body, signalOf(c));
       return c.json(embeddingList(body.model, answer, encodingFormat(req["encoding_format"])));
