@@ -28,6 +28,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY apps/daemon/package.json apps/daemon/
 COPY apps/daemon/bin apps/daemon/bin/
 COPY apps/daemon/dist apps/daemon/dist/
+# The sources of libmtmd's C API: the image has no compiler, so images stay off here (one log line
+# says why), but it holds what the package holds.
+COPY apps/daemon/native apps/daemon/native/
 RUN ln -s /app/apps/daemon/bin/corral.js /usr/local/bin/corral \
  && mkdir -p /home/node/.corral && chown -R node:node /home/node/.corral
 USER node
