@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config, MirrorConfig } from "../config.ts";
 import type { BlobFetch } from "./blob-fetch.ts";
-import { SingleFlight } from "./single-flight.ts";
+import { SingleFlight } from "@corral/shared/single-flight";
 import { UpstreamClient } from "./upstream-client.ts";
 
 export interface MirrorLog {

@@ -10,6 +10,7 @@ import { fileTypeName, ggmlTypeName } from "@corral/shared/gguf/types";
 import type { Database } from "../db/open.ts";
 import { blobFacts } from "../db/schema.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { SingleFlight } from "@corral/shared/single-flight";
 
 export interface GGUFFacts {
   architecture: string;
@@ -117,7 +118,7 @@ function outdated(row: { kind: string; facts: unknown }): boolean {
 }
 
 // Concurrent page views of a new model read each header once per process.
-const inFlight = new Map<string, Promise<BlobFacts>>();
+const reading = new SingleFlight<string, Promise<BlobFacts>>();
 
 export interface BlobRef {
   digest: string;
@@ -137,10 +138,9 @@ export async function blobFactsFor(db: Database, store: BlobStore, refs: BlobRef
   for (const row of cached) if (!outdated(row)) out.set(row.digest, { kind: row.kind, facts: row.facts, error: row.error } as BlobFacts);
   const missing = unique.filter((r) => !out.has(r.digest));
   const read = await Promise.all(
-    missing.map((r) => {
-      let p = inFlight.get(r.digest);
-      if (!p) {
-        p = (async (): Promise<BlobFacts> => {
+    missing.map((r) =>
+      reading
+        .run(r.digest, async (): Promise<BlobFacts> => {
           const facts = await readFacts(store, r.digest, r.size, r.kind);
           if (!facts) return { kind: r.kind, facts: null, error: "the blob could not be read from storage" } as BlobFacts;
           // The blob may have been collected meanwhile: the foreign key then refuses the row, which is fine.
@@ -152,11 +152,9 @@ export async function blobFactsFor(db: Database, store: BlobStore, refs: BlobRef
             .onConflictDoUpdate({ target: blobFacts.digest, set: row, setWhere: sql`${blobFacts.kind} = 'gguf' and ${blobFacts.facts} is not null and not (${blobFacts.facts} ? 'traits')` })
             .catch(() => {});
           return facts;
-        })().finally(() => inFlight.delete(r.digest));
-        inFlight.set(r.digest, p);
-      }
-      return p.then((f) => [r.digest, f] as const);
-    }),
+        })
+        .then((f) => [r.digest, f] as const),
+    ),
   );
   for (const [d, f] of read) out.set(d, f);
   return out;

@@ -1,6 +1,7 @@
 // One piece of work per key at a time: whoever asks while it runs gets the same promise. The
-// mirror uses it so that concurrent first pulls cause one upstream request per manifest and one
-// download per blob (docs/protocol.md, "Mirrors").
+// registry's mirror uses it so that concurrent first pulls cause one upstream request per manifest
+// and one download per blob (docs/protocol.md, "Mirrors"); its catalog, so that concurrent page
+// views of a new model read each blob's facts once.
 
 export class SingleFlight<K, V> {
   private readonly running = new Map<K, V>();
