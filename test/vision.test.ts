@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
-import { startDaemon, runCLI, type Daemon } from "./helpers/daemon.ts";
+import { startDaemon, runCLI, debugEvents, waitForDebugEvent, type Daemon, type DebugEvent } from "./helpers/daemon.ts";
 import { startRegistry, registryCLI, type RegistryProcess } from "./helpers/registry.ts";
 import { writeRandomProjector } from "./helpers/random-projector.ts";
 import { encodePNG } from "./helpers/png.ts";
@@ -40,7 +40,8 @@ before(async () => {
     join(work, "Modelfile"),
     "FROM ./stories260K.gguf\nFROM ./mmproj.gguf\nTEMPLATE {{ .Prompt }}\nPARAMETER temperature 0\nPARAMETER num_predict 16\n",
   );
-  daemon = await startDaemon();
+  // The debug log tells which worker process made each answer.
+  daemon = await startDaemon({ env: { CORRAL_DEBUG: "1" } });
   const c = await runCLI(daemon, ["create", "seer", "-f", join(work, "Modelfile")]);
   assert.equal(c.code, 0, c.stderr);
   client = new Ollama({ host: daemon.url });
@@ -130,6 +131,63 @@ test("bad images are a 400 of one line naming the problem", { skip }, async () =
   // The worker answers the next request.
   const ok = await client.generate({ model: "seer", prompt: "Once upon a time", images: [red] });
   assert.ok((ok.response ?? "").length > 0);
+});
+
+/**
+ * The first `n` "generation with images ended" events of `model` once logged, and the workers
+ * started for it; a second worker is enough to tell (an answer that ended with its worker killed
+ * logs none).
+ */
+async function answersLogged(model: string, n: number): Promise<{ answers: DebugEvent[]; workers: DebugEvent[] }> {
+  const of = (msg: string): DebugEvent[] => debugEvents(daemon).filter((e) => e.msg === msg && e["model"] === model);
+  await waitForDebugEvent(daemon, 0, () => of("generation with images ended").length >= n || of("vision worker started").length > 1);
+  return { answers: of("generation with images ended").slice(0, n), workers: of("vision worker started") };
+}
+
+test("a stop sequence or a client that leaves ends the answer between tokens and keeps the worker", { skip }, async () => {
+  // A model of its own (a copy would share seer's runner), so that its worker and the log's
+  // events are this test's alone.
+  await writeFile(join(work, "Modelfile.lookout"), `${await readFile(join(work, "Modelfile"), "utf8")}PARAMETER top_k 1\n`);
+  const c = await runCLI(daemon, ["create", "lookout", "-f", join(work, "Modelfile.lookout")]);
+  assert.equal(c.code, 0, c.stderr);
+  const model = "lookout";
+  const full = (await client.generate({ model, prompt: "Once upon a time", images: [red] })).response ?? "";
+  // A word from the middle of the greedy answer: the answer ends just before it.
+  const stop = full.split(" ").filter(Boolean)[2]!;
+  const cut = full.slice(0, full.indexOf(stop));
+  assert.ok(cut.length > 0 && cut.length < full.length, JSON.stringify({ full, stop }));
+  const stopped = await client.generate({ model, prompt: "Once upon a time", images: [red], options: { stop: [stop], num_predict: 400 } });
+  assert.equal(stopped.response, cut);
+  assert.equal(stopped.done_reason, "stop");
+  const after = await client.generate({ model, prompt: "Once upon a time", images: [red] });
+  assert.equal(after.response, full, "the kept worker answers as before");
+
+  // A long streamed answer whose client leaves after the first chunk.
+  const leaving = new AbortController();
+  const r = await fetch(`${daemon.url}/api/generate`, {
+    method: "POST",
+    body: JSON.stringify({ model, prompt: "Once upon a time", images: [b64(red)], options: { num_predict: 100_000 } }),
+    signal: leaving.signal,
+  });
+  assert.equal(r.status, 200);
+  const first = await r.body!.getReader().read();
+  assert.ok(first.value && first.value.length > 0);
+  leaving.abort();
+  const last = await client.generate({ model, prompt: "Once upon a time", images: [red] });
+  assert.equal(last.response, full, "the kept worker answers as before");
+
+  const { answers, workers } = await answersLogged(`${model}:latest`, 5);
+  assert.equal(workers.length, 1, "one worker made every answer");
+  const [fullEnd, stoppedEnd, afterEnd, leftEnd, lastEnd] = answers;
+  // The worker may have ended the answer before the stop reached it; either way it was not killed.
+  assert.notEqual(stoppedEnd!["stop_reason"], "killed", JSON.stringify(stoppedEnd));
+  // Whether the client left before the answer's end depends on speed; either way the worker stays.
+  assert.notEqual(leftEnd!["stop_reason"], "killed", JSON.stringify(leftEnd));
+  assert.equal(afterEnd!["stop_reason"], "length");
+  const pid = workers[0]!["pid"];
+  assert.equal(typeof pid, "number");
+  assert.equal(fullEnd!["worker_pid"], pid);
+  for (const e of [stoppedEnd, afterEnd, leftEnd, lastEnd]) assert.equal(e!["worker_pid"], pid, "the same worker process made every answer");
 });
 
 test("a model without a projector given images says it does not support vision", { skip }, async () => {

@@ -2,8 +2,9 @@
 // source (build-mtmd.mjs), loaded in the vision worker through koffi, evaluating a prompt with a
 // PNG made here through a random-weight projector into stories260K. Checks that an image becomes
 // the projector's tokens and steers the greedy answer the same way every time, that bad images
-// are refused with a 400 that names the problem while the worker goes on, and that a worker that
-// dies mid-answer is an error, not a crash.
+// are refused with a 400 that names the problem while the worker goes on, that an answer can be
+// stopped between tokens with the worker kept, and that a worker that dies mid-answer is an
+// error, not a crash.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -84,6 +85,33 @@ test("bad images get a 400 naming the problem, and the worker answers the next r
   await refused([red], "no marker here", /0 image markers but 1 images/);
   const ok = await answer(`${m}Once upon a time`, [red]);
   assert.ok(ok.text.length > 0);
+});
+
+test("stop() ends an answer between two tokens and the same worker answers the next request", { skip }, async () => {
+  const w = worker!;
+  const pid = w.pid!;
+  const m = w.marker;
+  const expected = await answer(`${m}Once upon a time`, [red]);
+  const req: VisionGenerateRequest = { prompt: `${m}Once upon a time`, images: [blue], maxPixels: 1 << 24, maxTokens: 400 };
+  // The worker is paused while the request and its stop are written, so that it finds both when
+  // it goes on and must stop before its first token, however fast it would have answered.
+  process.kill(pid, "SIGSTOP");
+  let r: Awaited<ReturnType<VisionWorker["generate"]>>;
+  try {
+    const pending = w.generate(req, () => undefined);
+    w.stop();
+    process.kill(pid, "SIGCONT");
+    r = await pending;
+  } finally {
+    process.kill(pid, "SIGCONT");
+  }
+  assert.equal(r.reason, "stopped");
+  assert.equal(r.evalCount, 0);
+  // A stop with nothing under way is nothing, and a late one does not reach the next request.
+  w.stop();
+  assert.equal((await answer(`${m}Once upon a time`, [red])).text, expected.text);
+  assert.equal(w.killed, false);
+  assert.equal(w.pid, pid);
 });
 
 test("a worker that dies during an answer is a 500 for that request, not a crash", { skip }, async () => {

@@ -117,8 +117,9 @@ export class Runner {
 
   /**
    * Runs `fn` with this model's vision worker (docs/vision.md, "The worker"), one request at a time:
-   * the worker starts on first use and ends with the runner. One that was killed (a cancelled or
-   * stopped answer) or failed is replaced for the next request. A machine without the library is
+   * the worker starts on first use and ends with the runner. One that was killed (it failed, or
+   * did not answer a stop) is replaced for the next request; a request that ends because its
+   * client left has stopped the worker's answer and keeps it. A machine without the library is
    * a 400 that says why; it is asked again each time, so building the library needs no restart.
    */
   withVision<T>(fn: (w: VisionWorker) => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -138,7 +139,8 @@ export class Runner {
       try {
         return await fn(w);
       } catch (e) {
-        if (!(e instanceof StatusError && e.status === 400)) w.kill();
+        const clientLeft = signal?.aborted === true && e === signal.reason;
+        if (!(e instanceof StatusError && e.status === 400) && !clientLeft) w.kill();
         throw e;
       } finally {
         if (w.killed && this.vision === pending) this.vision = undefined;
@@ -169,7 +171,7 @@ export class Runner {
       w.kill();
       throw e;
     }
-    debugLog("vision worker started", { model: this.spec.name, llama: w.llamaVersion });
+    debugLog("vision worker started", { model: this.spec.name, llama: w.llamaVersion, pid: w.pid });
     return w;
   }
 

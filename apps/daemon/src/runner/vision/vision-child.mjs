@@ -8,11 +8,14 @@
 // {"ready":true,"marker":…,"llamaVersion":…}, or {"error":…,"unavailable":true} and exits 2.
 // Then, one at a time:
 //   {"op":"open","model","projector","ctx","batch","threads","gpuLayers"} → {"opened":true}
-//   {"op":"generate","prompt","images":[base64…],"maxPixels","maxTokens",
+//   {"op":"generate","id","prompt","images":[base64…],"maxPixels","maxTokens",
 //    "temperature","topK","topP","minP","seed"}
 //       → {"promptTokens":n}, then {"text":…} per decoded piece, then {"done":true,"reason","evalCount"}
 // A failed step writes {"error":…,"kind":…} (kind "image", "markers", "context", "model", "eval")
 // and the worker waits for the next request.
+// {"op":"stop","id"} may come at any time: the generation of that id (or of a lower one) ends
+// before its next token with {"done":true,"reason":"stopped",…}, or is not touched when it has
+// already ended. The ids only grow, so a late stop never reaches the next request.
 import { writeSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { StringDecoder } from "node:string_decoder";
@@ -78,8 +81,15 @@ function open(req) {
   emit({ opened: true });
 }
 
-function generate(req) {
+// The highest generation id a stop was asked for.
+let stoppedThrough = 0;
+// Between tokens the loop waits one turn of the event loop, so that a stop sent while the answer
+// is being made is read (the native calls block the loop while they run).
+const readInput = () => new Promise((resolve) => setImmediate(resolve));
+
+async function generate(req) {
   if (!session) return emit({ error: "no model is open", kind: "model" });
+  const id = Number(req.id) || 0;
   const images = (Array.isArray(req.images) ? req.images : []).map((b64) => Buffer.from(String(b64), "base64"));
   const temperature = typeof req.temperature === "number" ? req.temperature : 0;
   f.sampler(session, temperature, req.topK | 0, Number(req.topP ?? 1), Number(req.minP ?? 0), (req.seed ?? 0) >>> 0);
@@ -93,6 +103,11 @@ function generate(req) {
   let count = 0;
   let reason = "length";
   while (count < maxTokens) {
+    await readInput();
+    if (id <= stoppedThrough) {
+      reason = "stopped";
+      break;
+    }
     const tok = f.next(session, piece, piece.length, len);
     if (tok === -1) {
       reason = "stop";
@@ -108,17 +123,30 @@ function generate(req) {
   emit({ done: true, reason, evalCount: count });
 }
 
-for await (const line of createInterface({ input: process.stdin })) {
+// Requests run one after another in the order they came; a stop is taken as soon as it is read.
+let work = Promise.resolve();
+const input = createInterface({ input: process.stdin });
+input.on("line", (line) => {
   let req;
   try {
     req = JSON.parse(line);
   } catch {
     emit({ error: "not a JSON line", kind: "request" });
-    continue;
+    return;
   }
-  if (req.op === "open") open(req);
-  else if (req.op === "generate") generate(req);
-  else emit({ error: `unknown op ${String(req.op)}`, kind: "request" });
-}
-if (session) f.close(session);
-process.exit(0);
+  if (req?.op === "stop") {
+    stoppedThrough = Math.max(stoppedThrough, Number(req.id) || 0);
+    return;
+  }
+  work = work.then(() => {
+    if (req?.op === "open") open(req);
+    else if (req?.op === "generate") return generate(req);
+    else emit({ error: `unknown op ${String(req?.op)}`, kind: "request" });
+  });
+});
+input.on("close", () => {
+  void work.then(() => {
+    if (session) f.close(session);
+    process.exit(0);
+  });
+});

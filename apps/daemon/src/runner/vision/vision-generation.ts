@@ -1,8 +1,8 @@
 // Generation of a prompt with images (docs/vision.md, "Requests"): the loaded model's vision worker
 // evaluates the prompt with the images in their places and writes the answer, which goes through
 // the same stop sequences and bounds as a text answer and comes back with the same statistics.
-// A stop sequence or a client that leaves ends the worker (it has no way to stop an answer
-// midway); the model's next request with images starts another.
+// A stop sequence or a client that leaves stops the worker's answer between two tokens; the
+// worker, with the model and projector it has loaded, stays for the next request.
 
 import type { ModelOptions } from "@corral/shared/modelfile/params";
 import type { Lease } from "../scheduler.ts";
@@ -31,7 +31,7 @@ export async function generateWithImages(lease: Lease, prompt: string, images: r
       text += piece;
       opts.onPiece(piece);
     });
-    const onAbort = (): void => w.kill();
+    const onAbort = (): void => w.stop();
     signal?.addEventListener("abort", onAbort, { once: true });
     const start = process.hrtime.bigint();
     let first: bigint | undefined;
@@ -50,10 +50,12 @@ export async function generateWithImages(lease: Lease, prompt: string, images: r
         },
         (piece) => {
           first ??= process.hrtime.bigint();
-          if (!stops.done && stops.push(piece)) w.kill();
+          // Pieces made before the worker read the stop are not the answer's.
+          if (signal?.aborted) return;
+          if (!stops.done && stops.push(piece)) w.stop();
         },
       ).catch((e: unknown) => {
-        // The worker was ended on purpose: the answer so far is the answer.
+        // A worker that did not answer the stop was killed: the answer so far is the answer.
         if (stops.done) return undefined;
         signal?.throwIfAborted();
         throw e;
@@ -63,13 +65,21 @@ export async function generateWithImages(lease: Lease, prompt: string, images: r
       const model = runner.model;
       const promptText = prompt.replace(/\[img-\d+\]/g, "");
       const answerTokens = model.tokenize(text, false);
-      debugLog("generation with images ended", { model: runner.spec.name, images: placed.images.length, eval_count: result?.evalCount ?? answerTokens.length });
+      debugLog("generation with images ended", {
+        model: runner.spec.name,
+        images: placed.images.length,
+        eval_count: result?.evalCount ?? answerTokens.length,
+        stop_reason: result?.reason ?? "killed",
+        worker_pid: w.pid,
+      });
+      if (!stops.done) signal?.throwIfAborted();
       return {
         text,
-        doneReason: stops.done || !result ? "stop" : result.reason,
+        doneReason: stops.done || !result || result.reason !== "length" ? "stop" : "length",
         promptEvalCount: result?.promptTokens ?? model.tokenize(promptText, true).length,
         promptEvalDurationNs: Number((first ?? end) - start),
-        evalCount: result?.evalCount ?? answerTokens.length,
+        // A stopped answer counts the tokens of its text, as a text answer counts those it kept.
+        evalCount: result && !stops.done ? result.evalCount : answerTokens.length,
         evalDurationNs: Number(end - (first ?? end)),
         tokens: [...model.tokenize(promptText, true), ...answerTokens],
       };
