@@ -85,11 +85,11 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
 }
 
-/** CPU seconds (user + system, every thread, finished ones too) a process has used so far. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
+/** CPU seconds (every thread, finished ones too) a process has used so far: user + system, and system. */
+function cpuSeconds(pid: number | undefined): [number, number] {
+  if (!pid) return [0, 0];
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return [(Number(fields[11]) + Number(fields[12])) / 100, Number(fields[12]) / 100];
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -103,6 +103,9 @@ interface Round {
   pullDaemonCPU: number;
   pushRegistryCPU: number;
   pullRegistryCPU: number;
+  /** Of those, the system time (the kernel's copies, page faults and calls) of the pulling daemon and of the registry receiving. */
+  pullDaemonSys: number;
+  pushRegistrySys: number;
   /** The pulling daemon's peak resident memory, MB. */
   pullDaemonPeakMB: number;
 }
@@ -164,10 +167,12 @@ try {
           hash,
           push,
           pull,
-          pushDaemonCPU: (cpu1[0]! - cpu0[0]!) / gb,
-          pushRegistryCPU: (cpu1[1]! - cpu0[1]!) / gb,
-          pullDaemonCPU: (cpu3[0]! - cpu2[0]!) / gb,
-          pullRegistryCPU: (cpu3[1]! - cpu2[1]!) / gb,
+          pushDaemonCPU: (cpu1[0]![0] - cpu0[0]![0]) / gb,
+          pushRegistryCPU: (cpu1[1]![0] - cpu0[1]![0]) / gb,
+          pullDaemonCPU: (cpu3[0]![0] - cpu2[0]![0]) / gb,
+          pullRegistryCPU: (cpu3[1]![0] - cpu2[1]![0]) / gb,
+          pullDaemonSys: (cpu3[0]![1] - cpu2[0]![1]) / gb,
+          pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB: peakMB(b.process.pid),
         });
         console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
@@ -196,6 +201,7 @@ try {
         pullDaemon: cpu(m.pullDaemonCPU),
         ...(corral ? { pushRegistry: cpu(m.pushRegistryCPU), pullRegistry: cpu(m.pullRegistryCPU) } : {}),
       },
+      systemSecondsPerGB: { pullDaemon: cpu(m.pullDaemonSys), ...(corral ? { pushRegistry: cpu(m.pushRegistrySys) } : {}) },
       pullDaemonPeakMB: Math.round(m.pullDaemonPeakMB),
       seconds: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
     };

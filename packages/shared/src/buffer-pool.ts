@@ -4,20 +4,58 @@
 // of times per gigabyte. Bytes copied into pooled buffers leave the socket's chunks to die young,
 // and the pooled ones are never garbage.
 
+/** The alignment a file opened with O_DIRECT asks of buffers, offsets and lengths. */
+export const DIRECT_IO_ALIGNMENT = 4096;
+
 export class BufferPool {
   private readonly free: Buffer[] = [];
+  /** Whether take() hands out buffers that start on a page (DIRECT_IO_ALIGNMENT) boundary. */
+  readonly aligned: boolean;
 
-  /** `keep`: idle buffers beyond this many go back to the allocator. */
+  /**
+   * `keep`: idle buffers beyond this many go back to the allocator. `pageAligned`: buffers that
+   * can be written to a file opened with O_DIRECT, when the runtime can make them.
+   */
   constructor(
     readonly size: number,
     private readonly keep: number,
-  ) {}
+    opts: { pageAligned?: boolean } = {},
+  ) {
+    this.aligned = opts.pageAligned === true && size % WASM_PAGE === 0 && alignedBlock(WASM_PAGE, 1) !== undefined;
+  }
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    const b = this.free.pop();
+    if (b) return b;
+    if (!this.aligned) return Buffer.allocUnsafeSlow(this.size);
+    // A block of `keep` buffers at a time: each block is one reservation of address space.
+    const block = alignedBlock(this.size, Math.max(1, this.keep));
+    // Out of address space: a buffer that a direct write refuses (EINVAL), and the writer's fallback.
+    if (!block) return Buffer.allocUnsafeSlow(this.size);
+    this.free.push(...block.slice(1));
+    return block[0]!;
   }
 
   give(b: Buffer): void {
     if (b.length === this.size && this.free.length < this.keep) this.free.push(b);
   }
+}
+
+const WASM_PAGE = 65536;
+// The project's TypeScript libraries (ES only) do not declare WebAssembly.
+const wasmMemory = (globalThis as { WebAssembly?: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly?.Memory;
+
+/**
+ * `count` buffers of `size` bytes, each starting on a page. Node has no aligned allocation; a
+ * WebAssembly memory is the one buffer V8 maps whole pages for (its start is page-aligned), and
+ * `size` is a multiple of its 64 KiB page. Undefined where WebAssembly is off (--jitless).
+ */
+function alignedBlock(size: number, count: number): Buffer[] | undefined {
+  let memory: { buffer: ArrayBuffer };
+  try {
+    memory = new wasmMemory!({ initial: (size / WASM_PAGE) * count });
+  } catch {
+    return undefined;
+  }
+  return Array.from({ length: count }, (_, i) => Buffer.from(memory.buffer, i * size, size));
 }

@@ -1,10 +1,10 @@
 // Blobs as files: <root>/blobs/sha256/<2 hex>/<64 hex>, uploads as <root>/uploads/<uuid>. A commit
 // is a rename, so a blob is either absent or complete.
 
-import { createReadStream, open as openFd } from "node:fs";
+import { constants, createReadStream, open as openFd } from "node:fs";
 import type { FileSlice } from "@corral/shared/file-pump";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { BufferPool } from "@corral/shared/buffer-pool";
+import { BufferPool, DIRECT_IO_ALIGNMENT } from "@corral/shared/buffer-pool";
 import { BackgroundFlush } from "@corral/shared/background-flush";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -21,12 +21,40 @@ import {
   type StoredUpload,
 } from "./blob-store.ts";
 
-/** Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time. */
-const chunkBuffers = new BufferPool(1 << 20, 16);
+/**
+ * Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time; they
+ * start on a page so that whole ones can be written with O_DIRECT.
+ */
+const chunkBuffers = new BufferPool(1 << 20, 16, { pageAligned: true });
 const WRITES_IN_FLIGHT = 4;
 
-async function writeAll(handle: FileHandle, buf: Buffer, n: number, at: number): Promise<void> {
-  for (let done = 0; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
+/** `n` bytes of `buf` to write at `at` in the upload's file. */
+interface Slab {
+  buf: Buffer;
+  n: number;
+  at: number;
+}
+
+async function writeAll(handle: FileHandle, { buf, n, at }: Slab, from = 0): Promise<void> {
+  for (let done = from; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
+}
+
+/**
+ * Writes a slab through `direct` (the file opened with O_DIRECT) when given, the rest of it or all
+ * of it through `handle`; answers how many bytes went through the page cache.
+ */
+async function writeSlab(handle: FileHandle, direct: FileHandle | undefined, slab: Slab): Promise<number> {
+  let done = 0;
+  if (direct) {
+    try {
+      done = (await direct.write(slab.buf, 0, slab.n, slab.at)).bytesWritten;
+    } catch (e) {
+      // A filesystem or buffer that refuses direct I/O: the page cache takes it.
+      if ((e as NodeJS.ErrnoException).code !== "EINVAL") throw e;
+    }
+  }
+  await writeAll(handle, slab, done);
+  return slab.n - done;
 }
 
 export class FilesystemBlobStore implements BlobStore {
@@ -39,6 +67,9 @@ export class FilesystemBlobStore implements BlobStore {
    * the commit raises it or the upload is discarded (a later chunk does not make earlier bytes safe).
    */
   private readonly flushFailures = new Map<string, unknown>();
+
+  /** Set once a file here could not be opened with O_DIRECT (tmpfs, some network filesystems). */
+  private directRefused = false;
 
   constructor(readonly root: string) {
     this.blobsDir = join(root, "blobs", "sha256");
@@ -132,9 +163,13 @@ export class FilesystemBlobStore implements BlobStore {
     const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
+    const direct = await this.openDirect(id);
     let written = 0;
     let slab = chunkBuffers.take();
     let filled = 0;
+    // A chunk that starts off a page boundary (Ollama's chunks are 100 MB) fills its first buffer
+    // only up to the next one, so that the buffers after it are written at aligned offsets.
+    let room = (DIRECT_IO_ALIGNMENT - (offset % DIRECT_IO_ALIGNMENT)) % DIRECT_IO_ALIGNMENT || slab.length;
     // Several positional writes in flight while the next buffer fills: a write into fresh page
     // cache can take longer than receiving the next megabyte, and the thread pool runs them side
     // by side. The bytes are pushed towards the disk as they come so that the flush before the
@@ -151,10 +186,16 @@ export class FilesystemBlobStore implements BlobStore {
       const at = offset + written;
       slab = chunkBuffers.take();
       filled = 0;
+      room = slab.length;
       written += n;
       observe?.(n === full.length ? full : full.subarray(0, n));
-      const w: Promise<void> = writeAll(handle, full, n, at)
-        .then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e))
+      // Buffers of whole pages at page offsets bypass the page cache: copying a gigabyte into
+      // pages new to a virtual machine costs the kernel more than receiving and hashing it
+      // (README, "About the transfer figures"), and a registry seldom reads a blob soon after its
+      // upload. The commit's datasync still makes them durable. The rest goes through the cache.
+      const aligned = at % DIRECT_IO_ALIGNMENT === 0 && n % DIRECT_IO_ALIGNMENT === 0;
+      const w: Promise<void> = writeSlab(handle, aligned ? direct : undefined, { buf: full, n, at })
+        .then((cached) => flusher.wrote(cached), (e: unknown) => void (failure ??= e))
         .finally(() => {
           chunkBuffers.give(full);
           writing.delete(w);
@@ -166,10 +207,10 @@ export class FilesystemBlobStore implements BlobStore {
       await handle.truncate(offset);
       for await (const chunk of body as AsyncIterable<Buffer>) {
         for (let off = 0; off < chunk.length; ) {
-          const n = chunk.copy(slab, filled, off);
+          const n = chunk.copy(slab, filled, off, off + Math.min(chunk.length - off, room - filled));
           filled += n;
           off += n;
-          if (filled === slab.length) await flush();
+          if (filled === room) await flush();
         }
       }
       await flush();
@@ -178,6 +219,7 @@ export class FilesystemBlobStore implements BlobStore {
       ok = true;
     } finally {
       await Promise.all(writing);
+      await direct?.close().catch(() => undefined);
       chunkBuffers.give(slab);
       // A background flush still running does not hold the response: the next chunk can arrive
       // meanwhile. Its failure is kept for the commit, whose own flush could no longer see it.
@@ -188,6 +230,19 @@ export class FilesystemBlobStore implements BlobStore {
       if (!ok) await closing.catch(() => undefined);
     }
     return written;
+  }
+
+  /**
+   * The upload's file opened for direct writes, where the buffers allow them (they start on a page).
+   */
+  private async openDirect(id: string): Promise<FileHandle | undefined> {
+    if (this.directRefused || !chunkBuffers.aligned) return undefined;
+    try {
+      return await open(this.uploadPath(id), constants.O_WRONLY | constants.O_DIRECT);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EINVAL") this.directRefused = true;
+      return undefined;
+    }
   }
 
   async readUpload(id: string, size: number): Promise<Readable> {
