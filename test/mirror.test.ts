@@ -123,6 +123,50 @@ test("names the upstream does not have, or keeps private, are unknown", async ()
   assert.equal(secret.status, 404);
 });
 
+test("names the upstream lacks are asked for once; a client asking for many new names is told to wait", async () => {
+  const bounded = await mirrorOf(proxy.url, { REGISTRY_MIRROR_LOOKUP_RATE: "3", REGISTRY_MIRROR_MISS_TTL: "3600" });
+  try {
+    await push("library/known", "latest", makeModel(1200));
+    const manifestGETs = (model: string): number => proxy.log.filter((l) => l.url.includes(`/v2/library/${model}/manifests/`)).length;
+    const get = (model: string): Promise<Response> => fetch(`${bounded.url}/v2/library/${model}/manifests/latest`);
+    // Three lookups of names without a copy here: one that exists, one missing name (asked twice).
+    assert.equal((await get("known")).status, 200);
+    const known = manifestGETs("known");
+    assert.equal((await get("ghost-a")).status, 404);
+    const asked = manifestGETs("ghost-a");
+    assert.ok(asked > 0);
+    assert.equal((await get("ghost-a")).status, 404);
+    assert.equal(manifestGETs("ghost-a"), asked, "a missing name is remembered");
+    assert.equal((await get("ghost-b")).status, 404);
+    // The fourth new name this minute: 429 before the upstream is asked.
+    const limited = await get("ghost-c");
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    assert.match(await limited.text(), /TOOMANYREQUESTS/);
+    assert.equal(manifestGETs("ghost-c"), 0);
+    // Names with a copy here are not charged: the model pulled before still answers, from the copy.
+    const again = await get("known");
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("corral-mirror"), "hit");
+    assert.equal(manifestGETs("known"), known);
+  } finally {
+    await bounded.stop();
+  }
+  // Without the memory of misses each request for a missing name reaches the upstream.
+  const forgetful = await mirrorOf(proxy.url, { REGISTRY_MIRROR_MISS_TTL: "0" });
+  try {
+    const asked = (): number => proxy.log.filter((l) => l.url.includes("/v2/library/ghost-z/manifests/")).length;
+    const before = asked();
+    assert.equal((await fetch(`${forgetful.url}/v2/library/ghost-z/manifests/latest`)).status, 404);
+    const once = asked() - before;
+    assert.ok(once > 0);
+    assert.equal((await fetch(`${forgetful.url}/v2/library/ghost-z/manifests/latest`)).status, 404);
+    assert.equal(asked() - before, 2 * once);
+  } finally {
+    await forgetful.stop();
+  }
+});
+
 test("pushes to a mirrored namespace are refused", async () => {
   const start = await fetch(`${mirror.url}/v2/library/mine/blobs/uploads/`, { method: "POST" });
   assert.equal(start.status, 403);

@@ -75,6 +75,10 @@ export interface Config {
   mirrors: MirrorConfig[];
   /** REGISTRY_MIRROR_TTL: how long a mirrored tag is served before it is resolved upstream again. */
   mirrorTTLSeconds: number;
+  /** REGISTRY_MIRROR_MISS_TTL: how long a name the upstream does not have is answered as missing without asking it again. */
+  mirrorMissTTLSeconds: number;
+  /** REGISTRY_MIRROR_LOOKUP_RATE: upstream lookups of names the registry has no copy of, per client address and minute. */
+  mirrorLookupRatePerMinute: number;
   /** REGISTRY_MIRROR_VISIBILITY: visibility of a repository created by its first fetch from upstream. */
   mirrorVisibility: "public" | "private";
 }
@@ -247,6 +251,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // pull, and an hour keeps ten machines pulling from asking upstream each time while a moved tag
     // is seen the same day; 0 resolves the tag upstream on every manifest request.
     mirrorTTLSeconds: num(env, "REGISTRY_MIRROR_TTL", 3600),
+    // A minute: a client (or a typo in a script) asking for a name the upstream lacks over and
+    // over costs the upstream one request a minute, and a model published upstream is seen soon.
+    mirrorMissTTLSeconds: num(env, "REGISTRY_MIRROR_MISS_TTL", 60),
+    // A person pulls a handful of models; a client asking for a new name every second is probing
+    // the upstream through the registry (each such request costs the upstream a manifest lookup).
+    mirrorLookupRatePerMinute: count(env, "REGISTRY_MIRROR_LOOKUP_RATE", 60),
     mirrorVisibility: visibilityOf(env, "REGISTRY_MIRROR_VISIBILITY", "public"),
   };
 }

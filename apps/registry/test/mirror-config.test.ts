@@ -1,4 +1,4 @@
-// REGISTRY_MIRRORS, REGISTRY_MIRROR_TTL and REGISTRY_MIRROR_VISIBILITY as the registry reads them:
+// REGISTRY_MIRRORS, REGISTRY_MIRROR_TTL, _MISS_TTL, _LOOKUP_RATE and _VISIBILITY as the registry reads them:
 // pairs separated by commas or white space, one clear line per mistake, and a password in an
 // upstream URL never repeated in a message.
 import { test } from "node:test";
@@ -20,6 +20,8 @@ test("mirrors parse from commas or white space, with credentials kept apart from
   assert.deepEqual(parseMirrors("  "), []);
   const config = loadConfig({ REGISTRY_MIRRORS: "library=https://registry.ollama.ai" });
   assert.equal(config.mirrorTTLSeconds, 3600);
+  assert.equal(config.mirrorMissTTLSeconds, 60);
+  assert.equal(config.mirrorLookupRatePerMinute, 60);
   assert.equal(config.mirrorVisibility, "public");
   assert.equal(mirrorOf(config, "library")?.host, "registry.ollama.ai");
   assert.equal(mirrorOf(config, "alice"), undefined);
@@ -44,6 +46,8 @@ test("each mistake is one line naming the variable and the pair, never the passw
     }, raw);
   }
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_TTL: "soon" }), /^Error: REGISTRY_MIRROR_TTL: expected a non-negative number of seconds, got "soon"$/);
+  assert.throws(() => loadConfig({ REGISTRY_MIRROR_MISS_TTL: "-1" }), /^Error: REGISTRY_MIRROR_MISS_TTL: expected a non-negative number of seconds, got "-1"$/);
+  assert.throws(() => loadConfig({ REGISTRY_MIRROR_LOOKUP_RATE: "lots" }), /^Error: REGISTRY_MIRROR_LOOKUP_RATE: expected a whole number \(0 for no limit\), got "lots"$/);
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_VISIBILITY: "secret" }), /^Error: REGISTRY_MIRROR_VISIBILITY: expected public or private, got "secret"$/);
 });
 

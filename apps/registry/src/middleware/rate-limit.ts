@@ -14,7 +14,7 @@ function tooMany(what: string, retryAfter: number): RegistryError {
 }
 
 /** The peer address; behind a proxy that is the proxy, which then shares one budget (per replica). */
-function clientAddress(c: Context<AppEnv>): string {
+export function clientAddress(c: Context<AppEnv>): string {
   return c.env?.incoming?.socket?.remoteAddress ?? "unknown";
 }
 

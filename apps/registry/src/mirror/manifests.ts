@@ -27,11 +27,23 @@ export interface MirroredManifest {
 type Fetched = StoredManifest | undefined;
 
 /**
+ * A manifest asked for, and who asks: `client` (an address) is charged for each upstream lookup of
+ * a name this registry has no copy of; none for the registry's own commands.
+ */
+export interface ManifestAsk {
+  name: RepoName;
+  ref: Reference;
+  client?: string | undefined;
+}
+
+/**
  * The manifest `ref` of mirrored repository `name`, or undefined when neither this registry nor
  * the upstream has it. Throws UPSTREAM_FAILED when the upstream is needed, fails, and nothing
- * cached can stand in.
+ * cached can stand in, and TOOMANYREQUESTS when the client has asked for too many names it has no
+ * copy of this minute.
  */
-export async function mirroredManifest(reg: Registry, mirror: MirrorConfig, name: RepoName, ref: Reference): Promise<MirroredManifest | undefined> {
+export async function mirroredManifest(reg: Registry, mirror: MirrorConfig, ask: ManifestAsk): Promise<MirroredManifest | undefined> {
+  const { name, ref } = ask;
   const { repository } = await findNamespaceAndRepository(reg, name);
   if (ref.kind === "digest") {
     // A digest names the same bytes for ever: whatever is here is fresh.
@@ -39,7 +51,7 @@ export async function mirroredManifest(reg: Registry, mirror: MirrorConfig, name
       const here = (await cachedByDigest(reg, repository.id, ref.digest)) ?? (await getManifest(reg, repository.id, ref));
       if (here) return { manifest: here, outcome: "hit" };
     }
-    const fetched = await lookUp(reg, mirror, name, ref);
+    const fetched = await lookUp(reg, mirror, ask);
     return fetched && { manifest: fetched, outcome: "miss" };
   }
   const cached = repository ? await cachedTag(reg, repository.id, ref.tag) : undefined;
@@ -49,7 +61,8 @@ export async function mirroredManifest(reg: Registry, mirror: MirrorConfig, name
   }
   let fetched: Fetched;
   try {
-    fetched = await lookUp(reg, mirror, name, ref);
+    // Refreshing a tag this registry holds is bounded by the TTL; only names new to it are charged.
+    fetched = await lookUp(reg, mirror, cached ? { name, ref } : ask);
   } catch (e) {
     if (!(e instanceof RegistryError && e.code === "UPSTREAM_FAILED") || !cached) throw e;
     reg.mirror.log.warn(`mirror: serving the cached ${name.path}:${ref.tag}; upstream ${mirror.host} unreachable`, { repository: name.path, tag: ref.tag, upstream: mirror.upstream, error: e.message });
@@ -63,10 +76,26 @@ export async function mirroredManifest(reg: Registry, mirror: MirrorConfig, name
   return { manifest: fetched, outcome: cached ? "refreshed" : "miss" };
 }
 
-/** One upstream lookup per name at a time; concurrent first pulls share it. */
-function lookUp(reg: Registry, mirror: MirrorConfig, name: RepoName, ref: Reference): Promise<Fetched> {
+/**
+ * One upstream lookup per name at a time; concurrent first pulls share it. A name the upstream
+ * did not have is answered as missing for REGISTRY_MIRROR_MISS_TTL without asking again, and a
+ * client is charged for each lookup it causes (REGISTRY_MIRROR_LOOKUP_RATE): otherwise anyone who
+ * may pull could make the registry send the upstream a request per name it makes up.
+ */
+async function lookUp(reg: Registry, mirror: MirrorConfig, { name, ref, client }: ManifestAsk): Promise<Fetched> {
   const key = ref.kind === "tag" ? `${name.path}:${ref.tag}` : `${name.path}@${ref.digest}`;
-  return reg.mirror.lookups.run(key, () => fetchAndStore(reg, mirror, name, ref)) as Promise<Fetched>;
+  if (reg.mirror.knownMissing(key)) return undefined;
+  if (client !== undefined) {
+    const wait = reg.mirror.lookupBuckets.take(client);
+    if (wait) {
+      throw new RegistryError("TOOMANYREQUESTS", `too many names this registry has no copy of were asked for from this address; try again in ${wait}s`).withHeaders({
+        "Retry-After": String(wait),
+      });
+    }
+  }
+  const fetched = (await reg.mirror.lookups.run(key, () => fetchAndStore(reg, mirror, name, ref))) as Fetched;
+  if (!fetched) reg.mirror.rememberMissing(key, reg.config.mirrorMissTTLSeconds);
+  return fetched;
 }
 
 async function fetchAndStore(reg: Registry, mirror: MirrorConfig, name: RepoName, ref: Reference): Promise<Fetched> {

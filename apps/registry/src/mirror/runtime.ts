@@ -8,6 +8,10 @@ import type { Config, MirrorConfig } from "../config.ts";
 import type { BlobFetch } from "./blob-fetch.ts";
 import { SingleFlight } from "@corral/shared/single-flight";
 import { UpstreamClient } from "./upstream-client.ts";
+import { TokenBuckets } from "../auth/rate-limit.ts";
+
+/** Most names remembered as missing upstream at once; the oldest are forgotten first. */
+const MAX_MISSES = 10_000;
 
 export interface MirrorLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -19,15 +23,37 @@ export class MirrorRuntime {
   readonly fetches = new SingleFlight<string, BlobFetch>();
   /** Manifest lookups upstream by `namespace/model:tag` or `namespace/model@digest`. */
   readonly lookups = new SingleFlight<string, Promise<unknown>>();
+  /** Lookup keys the upstream answered as missing, with when that answer expires (ms). */
+  private readonly misses = new Map<string, number>();
+  /** Upstream lookups of names without a copy here, charged per client address. */
+  readonly lookupBuckets: TokenBuckets;
   /** Set by `serve` to its logger; silent elsewhere (admin commands report through their own output). */
   log: MirrorLog = { info: () => {}, warn: () => {} };
   readonly spoolDir: string;
   private readonly clients = new Map<string, UpstreamClient>();
 
-  constructor(config: Pick<Config, "dataDir" | "databaseURL">) {
+  constructor(config: Pick<Config, "dataDir" | "databaseURL" | "mirrorLookupRatePerMinute">) {
+    this.lookupBuckets = new TokenBuckets(config.mirrorLookupRatePerMinute);
     // An embedded registry keeps everything in its data directory; one on PostgreSQL writes nothing
     // there (replicas need no volume), so its spool files go to the temporary directory.
     this.spoolDir = config.databaseURL ? join(tmpdir(), "corral-registry-mirror") : join(config.dataDir, "mirror-spool");
+  }
+
+  /** Whether `key` was answered as missing upstream less than its time ago. */
+  knownMissing(key: string, now = Date.now()): boolean {
+    const until = this.misses.get(key);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.misses.delete(key);
+    return false;
+  }
+
+  /** Remembers that the upstream does not have `key`, for `seconds` (0: not at all). */
+  rememberMissing(key: string, seconds: number, now = Date.now()): void {
+    if (seconds <= 0) return;
+    this.misses.delete(key);
+    if (this.misses.size >= MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
+    this.misses.set(key, now + seconds * 1000);
   }
 
   client(mirror: MirrorConfig): UpstreamClient {

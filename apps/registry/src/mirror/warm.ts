@@ -29,7 +29,7 @@ export async function warmMirror(reg: Registry, text: string, emit: (e: WarmEven
   const mirror = mirrorOf(reg.config, name.namespace);
   if (!mirror) throw new AdminError("INVALID_REQUEST", `${name.namespace} is not a mirrored namespace; REGISTRY_MIRRORS names ${reg.config.mirrors.map((m) => m.namespace).join(", ") || "none"}`);
   const shown = `${name.path}:${tag}`;
-  const found = await mirroredManifest(reg, mirror, name, ref);
+  const found = await mirroredManifest(reg, mirror, { name, ref });
   if (!found) throw new AdminError("NOT_FOUND", `${shown} is not known to ${mirror.host}`);
   emit({ status: "manifest", name: shown, digest: found.manifest.digest, outcome: found.outcome });
   const repo = (await findNamespaceAndRepository(reg, name)).repository;

@@ -11,13 +11,14 @@ import { parseReference } from "../services/names.ts";
 import { ensureRepository, findNamespaceAndRepository } from "../services/repositories.ts";
 import { mirrorOf } from "../config.ts";
 import { mirroredManifest } from "../mirror/manifests.ts";
+import { clientAddress } from "../middleware/rate-limit.ts";
 
 export const manifestRoutes = new Hono<AppEnv>()
   .get("/:ref", requireAction("pull"), async (c) => {
     const ref = parseReference(c.req.param("ref"));
     const mirror = mirrorOf(c.var.registry.config, c.var.repo.namespace);
     // A mirrored namespace answers from its cache or its upstream (docs/protocol.md, "Mirrors").
-    const mirrored = mirror ? await mirroredManifest(c.var.registry, mirror, c.var.repo, ref) : undefined;
+    const mirrored = mirror ? await mirroredManifest(c.var.registry, mirror, { name: c.var.repo, ref, client: clientAddress(c) }) : undefined;
     const repo = mirrored ? (await findNamespaceAndRepository(c.var.registry, c.var.repo)).repository : c.var.access.repository;
     if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository ${c.var.repo.path} does not exist`);
     const m = mirror ? mirrored?.manifest : await getManifest(c.var.registry, repo.id, ref);
