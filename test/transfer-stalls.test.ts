@@ -2,13 +2,15 @@
 // would wait for hours, the daemon's stall watchdog cuts the part off after the stall timeout and
 // the retry fetches the rest. A registry that sends a part slowly but steadily, each pause far
 // shorter than the timeout and the whole part far longer, is not cut off. The timeout is lowered
-// (CORRAL_TRANSFER_STALL_TIMEOUT) so the tests take seconds, not Ollama's 30.
+// (CORRAL_TRANSFER_STALL_TIMEOUT) so the tests take seconds, not Ollama's 30. Two pulls of one
+// model at once share one download of each blob, and both finish.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { startDaemon, runCLI, type Daemon } from "./helpers/daemon.ts";
+import { startDaemon, runCLI, debugEvents, type Daemon } from "./helpers/daemon.ts";
+import { waitFor } from "./helpers/faults.ts";
 import { MANIFEST_TYPE, model, sendRange, site, type Model } from "./helpers/fake-registry.ts";
 
 /** 128 KiB parts, two at a time: a 2 MiB layer is sixteen ranges. */
@@ -101,6 +103,42 @@ test("a range sent slowly but steadily, each pause well within the stall timeout
     assert.equal(starts.filter((s) => s === slowAt).length, 1, `the slow part was asked for once: ${starts.join(",")}`);
     assert.equal(starts.length, 16, "no part was asked for twice");
   } finally {
+    await d.stop();
+    await r.close();
+  }
+});
+
+test("two pulls of one model at once download the layer once, and both finish", async () => {
+  const m = model(2 << 20);
+  const reqs: IncomingMessage[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  // The layer's ranges are held until the second pull has joined the first one's download.
+  const r = await registryOf(m, (req, res) => {
+    reqs.push(req);
+    void released.then(() => sendRange(req, res, m.layer));
+  });
+  const d = await startDaemon({ env: { ...PARTS, CORRAL_DEBUG: "1" } });
+  try {
+    const first = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]);
+    await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0);
+    let secondDone = false;
+    const second = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]).finally(() => (secondDone = true));
+    // Joined, or (when the download is not shared) more ranges than one download's two at a time.
+    const joined = (): boolean => debugEvents(d).some((e) => e.msg === "pull joins a download under way" && e["digest"] === m.layer.digest);
+    await waitFor("the second pull to join the download", () => joined() || rangeStarts(reqs, m).length > 2 || secondDone);
+    assert.ok(joined(), `the second pull joined the download (ranges asked for: ${rangeStarts(reqs, m).length})`);
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout + b.stderr, /success/);
+    const starts = rangeStarts(reqs, m);
+    assert.equal(starts.length, 16, `each part was asked for once: ${starts.join(",")}`);
+    assert.equal(new Set(starts).size, 16, `each part was asked for once: ${starts.join(",")}`);
+    assert.ok((await pulledLayer(d, m)).equals(m.layer.bytes), "the layer arrived whole");
+  } finally {
+    release();
     await d.stop();
     await r.close();
   }

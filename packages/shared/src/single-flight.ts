@@ -1,7 +1,8 @@
 // One piece of work per key at a time: whoever asks while it runs gets the same promise. The
 // registry's mirror uses it so that concurrent first pulls cause one upstream request per manifest
 // and one download per blob (docs/protocol.md, "Mirrors"); its catalog, so that concurrent page
-// views of a new model read each blob's facts once.
+// views of a new model read each blob's facts once; the daemon, so that two pulls naming the same
+// blob download it once and both show its progress.
 
 export class SingleFlight<K, V> {
   private readonly running = new Map<K, V>();

@@ -13,6 +13,8 @@ import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./se
 import { downloadBlob } from "./download.ts";
 import { forEachLimit } from "./parts.ts";
 import { readAtMost } from "./bounded-read.ts";
+import { SingleFlight } from "@corral/shared/single-flight";
+import { debugLog } from "../log.ts";
 import { checkFreeSpace } from "./disk-space.ts";
 import { verifyPublisher } from "./publisher-signatures.ts";
 import type { VerifyPolicy } from "../config.ts";
@@ -26,19 +28,23 @@ interface SharedDownload {
 }
 
 /** One download per digest in this daemon, whoever asked for it. */
-const inFlight = new Map<string, SharedDownload>();
+const inFlight = new SingleFlight<string, SharedDownload>();
 
 function sharedDownload(key: string, start: (report: (c: number, t: number) => void) => Promise<void>): SharedDownload {
-  const d = inFlight.get(key);
-  if (d) return d;
-  const created: SharedDownload = { promise: Promise.resolve(), completed: 0, total: 0, listeners: new Set() };
-  created.promise = start((c, t) => {
-    created.completed = c;
-    created.total = t;
-    for (const l of created.listeners) l(c, t);
-  }).finally(() => inFlight.delete(key));
-  inFlight.set(key, created);
-  return created;
+  if (inFlight.get(key)) debugLog("pull joins a download under way", { digest: key });
+  return inFlight.join(
+    key,
+    () => {
+      const created: SharedDownload = { promise: Promise.resolve(), completed: 0, total: 0, listeners: new Set() };
+      created.promise = start((c, t) => {
+        created.completed = c;
+        created.total = t;
+        for (const l of created.listeners) l(c, t);
+      });
+      return created;
+    },
+    (d) => d.promise,
+  );
 }
 
 export interface PullOptions {
