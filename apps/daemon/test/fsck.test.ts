@@ -9,6 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ModelName } from "@corral/shared/name";
 import { MediaType, encodeManifest, encodeConfig, type Manifest } from "@corral/shared/manifest";
+import { sha256Bytes } from "@corral/shared/digest";
+import { fingerprint, formatPublicKeyLine, generateKeyPair, signModel } from "@corral/shared/signing";
+import type { StoredSignature } from "../src/store/signatures.ts";
 import { Store } from "../src/store/store.ts";
 import { fsckStore } from "../src/store/fsck.ts";
 import { runCLI } from "../../../test/helpers/daemon.ts";
@@ -162,6 +165,53 @@ test("a repair while a daemon may be writing spares recent leftovers", async () 
   const json = await runCLI({ env: env(dir) }, ["fsck", "--json"]);
   assert.equal(json.code, 0);
   assert.equal((JSON.parse(json.stdout) as { remaining: number }).remaining, 2);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("kept publisher signatures: ones that do not verify, or belong to no model, are reported and repaired", async () => {
+  const { dir, store } = await freshStore();
+  const story = await model(store, "story", "{{ .Prompt }}");
+  const tale = await model(store, "tale", "Once: {{ .Prompt }}");
+  const digestOf = async (n: ModelName): Promise<string> => sha256Bytes(await readFile(join(dir, "manifests", n.host, n.namespace, n.model, n.tag)));
+  const alice = generateKeyPair("alice");
+  const mallory = generateKeyPair("mallory");
+  const record = (key: typeof alice, account: string, digest: string, signedOver = digest): StoredSignature => ({
+    host: "team.example",
+    repository: "team/story",
+    digest,
+    account,
+    key: formatPublicKeyLine(key.publicKey),
+    fingerprint: fingerprint(key.publicKey),
+    signature: signModel(key, { host: "team.example", repository: "team/story", digest: signedOver }),
+    signed_at: "2026-12-01T00:00:00Z",
+    verified_at: "2026-12-01T00:00:01Z",
+  });
+  const storyDigest = await digestOf(story.name);
+  const taleDigest = await digestOf(tale.name);
+  const elsewhere = sha256Bytes("a manifest no model here has");
+  // story: one good record and one made over other bytes; tale: a file that is no list; one orphan; one stray.
+  await store.signatures.write(storyDigest, [record(alice, "alice", storyDigest), record(mallory, "alice", storyDigest, elsewhere)]);
+  await mkdir(store.signatures.dir, { recursive: true });
+  await writeFile(store.signatures.path(taleDigest), "{ not a list");
+  await store.signatures.write(elsewhere, [record(alice, "alice", elsewhere)]);
+  await writeFile(join(store.signatures.dir, "notes.txt"), "stray");
+  const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  for (const d of [elsewhere]) await utimes(store.signatures.path(d), old, old);
+  await utimes(join(store.signatures.dir, "notes.txt"), old, old);
+
+  const r = await fsckStore(dir);
+  assert.deepEqual(kinds(r), ["bad-signature", "bad-signature", "unreferenced-signature", "unreferenced-signature"]);
+  assert.equal(r.remainingErrors, 0, "the models themselves are fine");
+  const bad = r.problems.filter((p) => p.kind === "bad-signature").map((p) => p.detail).sort();
+  assert.match(bad[0]!, /kept for story:latest: 1 of 2 do not verify/);
+  assert.match(bad[1]!, /kept for tale:latest: cannot be read/);
+
+  const fixed = await fsckStore(dir, { repair: true });
+  assert.equal(fixed.remaining, 0, JSON.stringify(fixed.problems));
+  const kept = await store.signatures.read(storyDigest);
+  assert.deepEqual(kept.map((k) => k.fingerprint), [fingerprint(alice.publicKey)], "the record that verifies stays");
+  assert.deepEqual(await store.signatures.entries(), { digests: [storyDigest], strays: [] });
+  assert.deepEqual((await fsckStore(dir)).problems, []);
   await rm(dir, { recursive: true, force: true });
 });
 

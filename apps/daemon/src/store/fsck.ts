@@ -1,16 +1,18 @@
 // Checking a model store for what a crash, a full disk or a stray edit can leave behind, and
 // repairing it: manifests that cannot be read or name blobs that are missing or damaged, blobs
-// whose bytes do not hash to their name, temporary and partial files, and blobs no model uses.
+// whose bytes do not hash to their name, temporary and partial files, blobs no model uses, and
+// kept publisher signatures that no longer verify or belong to no manifest.
 // It works on the directory itself, so it runs with or without a daemon; files younger than the
 // grace period may belong to a write in progress and are only reported.
 
 import { readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { manifestDigests, parseManifest, type Manifest } from "@corral/shared/manifest";
-import { sha256File } from "@corral/shared/digest";
+import { sha256Bytes, sha256File } from "@corral/shared/digest";
 import { ModelName } from "@corral/shared/name";
 import { TEMP_PREFIX } from "./blobs.ts";
 import { isPartialDownloadFile } from "./partial-downloads.ts";
+import { SignatureStore } from "./signatures.ts";
 
 export type FsckProblemKind =
   /** A manifest file that is not valid JSON, not a manifest, or at a path that is no model name. */
@@ -26,7 +28,11 @@ export type FsckProblemKind =
   /** A file in the blobs directory that is neither a blob nor one of the above. */
   | "stray-file"
   /** A blob no manifest names. */
-  | "unreferenced-blob";
+  | "unreferenced-blob"
+  /** Kept publisher signature records that do not verify over their manifest's digest (an edited file). */
+  | "bad-signature"
+  /** A signature file no manifest's digest names, or a file in signatures/ that is none. */
+  | "unreferenced-signature";
 
 export interface FsckProblem {
   kind: FsckProblemKind;
@@ -77,6 +83,8 @@ interface ManifestEntry {
   path: string;
   name: ModelName;
   manifest: Manifest;
+  /** sha256 of the manifest file's bytes, which its signatures are made over. */
+  digest: string;
 }
 
 async function entries(dir: string): Promise<Array<{ name: string; isDir: boolean; isFile: boolean }>> {
@@ -126,7 +134,8 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
         continue;
       }
       try {
-        manifests.push({ path: p, name, manifest: parseManifest(await readFile(p)) });
+        const bytes = await readFile(p);
+        manifests.push({ path: p, name, manifest: parseManifest(bytes), digest: sha256Bytes(bytes) });
       } catch (err) {
         problems.push({ kind: "invalid-manifest", path: rel(p), detail: `manifest of ${name.shortest()} cannot be read: ${(err as Error).message}` });
       }
@@ -203,6 +212,30 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
     problems.push({ kind: "unreferenced-blob", path: rel(f.path), detail: `blob ${digest} (${f.size} bytes) ${why}${young ? " (recent: may belong to a create in progress)" : ""}` });
   }
 
+  // 5. Kept publisher signatures (docs/store-layout.md, "Signatures"): each file must verify over
+  // the digest it is named by, and some manifest must have that digest.
+  const signatures = new SignatureStore(modelsDir);
+  const manifestDigestsHere = new Set(manifests.map((m) => m.digest));
+  const { digests: signed, strays } = await signatures.entries();
+  for (const digest of signed) {
+    const p = signatures.path(digest);
+    const kept = await signatures.read(digest);
+    const good = await signatures.verified(digest);
+    if (!manifestDigestsHere.has(digest)) {
+      const young = !(await old(p, grace));
+      problems.push({ kind: "unreferenced-signature", path: rel(p), detail: `signatures of manifest ${digest}, which no model has${young ? " (recent: may belong to a pull in progress)" : ""}` });
+    } else if (good.length < kept.length || kept.length === 0) {
+      const users = manifests.filter((m) => m.digest === digest).map((m) => m.name.shortest());
+      const detail = kept.length === 0 ? "cannot be read (not a JSON list of signature records)" : `${kept.length - good.length} of ${kept.length} do not verify over the manifest (the file was edited or damaged)`;
+      problems.push({ kind: "bad-signature", path: rel(p), detail: `the publisher signatures kept for ${users.join(", ")}: ${detail}` });
+    }
+  }
+  for (const n of strays) {
+    const p = join(signatures.dir, n);
+    const young = !(await old(p, grace));
+    problems.push({ kind: "unreferenced-signature", path: rel(p), detail: `not a signature file (its name is not sha256-<64 hex>.json)${young ? " (recent: may be a write in progress)" : ""}` });
+  }
+
   if (repair) await repairProblems();
   const left = problems.filter((p) => p.repaired === undefined);
   const remainingErrors = left.filter((p) => FSCK_ERRORS.has(p.kind)).length;
@@ -244,6 +277,21 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
         case "temp-file":
         case "stray-file":
         case "unreferenced-blob":
+          if (await old(abs, grace)) {
+            await rm(abs, { force: true });
+            p.repaired = "deleted";
+          }
+          break;
+        case "bad-signature": {
+          // The records that verify stay; with none left the file goes.
+          const digest = `sha256:${/sha256-([0-9a-f]{64})\.json$/.exec(p.path)?.[1] ?? ""}`;
+          const sigs = new SignatureStore(modelsDir);
+          const good = await sigs.verified(digest);
+          await sigs.write(digest, good);
+          p.repaired = good.length ? `kept the ${good.length} that verify` : "deleted the file";
+          break;
+        }
+        case "unreferenced-signature":
           if (await old(abs, grace)) {
             await rm(abs, { force: true });
             p.repaired = "deleted";
