@@ -1,18 +1,20 @@
 // `corral-registry fsck` on a registry damaged on purpose: a blob deleted from the store behind
 // the database's back, a blob with a flipped byte, bytes the database does not know, an upload
-// area without a session, a row nothing references. The report names each; --repair removes the
-// manifests that can no longer be pulled and leaves the intact ones, and the models can be pushed again.
+// area without a session, a row nothing references, publisher signatures changed in the database or
+// left by a withdrawn key. The report names each; --repair removes the manifests that can no longer
+// be pulled and leaves the intact ones, and the models can be pushed again.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, open, rm, utimes, writeFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { formatPublicKeyLine, generateKeyPair } from "@corral/shared/signing";
+import { fingerprint, formatPublicKeyLine, generateKeyPair, signModel } from "@corral/shared/signing";
 import { sha256Bytes } from "@corral/shared/digest";
 import { directAdmin } from "../src/services/admin.ts";
 import { fsckRegistry } from "../src/services/fsck.ts";
-import { blobs } from "../src/db/schema.ts";
+import { accounts, blobs, manifests, modelSignatures, repositories } from "../src/db/schema.ts";
+import { and, eq } from "drizzle-orm";
 import type { FilesystemBlobStore } from "../src/storage/filesystem.ts";
 import { bearer, pushModel, startInProcess, type InProcess } from "./support/in-process.ts";
 import { makeModel, type TestModel } from "./support/fixtures.ts";
@@ -42,6 +44,43 @@ test("a consistent registry checks clean, by hash and by size", async () => {
   const quick = await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true });
   assert.deepEqual(quick.problems, []);
   assert.equal(quick.bytesVerified, 0);
+});
+
+test("publisher signatures that do not verify, or whose key was withdrawn, are reported and repaired", async () => {
+  const db = r.registry.db;
+  const [repo] = await db
+    .select({ id: repositories.id })
+    .from(repositories)
+    .innerJoin(accounts, eq(accounts.id, repositories.namespaceId))
+    .where(and(eq(accounts.name, "alice"), eq(repositories.name, "c")));
+  const [alice] = await db.select({ id: accounts.id }).from(accounts).where(eq(accounts.name, "alice"));
+  const [manifest] = await db.select({ digest: manifests.digest }).from(manifests).where(eq(manifests.repositoryId, repo!.id));
+  const digest = manifest!.digest;
+  const host = "registry.example";
+  const row = (k: typeof key, signedOver: string) => ({
+    repositoryId: repo!.id,
+    manifestDigest: digest,
+    key: formatPublicKeyLine(k.publicKey).split(" ")[1]!,
+    fingerprint: fingerprint(k.publicKey),
+    accountId: alice!.id,
+    host,
+    signature: signModel(k, { host, repository: "alice/c", digest: signedOver }),
+  });
+  // Alice's registered key over the right digest; a second registered key over other bytes; a key never registered.
+  const second = generateKeyPair();
+  const gone = generateKeyPair();
+  await directAdmin(r.registry).addKey("alice", formatPublicKeyLine(second.publicKey));
+  await db.insert(modelSignatures).values([row(key, digest), row(second, sha256Bytes("other bytes")), row(gone, digest)]);
+
+  const rep = await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true });
+  assert.deepEqual(kinds(rep), ["bad-signature", "withdrawn-signature"]);
+  assert.equal(rep.remainingErrors, 0, "the model can still be pulled");
+  assert.match(rep.problems.find((p) => p.kind === "bad-signature")!.detail, new RegExp(`alice/c@${digest} by key ${fingerprint(second.publicKey).replace(/[+/]/g, "\\$&")} does not verify`));
+  const fixed = await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true, repair: true });
+  assert.equal(fixed.remaining, 0);
+  const left = await db.select({ fingerprint: modelSignatures.fingerprint }).from(modelSignatures).where(eq(modelSignatures.repositoryId, repo!.id));
+  assert.deepEqual(left.map((l) => l.fingerprint), [fingerprint(key.publicKey)], "the signature that verifies stays");
+  assert.deepEqual((await fsckRegistry(r.registry, { graceSeconds: 3600, quick: true })).problems, []);
 });
 
 test("damage is reported by name and --repair removes what can no longer be pulled", async () => {

@@ -1,11 +1,13 @@
 // Checking that the database and the blob store agree, and repairing what does not: blob rows
 // whose bytes are missing from the store or do not hash to their digest (and the manifests and
-// tags that name them), bytes in the store no row knows, and upload areas without a session.
+// tags that name them), bytes in the store no row knows, upload areas without a session, and
+// publisher signatures that do not verify or whose key has been withdrawn.
 // Files younger than the grace period may belong to a push in progress and are left alone.
 
 import { createHash } from "node:crypto";
 import { and, eq, inArray, notExists, sql } from "drizzle-orm";
-import { blobFacts, blobs, manifestBlobs, manifests, repositories, repositoryBlobs, accounts, tags, uploads } from "../db/schema.ts";
+import { blobFacts, blobs, manifestBlobs, manifests, modelSignatures, publicKeys, repositories, repositoryBlobs, accounts, tags, uploads } from "../db/schema.ts";
+import { parsePublicKeyLine, verifyModelSignature } from "@corral/shared/signing";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { CachedDatabase } from "./read-cache.ts";
 
@@ -21,7 +23,11 @@ export type RegistryFsckKind =
   /** An upload area with no upload session in the database. */
   | "stray-upload"
   /** A blob row nothing references (garbage collection removes these). */
-  | "unreferenced-blob";
+  | "unreferenced-blob"
+  /** A publisher signature that does not verify over its host, repository and manifest digest. */
+  | "bad-signature"
+  /** A publisher signature whose key is no longer registered to the account that signed (never listed). */
+  | "withdrawn-signature";
 
 export interface RegistryFsckProblem {
   kind: RegistryFsckKind;
@@ -145,9 +151,53 @@ export async function fsckRegistry(reg: CachedDatabase & { store: BlobStore }, o
     problems.push({ kind: "unreferenced-blob", subject: u.digest, detail: `blob ${u.digest} (${u.size} bytes) is in no repository; \`corral-registry gc\` removes it` });
   }
 
+  // 5. Publisher signatures (docs/protocol.md, "Model signatures"). A row that does not verify was
+  // changed behind the registry's back (it checks each before storing it); one whose key was
+  // removed is already left out of every answer.
+  const signatureRows = await db
+    .select({
+      repositoryId: modelSignatures.repositoryId,
+      digest: modelSignatures.manifestDigest,
+      key: modelSignatures.key,
+      fingerprint: modelSignatures.fingerprint,
+      accountId: modelSignatures.accountId,
+      host: modelSignatures.host,
+      signature: modelSignatures.signature,
+      ns: accounts.name,
+      model: repositories.name,
+    })
+    .from(modelSignatures)
+    .innerJoin(repositories, eq(repositories.id, modelSignatures.repositoryId))
+    .innerJoin(accounts, eq(accounts.id, repositories.namespaceId));
+  const registered = new Set((await db.select({ accountId: publicKeys.accountId, key: publicKeys.key }).from(publicKeys)).map((k) => `${k.accountId} ${k.key}`));
+  const signatureRow = new Map<string, (typeof signatureRows)[number]>();
+  for (const row of signatureRows) {
+    const subject = `${row.ns}/${row.model}@${row.digest} ${row.fingerprint}`;
+    signatureRow.set(subject, row);
+    let verifies = false;
+    try {
+      verifies = verifyModelSignature(parsePublicKeyLine(`ssh-ed25519 ${row.key}`).publicKey, { host: row.host, repository: `${row.ns}/${row.model}`, digest: row.digest }, row.signature);
+    } catch {
+      verifies = false;
+    }
+    if (!verifies) problems.push({ kind: "bad-signature", subject, detail: `the signature of ${row.ns}/${row.model}@${row.digest} by key ${row.fingerprint} does not verify (changed in the database)` });
+    else if (!registered.has(`${row.accountId} ${row.key}`)) {
+      problems.push({ kind: "withdrawn-signature", subject, detail: `the signature of ${row.ns}/${row.model}@${row.digest} by key ${row.fingerprint} belongs to a key no longer registered to its signer; it is not listed` });
+    }
+  }
+
   if (opts.repair) {
     for (const p of problems) {
       switch (p.kind) {
+        case "bad-signature":
+        case "withdrawn-signature": {
+          const row = signatureRow.get(p.subject)!;
+          await db
+            .delete(modelSignatures)
+            .where(and(eq(modelSignatures.repositoryId, row.repositoryId), eq(modelSignatures.manifestDigest, row.digest), eq(modelSignatures.key, row.key)));
+          p.repaired = "deleted the signature";
+          break;
+        }
         case "broken-manifest": {
           const [path, digest] = p.subject.split("@") as [string, string];
           const m = broken.find((b) => `${b.ns}/${b.model}` === path && b.digest === digest)!;
