@@ -237,7 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultVisibility: visibility,
     tokenTTLSeconds: num(env, "REGISTRY_TOKEN_TTL", 300),
     signatureWindowSeconds: num(env, "REGISTRY_SIGNATURE_WINDOW", 300),
-    tokenRatePerMinute: num(env, "REGISTRY_TOKEN_RATE", 600),
+    tokenRatePerMinute: count(env, "REGISTRY_TOKEN_RATE", 600),
     blobURLTTLSeconds: num(env, "REGISTRY_BLOB_URL_TTL", 6 * 3600),
     gcGraceSeconds: num(env, "REGISTRY_GC_GRACE", 3600),
     uploadTTLSeconds: uploadTTL(env),

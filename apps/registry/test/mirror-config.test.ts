@@ -47,6 +47,8 @@ test("each mistake is one line naming the variable and the pair, never the passw
   }
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_TTL: "soon" }), /^Error: REGISTRY_MIRROR_TTL: expected a non-negative number of seconds, got "soon"$/);
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_MISS_TTL: "-1" }), /^Error: REGISTRY_MIRROR_MISS_TTL: expected a non-negative number of seconds, got "-1"$/);
+  // A rate is a count a minute, not seconds.
+  assert.throws(() => loadConfig({ REGISTRY_TOKEN_RATE: "fast" }), /^Error: REGISTRY_TOKEN_RATE: expected a whole number \(0 for no limit\), got "fast"$/);
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_LOOKUP_RATE: "lots" }), /^Error: REGISTRY_MIRROR_LOOKUP_RATE: expected a whole number \(0 for no limit\), got "lots"$/);
   assert.throws(() => loadConfig({ REGISTRY_MIRROR_VISIBILITY: "secret" }), /^Error: REGISTRY_MIRROR_VISIBILITY: expected public or private, got "secret"$/);
 });
