@@ -3,7 +3,8 @@
 // the retry fetches the rest. A registry that sends a part slowly but steadily, each pause far
 // shorter than the timeout and the whole part far longer, is not cut off. The timeout is lowered
 // (CORRAL_TRANSFER_STALL_TIMEOUT) so the tests take seconds, not Ollama's 30. Two pulls of one
-// model at once share one download of each blob, and both finish.
+// model at once share one download of each blob, and both finish; one of them cancelled, the other
+// still does.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, readdir } from "node:fs/promises";
@@ -136,6 +137,40 @@ test("two pulls of one model at once download the layer once, and both finish", 
     const starts = rangeStarts(reqs, m);
     assert.equal(starts.length, 16, `each part was asked for once: ${starts.join(",")}`);
     assert.equal(new Set(starts).size, 16, `each part was asked for once: ${starts.join(",")}`);
+    assert.ok((await pulledLayer(d, m)).equals(m.layer.bytes), "the layer arrived whole");
+  } finally {
+    release();
+    await d.stop();
+    await r.close();
+  }
+});
+
+test("a pull cancelled while another waits for the same download does not stop it", async () => {
+  const m = model(2 << 20);
+  const reqs: IncomingMessage[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const r = await registryOf(m, (req, res) => {
+    reqs.push(req);
+    void released.then(() => sendRange(req, res, m.layer));
+  });
+  const d = await startDaemon({ env: { ...PARTS, CORRAL_DEBUG: "1" } });
+  const leaving = new AbortController();
+  try {
+    // The first pull through the API, so that it can be cancelled by leaving.
+    const first = fetch(`${d.url}/api/pull`, { method: "POST", body: JSON.stringify({ model: `${r.host}/team/story`, insecure: true }), signal: leaving.signal });
+    await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0);
+    const second = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]);
+    const logged = (msg: string): boolean => debugEvents(d).some((e) => e.msg === msg && e["digest"] === m.layer.digest);
+    await waitFor("the second pull to join the download", () => logged("pull joins a download under way"));
+    leaving.abort();
+    await first.then((res) => res.body?.cancel()).catch(() => undefined);
+    await waitFor("the first pull to leave the download", () => logged("pull leaves a download"));
+    release();
+    const b = await second;
+    assert.equal(b.code, 0, b.stderr);
+    const starts = rangeStarts(reqs, m);
+    assert.equal(new Set(starts).size, 16, `every part arrived: ${starts.join(",")}`);
     assert.ok((await pulledLayer(d, m)).equals(m.layer.bytes), "the layer arrived whole");
   } finally {
     release();
