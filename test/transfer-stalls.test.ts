@@ -109,17 +109,29 @@ test("a range sent slowly but steadily, each pause well within the stall timeout
   }
 });
 
-test("two pulls of one model at once download the layer once, and both finish", async () => {
-  const m = model(2 << 20);
+/**
+ * A registry whose layer ranges are all held until `release()`, and a daemon that logs debug
+ * events (which tell when a pull joins or leaves a download).
+ */
+async function heldRanges(m: Model) {
   const reqs: IncomingMessage[] = [];
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  // The layer's ranges are held until the second pull has joined the first one's download.
   const r = await registryOf(m, (req, res) => {
     reqs.push(req);
     void released.then(() => sendRange(req, res, m.layer));
   });
-  const d = await startDaemon({ env: { ...PARTS, CORRAL_DEBUG: "1" } });
+  const d = await startDaemon({ env: { ...PARTS, CORRAL_DEBUG: "1" } }).catch(async (e: unknown) => {
+    await r.close();
+    throw e;
+  });
+  return { r, d, reqs, release };
+}
+
+test("two pulls of one model at once download the layer once, and both finish", async () => {
+  const m = model(2 << 20);
+  // The layer's ranges are held until the second pull has joined the first one's download.
+  const { r, d, reqs, release } = await heldRanges(m);
   try {
     const first = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]);
     await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0);
@@ -147,14 +159,7 @@ test("two pulls of one model at once download the layer once, and both finish", 
 
 test("a pull cancelled while another waits for the same download does not stop it", async () => {
   const m = model(2 << 20);
-  const reqs: IncomingMessage[] = [];
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const r = await registryOf(m, (req, res) => {
-    reqs.push(req);
-    void released.then(() => sendRange(req, res, m.layer));
-  });
-  const d = await startDaemon({ env: { ...PARTS, CORRAL_DEBUG: "1" } });
+  const { r, d, reqs, release } = await heldRanges(m);
   const leaving = new AbortController();
   try {
     // The first pull through the API, so that it can be cancelled by leaving.
