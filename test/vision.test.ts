@@ -5,7 +5,7 @@
 // and steer the greedy answer, the same way every time; bad images are a 400 of one line.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ollama } from "ollama";
@@ -254,4 +254,16 @@ test("corral run sends the image files a prompt names, one-shot and in a session
   const missing = await runCLI(daemon, ["run", "seer", "./nothing.png"], { cwd: work });
   assert.equal(missing.code, 0, missing.stderr);
   assert.doesNotMatch(missing.stderr, /Added image/);
+});
+
+test("/api/ps counts a vision model's projector in its size", { skip }, async () => {
+  await writeFile(join(work, "Modelfile.plain"), "FROM ./stories260K.gguf\nTEMPLATE {{ .Prompt }}\n");
+  const c = await runCLI(daemon, ["create", "plain", "-f", join(work, "Modelfile.plain")]);
+  assert.equal(c.code, 0, c.stderr);
+  // Both loaded with the same context, so their sizes differ by the projector alone.
+  await client.generate({ model: "seer", prompt: "Once upon a time", options: { num_predict: 1 } });
+  await client.generate({ model: "plain", prompt: "Once upon a time", options: { num_predict: 1 } });
+  const { models } = await client.ps();
+  const size = (name: string): number => models.find((m) => m.name === `${name}:latest`)!.size;
+  assert.equal(size("seer") - size("plain"), (await stat(join(work, "mmproj.gguf"))).size);
 });

@@ -43,8 +43,9 @@ export async function resolveModel(store: Store, input: string, requestOptions: 
     if (!(await stat(p).catch(() => undefined))) throw new StatusError(404, `model "${input}" not found, try pulling it first`);
   }
   const options = effectiveOptions(contents.parameters, requestOptions);
+  // The projector counts as Ollama counts it, with the model: the vision worker loads it.
   let sizeBytes = 0;
-  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path)]) sizeBytes += (await stat(p)).size;
+  for (const p of [contents.modelLayer.path, ...contents.adapters.map((a) => a.path), ...contents.projectors.slice(0, 1).map((a) => a.path)]) sizeBytes += (await stat(p)).size;
   const spec: LoadSpec = {
     digest: stored.digest,
     name: stored.name.shortest(),
