@@ -4,6 +4,7 @@
 
 import type { Context } from "hono";
 import { StatusError } from "../errors.ts";
+import { readBounded } from "@corral/shared/bounded-read";
 
 export function errorStatus(e: unknown): number {
   if (e instanceof StatusError) return e.status;
@@ -31,22 +32,8 @@ export async function readBodyText(c: Context): Promise<string> {
   const tooLarge = (): StatusError => new StatusError(413, `request body is larger than ${MAX_JSON_BODY_BYTES >> 20} MiB; send fewer or smaller images, or a shorter history`);
   const declared = Number(c.req.header("content-length") ?? "");
   if (Number.isFinite(declared) && declared > MAX_JSON_BODY_BYTES) throw tooLarge();
-  const body = c.req.raw.body;
-  if (!body) return "";
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n > MAX_JSON_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts).toString("utf8");
+  const body = c.req.raw.body as AsyncIterable<Uint8Array> | null;
+  return (await readBounded(body, MAX_JSON_BODY_BYTES, tooLarge)).toString("utf8");
 }
 
 /** Reads a JSON body the way Ollama does: empty is `missing request body`, bad JSON a 400. */

@@ -2,6 +2,7 @@
 // missing or false, and a body read whole before its size is checked lets a registry fill the
 // daemon's memory. Bodies the registry-client reads go through here; blob bytes go to disk.
 
+import { readBounded } from "@corral/shared/bounded-read";
 import { RegistryError } from "./registry-errors.ts";
 
 /** A token response: real ones are a few kilobytes of JSON. */
@@ -15,16 +16,8 @@ type Body = AsyncIterable<Uint8Array> | null | undefined;
  * The whole body, or a RegistryError naming `what` when it runs past `limit` bytes; the rest is
  * not read (leaving the loop cancels the stream, which closes the connection).
  */
-export async function readAtMost(body: Body, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  if (!body) return Buffer.alloc(0);
-  for await (const chunk of body) {
-    n += chunk.length;
-    if (n > limit) throw new RegistryError(502, `the registry sent ${what} of more than ${limit} bytes`);
-    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-  }
-  return Buffer.concat(chunks, n);
+export function readAtMost(body: Body, limit: number, what: string): Promise<Buffer> {
+  return readBounded(body, limit, () => new RegistryError(502, `the registry sent ${what} of more than ${limit} bytes`));
 }
 
 /** The first `limit` bytes of a body as text (an error message); the rest is not read. */

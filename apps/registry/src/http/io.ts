@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { RegistryError } from "../errors.ts";
 import { pumpFile, type FileSlice } from "@corral/shared/file-pump";
+import { readBounded } from "@corral/shared/bounded-read";
 
 export type { FileSlice };
 import type { AppEnv } from "./env.ts";
@@ -34,18 +35,7 @@ export async function readLimited(c: Context<AppEnv>, max: number, what: string)
   if (declared !== undefined && declared > max) {
     throw new RegistryError("SIZE_TOO_LARGE", `${what} is ${declared} bytes; the limit is ${max}`);
   }
-  const parts: Buffer[] = [];
-  let n = 0;
-  const body = requestBody(c);
-  for await (const chunk of body) {
-    n += (chunk as Buffer).length;
-    if (n > max) {
-      body.destroy();
-      throw new RegistryError("SIZE_TOO_LARGE", `${what} is larger than ${max} bytes`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
+  return readBounded(requestBody(c), max, () => new RegistryError("SIZE_TOO_LARGE", `${what} is larger than ${max} bytes`));
 }
 
 /** Drains whatever body a request carried so the connection can be reused. */
