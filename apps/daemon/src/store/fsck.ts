@@ -285,9 +285,8 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
         case "bad-signature": {
           // The records that verify stay; with none left the file goes.
           const digest = `sha256:${/sha256-([0-9a-f]{64})\.json$/.exec(p.path)?.[1] ?? ""}`;
-          const sigs = new SignatureStore(modelsDir);
-          const good = await sigs.verified(digest);
-          await sigs.write(digest, good);
+          const good = await signatures.verified(digest);
+          await signatures.write(digest, good);
           p.repaired = good.length ? `kept the ${good.length} that verify` : "deleted the file";
           break;
         }
