@@ -24,9 +24,13 @@ const shared = join(root, "packages/shared/src");
 const apps = [
   {
     dir: "apps/daemon",
-    assets: [
+    // Worker scripts that import the project's TypeScript (page-aligned buffers from
+    // packages/shared) are bundled, each into one file of its own.
+    workers: [
       ["src/registry-client/range-worker.mjs", "range-worker.mjs"],
-      ["src/registry-client/range-socket.mjs", "range-socket.mjs"],
+      [join(shared, "prefix-hash-worker.mjs"), "prefix-hash-worker.mjs"],
+    ],
+    assets: [
       ["src/runner/probe-load.mjs", "probe-load.mjs"],
       ["src/create/quantize/worker.mjs", "worker.mjs"],
       ["src/create/quantize/layout.mjs", "layout.mjs"],
@@ -34,7 +38,6 @@ const apps = [
       ["src/runner/vision/native-library.mjs", "native-library.mjs"],
       ["src/runner/vision/build-mtmd.mjs", "build-mtmd.mjs"],
       ["src/create/templates", "templates"],
-      [join(shared, "prefix-hash-worker.mjs"), "prefix-hash-worker.mjs"],
     ],
   },
   {
@@ -76,6 +79,9 @@ async function buildApp(app) {
     logLevel: "warning",
   });
   await mkdir(outdir, { recursive: true });
+  for (const [from, to] of app.workers ?? []) {
+    await build({ entryPoints: [resolve(dir, from)], outfile: join(outdir, to), bundle: true, format: "esm", platform: "node", target: "node20.10", minifyWhitespace: true, minifySyntax: true, legalComments: "none", logLevel: "warning" });
+  }
   for (const [from, to] of app.assets) await cp(resolve(dir, from), join(outdir, to), { recursive: true });
   await app.after?.(outdir);
 }

@@ -4,12 +4,13 @@
 // of times per gigabyte. Bytes copied into pooled buffers leave the socket's chunks to die young,
 // and the pooled ones are never garbage.
 
-/** The alignment a file opened with O_DIRECT asks of buffers, offsets and lengths. */
-export const DIRECT_IO_ALIGNMENT = 4096;
+import { alignedBuffers } from "./direct-io.mjs";
+
+const WASM_PAGE = 65536;
 
 export class BufferPool {
   private readonly free: Buffer[] = [];
-  /** Whether take() hands out buffers that start on a page (DIRECT_IO_ALIGNMENT) boundary. */
+  /** Whether take() hands out buffers that start on a page, as O_DIRECT asks (direct-io.mjs). */
   readonly aligned: boolean;
 
   /**
@@ -21,7 +22,7 @@ export class BufferPool {
     private readonly keep: number,
     opts: { pageAligned?: boolean } = {},
   ) {
-    this.aligned = opts.pageAligned === true && size % WASM_PAGE === 0 && alignedBlock(WASM_PAGE, 1) !== undefined;
+    this.aligned = opts.pageAligned === true && size % WASM_PAGE === 0 && alignedBuffers(WASM_PAGE, 1) !== undefined;
   }
 
   take(): Buffer {
@@ -29,7 +30,7 @@ export class BufferPool {
     if (b) return b;
     if (!this.aligned) return Buffer.allocUnsafeSlow(this.size);
     // A block of `keep` buffers at a time: each block is one reservation of address space.
-    const block = alignedBlock(this.size, Math.max(1, this.keep));
+    const block = alignedBuffers(this.size, Math.max(1, this.keep));
     // Out of address space: a buffer that a direct write refuses (EINVAL), and the writer's fallback.
     if (!block) return Buffer.allocUnsafeSlow(this.size);
     this.free.push(...block.slice(1));
@@ -39,23 +40,4 @@ export class BufferPool {
   give(b: Buffer): void {
     if (b.length === this.size && this.free.length < this.keep) this.free.push(b);
   }
-}
-
-const WASM_PAGE = 65536;
-// The project's TypeScript libraries (ES only) do not declare WebAssembly.
-const wasmMemory = (globalThis as { WebAssembly?: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly?.Memory;
-
-/**
- * `count` buffers of `size` bytes, each starting on a page. Node has no aligned allocation; a
- * WebAssembly memory is the one buffer V8 maps whole pages for (its start is page-aligned), and
- * `size` is a multiple of its 64 KiB page. Undefined where WebAssembly is off (--jitless).
- */
-function alignedBlock(size: number, count: number): Buffer[] | undefined {
-  let memory: { buffer: ArrayBuffer };
-  try {
-    memory = new wasmMemory!({ initial: (size / WASM_PAGE) * count });
-  } catch {
-    return undefined;
-  }
-  return Array.from({ length: count }, (_, i) => Buffer.from(memory.buffer, i * size, size));
 }

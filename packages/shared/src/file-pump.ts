@@ -4,8 +4,9 @@
 // streams allocate a fresh buffer per chunk, which for a multi-gigabyte blob made garbage collection
 // the main cost of the transfer (see buffer-pool.ts).
 
-import { close, read } from "node:fs";
+import { close } from "node:fs";
 import { BufferPool } from "./buffer-pool.ts";
+import { readSpan } from "./direct-io.mjs";
 
 /** What is written to: an http ServerResponse or ClientRequest. */
 export interface PumpSink {
@@ -18,12 +19,14 @@ export interface PumpSink {
 /** An open descriptor and the inclusive byte range of it to send. */
 export interface FileSlice {
   fd: number;
+  /** The same file opened with O_DIRECT: the bytes are read past the page cache (direct-io.mjs). */
+  direct?: number;
   start: number;
   end: number;
 }
 
 /** Shared by every transfer in the process; idle buffers beyond what eight transfers use are freed. */
-const buffers = new BufferPool(1 << 20, 16);
+const buffers = new BufferPool(1 << 20, 16, { pageAligned: true });
 
 /**
  * Copies the slice to `out` and ends it; resolves once every byte was handed to the socket. The
@@ -38,10 +41,16 @@ export function pumpFile(file: FileSlice, out: PumpSink, onBytes?: (n: number) =
     let stopped = false;
     let closed = false;
     const free = [buffers.take(), buffers.take()];
+    let direct = file.direct;
+    const closeDirect = (): void => {
+      if (direct !== undefined) close(direct, () => {});
+      direct = undefined;
+    };
     const closeFile = (): void => {
       if (closed || reading) return;
       closed = true;
       close(file.fd, () => {});
+      closeDirect();
     };
     const stop = (err?: Error | null): void => {
       if (stopped) return;
@@ -63,7 +72,7 @@ export function pumpFile(file: FileSlice, out: PumpSink, onBytes?: (n: number) =
       }
       const buf = free.pop()!;
       reading = true;
-      read(file.fd, buf, 0, Math.min(buf.length, file.end - position + 1), position, (err, n) => {
+      const done = (err: Error | null, at = 0, n = 0): void => {
         reading = false;
         if (stopped) {
           closeFile();
@@ -75,7 +84,7 @@ export function pumpFile(file: FileSlice, out: PumpSink, onBytes?: (n: number) =
         }
         position += n;
         inFlight++;
-        out.write(n === buf.length ? buf : buf.subarray(0, n), (werr) => {
+        out.write(at === 0 && n === buf.length ? buf : buf.subarray(at, at + n), (werr) => {
           inFlight--;
           if (werr) {
             buffers.give(buf);
@@ -87,7 +96,11 @@ export function pumpFile(file: FileSlice, out: PumpSink, onBytes?: (n: number) =
           fill();
         });
         fill();
-      });
+      };
+      readSpan(file.fd, direct, buf, position, file.end + 1, closeDirect).then(
+        ({ at, n }) => done(null, at, n),
+        (e: Error) => done(e),
+      );
     };
     // The other side going away stops the copy; buffers still being written come back through their callbacks.
     out.once("close", () => {

@@ -1,26 +1,48 @@
 // The worker side of prefix-hasher.ts: hashes the file named in workerData front to back, as far
-// as each message allows ({upTo}), and answers {digest} to {upTo, finish: true}. Reads are
-// synchronous: this thread does nothing else, and it keeps the order of the messages.
+// as each message allows ({upTo}), and answers {digest} to {upTo, finish: true}. Bytes the writer
+// left in the hash window (workerData.window, hash-window.mjs) are taken from there; the others are
+// read from the file, past the page cache where the filesystem allows (direct-io.mjs): a blob the
+// daemon wrote that way is not in the cache, and reading it through the cache would cost the pages
+// that writing saved. Reads are synchronous: this thread does nothing else, and it keeps the order
+// of the messages.
 import { parentPort, workerData } from "node:worker_threads";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, openSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { alignedBuffers, openDirectSync, readSpanSync } from "./direct-io.mjs";
+import { HashWindow } from "./hash-window.mjs";
 
 const { path } = workerData;
+const window = workerData.window ? new HashWindow(workerData.window) : undefined;
 const fd = openSync(path, "r");
+const aligned = alignedBuffers(4 << 20, 1)?.[0];
+const buf = aligned ?? Buffer.allocUnsafe(4 << 20);
+let direct = aligned ? openDirectSync(path, constants.O_RDONLY) : undefined;
+const refused = () => {
+  closeSync(direct);
+  direct = undefined;
+};
 const hash = createHash("sha256");
-const buf = Buffer.allocUnsafe(4 << 20);
 let pos = 0;
 
 parentPort.on("message", (m) => {
   try {
     while (pos < m.upTo) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, m.upTo - pos), pos);
-      if (n === 0) throw new Error(`${path} ends after ${pos} bytes, ${m.upTo} were expected`);
-      hash.update(n === buf.length ? buf : buf.subarray(0, n));
-      pos += n;
+      const held = window ? window.held(pos, m.upTo) : 0;
+      if (held > 0) {
+        hash.update(window.view(pos, held));
+        pos += held;
+      } else {
+        const limit = Math.min(m.upTo, pos + buf.length);
+        const { at, n } = readSpanSync(fd, direct, buf, pos, window ? window.nextHeld(pos, limit) : limit, refused);
+        if (n === 0) throw new Error(`${path} ends after ${pos} bytes, ${m.upTo} were expected`);
+        hash.update(buf.subarray(at, at + n));
+        pos += n;
+      }
+      window?.hashedTo(pos);
     }
     if (m.finish) {
       closeSync(fd);
+      if (direct !== undefined) closeSync(direct);
       parentPort.postMessage({ digest: `sha256:${hash.digest("hex")}` });
     }
   } catch (e) {

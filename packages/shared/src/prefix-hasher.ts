@@ -7,6 +7,7 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { HashWindow } from "./hash-window.mjs";
 
 const WORKER = new URL("./prefix-hash-worker.mjs", import.meta.url);
 
@@ -22,20 +23,27 @@ export interface PrefixHasher {
   finish(total: number): Promise<string>;
   /** Stops early (a failed download); safe to call after finish. */
   close(): Promise<void>;
+  /**
+   * Memory for hash-window.mjs, where whoever writes the file puts the pages it wrote, so that the
+   * hash takes them from there instead of reading them back; absent for small files.
+   */
+  readonly window?: SharedArrayBuffer;
 }
 
 export async function prefixHasher(path: string, total: number): Promise<PrefixHasher> {
-  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path) : new LocalHasher(await open(path, "r"));
+  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total) : new LocalHasher(await open(path, "r"));
 }
 
 class ThreadHasher implements PrefixHasher {
   private readonly worker: Worker;
+  readonly window: SharedArrayBuffer;
   private sent = 0;
   private failure: Error | undefined;
   private result: ((m: { digest?: string; error?: string }) => void) | undefined;
 
-  constructor(path: string) {
-    this.worker = new Worker(WORKER, { workerData: { path } });
+  constructor(path: string, total: number) {
+    this.window = HashWindow.create(total);
+    this.worker = new Worker(WORKER, { workerData: { path, window: this.window } });
     this.worker.on("message", (m: { digest?: string; error?: string }) => {
       if (this.result) this.result(m);
       else if (m.error) this.failure = new Error(m.error);

@@ -79,6 +79,8 @@ interface Transfer {
   /** Settles when the first part's answer arrived (or failed), so the others follow its redirect. */
   located: Promise<void>;
   onWritten: (n: number) => void;
+  /** The hash window the download thread puts written pages in (prefix-hasher.ts). */
+  window: SharedArrayBuffer | undefined;
 }
 
 async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void> {
@@ -101,6 +103,7 @@ async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void>
         d,
         bytesURL: undefined,
         located: new Promise((resolve) => (locatedNow = resolve)),
+        window: hasher.window,
         onWritten: (n) => {
           report();
           hasher.follow(d.prefix());
@@ -166,7 +169,16 @@ async function fetchPart(t: Transfer, p: PartState, located: (() => void) | unde
   let saving: Promise<void> | undefined;
   try {
     for (let hops = 0, renewed = false; ; ) {
-      const job = { url, headers: { "User-Agent": USER_AGENT, ...session.credentials(url), Range: `bytes=${start}-${end}` }, path: t.d.dataPath, start, end, wholeOK: start === 0 && end === size - 1, total: size };
+      const job = {
+        url,
+        headers: { "User-Agent": USER_AGENT, ...session.credentials(url), Range: `bytes=${start}-${end}` },
+        path: t.d.dataPath,
+        start,
+        end,
+        wholeOK: start === 0 && end === size - 1,
+        total: size,
+        ...(t.window ? { window: t.window } : {}),
+      };
       const answer = await rangeFetcher.fetch(
         job,
         {

@@ -21,6 +21,8 @@ export interface RangeJob {
   wholeOK: boolean;
   /** The blob's size from the manifest: an answer declaring another is refused. */
   total: number;
+  /** Where the pages written also go for the download's sha256 (hash-window.mjs). */
+  window?: SharedArrayBuffer;
 }
 
 /** A response that carried none of the range: its status and what the session needs of it. */

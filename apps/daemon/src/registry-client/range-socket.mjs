@@ -1,5 +1,6 @@
 // A ranged GET over plain HTTP/1.1 that reads the socket into one reused buffer and writes the
-// range's bytes from it straight into the partial file (range-worker.mjs uses it for http: URLs).
+// range's bytes from it into the partial file (range-worker.mjs uses it for http: URLs), through
+// slab-writer.ts: page-aligned megabytes written past the page cache while the next one fills.
 // Written by hand because no HTTP client offers it: node:http (and undici) hand out a new buffer
 // for every socket read, 64 KiB at a time, and that per-read allocation, its garbage collection
 // and the stream machinery around it cost a pull about 0.8 CPU-seconds per GB on top of the
@@ -12,7 +13,10 @@
 // close). Every request says `Connection: close`: a part is megabytes, so one connection each
 // costs nothing that matters, and nothing is left to resynchronise after an answer is cut off.
 import { connect } from "node:net";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync } from "node:fs";
+import { openDirectSync } from "@corral/shared/direct-io";
+import { HashWindow } from "@corral/shared/hash-window";
+import { SlabWriter } from "./slab-writer.ts";
 
 const READ_BYTES = 1 << 20;
 /** Response heads beyond this are refused (a registry's are a few hundred bytes). */
@@ -93,6 +97,10 @@ export function fetchRangePlain(job, signal, events) {
   return new Promise((resolve, reject) => {
     const buffer = takeBuffer();
     let fd;
+    /** The file again, opened with O_DIRECT where it can be. */
+    let direct;
+    /** Where the body's bytes go (slab-writer.ts); it pauses the socket while the disk catches up. */
+    let writer;
     let settled = false;
     let phase = "head";
     let headBytes = Buffer.alloc(0);
@@ -114,15 +122,20 @@ export function fetchRangePlain(job, signal, events) {
       settled = true;
       signal.removeEventListener("abort", onAbort);
       socket.destroy();
-      try {
-        if (fd !== undefined) closeSync(fd);
-      } catch (e) {
-        error ??= e;
-      }
-      report();
-      giveBuffer(buffer);
-      if (error) reject(error);
-      else resolve(value);
+      // The descriptors close once no write uses them (so their numbers cannot be reused under
+      // one); bytes not yet written are not reported, so the next attempt fetches them again.
+      (writer ? writer.close() : Promise.resolve()).then(() => {
+        try {
+          if (fd !== undefined) closeSync(fd);
+          if (direct !== undefined) closeSync(direct);
+        } catch (e) {
+          error ??= e;
+        }
+        report();
+        giveBuffer(buffer);
+        if (error) reject(error);
+        else resolve(value);
+      });
     };
     const onAbort = () => {
       const e = new Error("the download was cancelled");
@@ -156,6 +169,16 @@ export function fetchRangePlain(job, signal, events) {
       if (headers["transfer-encoding"] || !/^\d+$/.test(headers["content-length"] ?? "")) return finish(undefined, { unframed: true });
       remaining = Number(headers["content-length"]);
       fd = openSync(job.path, "r+");
+      direct = openDirectSync(job.path, constants.O_WRONLY);
+      writer = new SlabWriter(fd, direct, pos, {
+        onWritten: (n) => {
+          unreported += n;
+          if (unreported >= REPORT_BYTES) report();
+        },
+        onRoom: () => socket.resume(),
+        onError: (e) => finish(e),
+        window: job.window ? new HashWindow(job.window) : undefined,
+      });
       phase = "body";
       events.started();
       onBodyBytes(rest);
@@ -175,23 +198,31 @@ export function fetchRangePlain(job, signal, events) {
       const framed = bytes.subarray(0, remaining);
       remaining -= framed.length;
       const useful = framed.subarray(0, end + 1 - pos);
-      for (let done = 0; done < useful.length; ) done += writeSync(fd, useful, done, useful.length - done, pos + done);
+      writer.add(useful);
       pos += useful.length;
-      unreported += useful.length;
-      if (unreported >= REPORT_BYTES) report();
       const now = performance.now();
       if (now - lastAlive >= 250) {
         lastAlive = now;
         events.alive();
       }
-      if (pos > end) return finish(undefined, undefined);
-      if (remaining === 0) finish(failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`, 0));
+      if (pos > end) {
+        // Every byte is in: the socket is done with (the request asked for it to close), and
+        // the range ends when the last of its bytes is in the file.
+        phase = "written";
+        socket.destroy();
+        writer.flush().then(() => finish(undefined, undefined), (e) => finish(e));
+        return false;
+      }
+      if (remaining === 0) return finish(failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`, 0));
+      // Returning false pauses the socket until the writer has room again.
+      if (writer.backlogged) return false;
     };
 
     const onRead = (n, b) => {
       if (settled) return false;
       try {
         const bytes = b.subarray(0, n);
+        if (phase === "written") return false;
         if (phase === "body") return onBodyBytes(bytes);
         if (phase === "answer") return onAnswerBytes(bytes);
         headBytes = Buffer.concat([headBytes, bytes]);
@@ -220,13 +251,14 @@ export function fetchRangePlain(job, signal, events) {
     const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
     const socket = connect({ host, port: Number(u.port || 80), onread: { buffer, callback: onRead } });
     socket.once("connect", () => socket.write(head));
-    socket.on("error", (e) => finish(phase === "head" ? failure(`GET ${job.url}: ${e.code ?? e.message}`, 0, e.code) : failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part: ${e.code ?? e.message}`, 0, e.code)));
+    socket.on("error", (e) => phase !== "written" && finish(phase === "head" ? failure(`GET ${job.url}: ${e.code ?? e.message}`, 0, e.code) : failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part: ${e.code ?? e.message}`, 0, e.code)));
     socket.on("end", () => {
+      if (phase === "written") return;
       if (phase === "answer") return answerDone();
       if (phase === "head") return finish(failure(`GET ${job.url}: the connection closed before a response`, 0, "ECONNRESET"));
       finish(failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`, 0));
     });
-    socket.on("close", () => finish(failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`, 0)));
+    socket.on("close", () => phase !== "written" && finish(failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`, 0)));
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });

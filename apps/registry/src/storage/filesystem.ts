@@ -4,7 +4,8 @@
 import { constants, createReadStream, open as openFd } from "node:fs";
 import type { FileSlice } from "@corral/shared/file-pump";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { BufferPool, DIRECT_IO_ALIGNMENT } from "@corral/shared/buffer-pool";
+import { BufferPool } from "@corral/shared/buffer-pool";
+import { openDirect, openDirectFd, toBoundary, writeSlab } from "@corral/shared/direct-io";
 import { BackgroundFlush } from "@corral/shared/background-flush";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -27,34 +28,6 @@ import {
  */
 const chunkBuffers = new BufferPool(1 << 20, 16, { pageAligned: true });
 const WRITES_IN_FLIGHT = 4;
-
-/** `n` bytes of `buf` to write at `at` in the upload's file. */
-interface Slab {
-  buf: Buffer;
-  n: number;
-  at: number;
-}
-
-async function writeAll(handle: FileHandle, { buf, n, at }: Slab, from = 0): Promise<void> {
-  for (let done = from; done < n; ) done += (await handle.write(buf, done, n - done, at + done)).bytesWritten;
-}
-
-/**
- * Writes a slab through `direct` (the file opened with O_DIRECT) when given, the rest of it or all
- * of it through `handle`.
- */
-async function writeSlab(handle: FileHandle, direct: FileHandle | undefined, slab: Slab): Promise<void> {
-  let done = 0;
-  if (direct) {
-    try {
-      done = (await direct.write(slab.buf, 0, slab.n, slab.at)).bytesWritten;
-    } catch (e) {
-      // A filesystem or buffer that refuses direct I/O: the page cache takes it.
-      if ((e as NodeJS.ErrnoException).code !== "EINVAL") throw e;
-    }
-  }
-  await writeAll(handle, slab, done);
-}
 
 export class FilesystemBlobStore implements BlobStore {
   readonly kind = "filesystem";
@@ -116,15 +89,19 @@ export class FilesystemBlobStore implements BlobStore {
     });
   }
 
-  openRange(digest: string, range: ByteRange): Promise<FileSlice> {
+  async openRange(digest: string, range: ByteRange): Promise<FileSlice> {
     const path = this.blobPath(digest);
     // A plain descriptor rather than a FileHandle, which would close itself when collected.
-    return new Promise((resolve, reject) => {
+    const fd = await new Promise<number>((resolve, reject) => {
       openFd(path, "r", (err, fd) => {
-        if (!err) resolve({ fd, start: range.start, end: range.end });
+        if (!err) resolve(fd);
         else reject(err.code === "ENOENT" ? new BlobNotFoundError(digest) : err);
       });
     });
+    // Read past the page cache too (direct-io.mjs): the upload was written that way, so a blob is
+    // in the cache only once something read it through it.
+    const direct = this.directRefused ? undefined : await openDirectFd(path, constants.O_RDONLY).catch(() => undefined);
+    return { fd, ...(direct === undefined ? {} : { direct }), start: range.start, end: range.end };
   }
 
   async presignedURL(): Promise<string | undefined> {
@@ -168,7 +145,7 @@ export class FilesystemBlobStore implements BlobStore {
     let filled = 0;
     // A chunk that starts off a page boundary (Ollama's chunks are 100 MB) fills its first buffer
     // only up to the next one, so that the buffers after it are written at aligned offsets.
-    let room = (DIRECT_IO_ALIGNMENT - (offset % DIRECT_IO_ALIGNMENT)) % DIRECT_IO_ALIGNMENT || slab.length;
+    let room = toBoundary(offset) || slab.length;
     // Several positional writes in flight while the next buffer fills: a write into fresh page
     // cache can take longer than receiving the next megabyte, and the thread pool runs them side
     // by side. The bytes are pushed towards the disk as they come so that the flush before the
@@ -190,12 +167,10 @@ export class FilesystemBlobStore implements BlobStore {
       room = slab.length;
       written += n;
       observe?.(n === full.length ? full : full.subarray(0, n));
-      // Buffers of whole pages at page offsets bypass the page cache: copying a gigabyte into
-      // pages new to a virtual machine costs the kernel more than receiving and hashing it
-      // (README, "About the transfer figures"), and a registry seldom reads a blob soon after its
-      // upload. The commit's datasync still makes them durable. The rest goes through the cache.
-      const aligned = at % DIRECT_IO_ALIGNMENT === 0 && n % DIRECT_IO_ALIGNMENT === 0;
-      const w: Promise<void> = writeSlab(handle, aligned ? direct : undefined, { buf: full, n, at })
+      // Buffers of whole pages at page offsets bypass the page cache (direct-io.mjs says why; a
+      // registry seldom reads a blob soon after its upload). The commit's datasync still makes
+      // them durable.
+      const w: Promise<void> = writeSlab(handle, direct, { buf: full, n, at })
         .then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e))
         .finally(() => {
           chunkBuffers.give(full);
@@ -239,9 +214,10 @@ export class FilesystemBlobStore implements BlobStore {
   private async openDirect(id: string): Promise<FileHandle | undefined> {
     if (this.directRefused || !chunkBuffers.aligned) return undefined;
     try {
-      return await open(this.uploadPath(id), constants.O_WRONLY | constants.O_DIRECT);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EINVAL") this.directRefused = true;
+      const direct = await openDirect(this.uploadPath(id), constants.O_WRONLY);
+      if (!direct) this.directRefused = true;
+      return direct;
+    } catch {
       return undefined;
     }
   }

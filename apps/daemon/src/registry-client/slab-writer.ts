@@ -1,0 +1,109 @@
+// The bytes of one ranged GET on their way into the partial file (range-socket.mjs): they gather
+// in a page-aligned megabyte, and each full one is written past the page cache where it can be
+// (packages/shared/src/direct-io.mjs says why) while the next one fills. Writes are asynchronous so
+// that the download thread goes on reading its other sockets while the disk works (written
+// synchronously, the thread spent the disk's whole time blocked), and one at a time per range so
+// that progress is reported in the order of the file: a part's Completed count means "the first
+// this many bytes are in the file", which the sha256 that follows the file relies on. A slab that
+// fills while the one before is still being written waits; `backlogged` then tells the reader to
+// pause its socket until `onRoom` is called.
+
+import { BufferPool } from "@corral/shared/buffer-pool";
+import { toBoundary, writeSlabFd, type Slab } from "@corral/shared/direct-io";
+import type { HashWindow } from "@corral/shared/hash-window";
+
+/** Shared by every range in flight, at most one filling and two waiting or written per range. */
+const slabs = new BufferPool(1 << 20, 48, { pageAligned: true });
+
+export class SlabWriter {
+  private slab: Buffer = slabs.take();
+  private at: number;
+  private filled = 0;
+  /** The first slab fills only up to a page boundary, so that the ones after it are aligned. */
+  private room: number;
+  private readonly queue: Slab[] = [];
+  private writing: Promise<void> | undefined;
+  private failure: unknown;
+  private closed = false;
+
+  /**
+   * `cached` and `direct` (the file opened with O_DIRECT, where it could be) stay open until
+   * close() resolved. `onWritten(n)`: the next `n` bytes are in the file. `onRoom`: a backlog
+   * cleared. `onError`: a write failed; nothing more is written. `window`: where written pages
+   * also go, for the download's sha256.
+   */
+  constructor(
+    private readonly cached: number,
+    private readonly direct: number | undefined,
+    at: number,
+    private readonly events: { onWritten: (n: number) => void; onRoom: () => void; onError: (e: unknown) => void; window?: HashWindow | undefined },
+  ) {
+    this.at = at;
+    this.room = toBoundary(at) || this.slab.length;
+  }
+
+  /** A full slab waits behind the one being written: the reader should stop until onRoom. */
+  get backlogged(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** Takes the bytes (copied: `bytes` may be reused once this returns). */
+  add(bytes: Buffer): void {
+    for (let off = 0; off < bytes.length; ) {
+      const n = bytes.copy(this.slab, this.filled, off, off + Math.min(bytes.length - off, this.room - this.filled));
+      this.filled += n;
+      off += n;
+      if (this.filled === this.room) this.seal();
+    }
+  }
+
+  /** Writes what is left; resolves when every byte added is in the file. */
+  async flush(): Promise<void> {
+    this.seal();
+    while (this.writing) await this.writing;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Drops what is not written yet and waits for the write in flight, after which the descriptors may be closed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.queue.splice(0)) slabs.give(s.buf);
+    while (this.writing) await this.writing.catch(() => undefined);
+    slabs.give(this.slab);
+  }
+
+  private seal(): void {
+    if (this.filled === 0 || this.closed) return;
+    this.queue.push({ buf: this.slab, n: this.filled, at: this.at });
+    this.at += this.filled;
+    this.slab = slabs.take();
+    this.filled = 0;
+    this.room = this.slab.length;
+    this.next();
+  }
+
+  private next(): void {
+    if (this.writing || this.closed || this.failure !== undefined) return;
+    const s = this.queue.shift();
+    if (!s) return;
+    this.writing = writeSlabFd(this.cached, this.direct, s).then(
+      () => {
+        this.writing = undefined;
+        if (this.closed) return void slabs.give(s.buf);
+        // Before the progress that lets the hash reach these bytes.
+        this.events.window?.put(s.buf, s.n, s.at);
+        slabs.give(s.buf);
+        this.events.onWritten(s.n);
+        const wasBacklogged = this.queue.length > 0;
+        this.next();
+        if (wasBacklogged && this.queue.length === 0) this.events.onRoom();
+      },
+      (e: unknown) => {
+        slabs.give(s.buf);
+        this.writing = undefined;
+        this.failure = e;
+        if (!this.closed) this.events.onError(e);
+      },
+    );
+  }
+}

@@ -1,0 +1,50 @@
+// Types for direct-io.mjs (plain JavaScript, which worker threads started without a loader import).
+import type { FileHandle } from "node:fs/promises";
+
+/** The alignment a file opened with O_DIRECT asks of buffers, offsets and lengths. */
+export declare const DIRECT_IO_ALIGNMENT: number;
+
+/** `count` page-aligned buffers of `size` bytes (a multiple of 64 KiB), or undefined where none can be made. */
+export declare function alignedBuffers(size: number, count: number): Buffer[] | undefined;
+
+/** How many bytes from `at` to the next boundary; 0 on one. */
+export declare function toBoundary(at: number): number;
+
+/** The file opened again with O_DIRECT (`flags` besides it), or undefined where that is refused. */
+export declare function openDirect(path: string, flags: number): Promise<FileHandle | undefined>;
+
+/**
+ * openDirect as a plain descriptor (a FileHandle closes itself when collected, which a descriptor
+ * handed to a reader that closes it must not do).
+ */
+export declare function openDirectFd(path: string, flags: number): Promise<number | undefined>;
+
+/** openDirect for a thread that does nothing else while it waits. */
+export declare function openDirectSync(path: string, flags: number): number | undefined;
+
+/** `n` bytes of `buf` to write at `at`. */
+export interface Slab {
+  buf: Buffer;
+  n: number;
+  at: number;
+}
+
+/**
+ * Writes the slab through `direct` when it is aligned and one is given, the rest of it (after a
+ * short or refused direct write) or all of it through `cached`.
+ */
+export declare function writeSlab(cached: FileHandle, direct: FileHandle | undefined, slab: Slab): Promise<void>;
+
+/** writeSlab for files open as descriptors. */
+export declare function writeSlabFd(cached: number, direct: number | undefined, slab: Slab): Promise<void>;
+
+/**
+ * Reads the file's bytes from `pos` towards `upTo` into `buf`; returns where in `buf` they are and
+ * how many (0 at the end of the file). Through `direct` the read covers whole pages around them,
+ * so it may start before `pos` and end after `upTo`; a refused direct read is made again through
+ * `cached`, and `onRefused` is told so that later reads go there at once.
+ */
+export declare function readSpanSync(cached: number, direct: number | undefined, buf: Buffer, pos: number, upTo: number, onRefused: () => void): { at: number; n: number };
+
+/** readSpanSync on the thread pool. */
+export declare function readSpan(cached: number, direct: number | undefined, buf: Buffer, pos: number, upTo: number, onRefused: () => void): Promise<{ at: number; n: number }>;

@@ -1,0 +1,20 @@
+// Types for hash-window.mjs (plain JavaScript, which worker threads started without a loader import).
+
+/** How many bytes ahead of the hash a window keeps. */
+export declare const WINDOW_BYTES: number;
+
+export declare class HashWindow {
+  /** A new window's memory (for a file of `bytes` at most), to hand to both threads. */
+  static create(bytes?: number): SharedArrayBuffer;
+  constructor(memory: SharedArrayBuffer);
+  /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */
+  put(buf: Buffer, n: number, at: number): void;
+  /** How many bytes from `pos` (below `upTo`) the window holds in one stretch (0: read them from the file, up to nextHeld()). */
+  held(pos: number, upTo: number): number;
+  /** The bytes the window holds from `pos`, `n` of them (as held() said). */
+  view(pos: number, n: number): Buffer;
+  /** Where the first page the window holds after `pos` begins, or `limit` when none does before it. */
+  nextHeld(pos: number, limit: number): number;
+  /** The hash has taken every byte before `pos`: the pages before it may be reused. */
+  hashedTo(pos: number): void;
+}

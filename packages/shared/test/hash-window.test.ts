@@ -1,0 +1,82 @@
+// The hash window: pages written ahead of the hash are kept whole and given back byte for byte,
+// pages too far ahead or only partly written are left to the file, and the prefix hasher takes
+// what the window holds instead of reading it back.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HashWindow } from "@corral/shared/hash-window";
+import { prefixHasher } from "@corral/shared/prefix-hasher";
+
+const PAGE = 4096;
+
+test("whole pages within reach of the hash are held; the rest are not", () => {
+  const w = new HashWindow(HashWindow.create(16 * PAGE));
+  const data = randomBytes(64 * PAGE);
+  // Pages 2-5 whole, plus the end of page 1 and the start of page 6.
+  w.put(data.subarray(PAGE + 100, 6 * PAGE + 100), 5 * PAGE, PAGE + 100);
+  assert.equal(w.held(0, data.length), 0);
+  assert.equal(w.held(PAGE + 200, data.length), 0, "a page written in part is not held");
+  assert.equal(w.nextHeld(0, data.length), 2 * PAGE);
+  assert.equal(w.held(2 * PAGE + 10, data.length), 4 * PAGE - 10);
+  assert.ok(w.view(2 * PAGE + 10, 4 * PAGE - 10).equals(data.subarray(2 * PAGE + 10, 6 * PAGE)));
+  assert.equal(w.held(2 * PAGE, 3 * PAGE + 7), PAGE + 7, "held stops at upTo");
+  // Page 20 is past the 16 slots ahead of the hash (still at page 0): not kept.
+  w.put(data.subarray(20 * PAGE, 21 * PAGE), PAGE, 20 * PAGE);
+  assert.equal(w.held(20 * PAGE, data.length), 0);
+  // Once the hash passed page 10, page 20 is within reach; it takes slot 4, which page 4 had.
+  w.hashedTo(10 * PAGE + 1);
+  w.put(data.subarray(20 * PAGE, 22 * PAGE), 2 * PAGE, 20 * PAGE);
+  assert.equal(w.held(20 * PAGE, data.length), 2 * PAGE);
+  assert.ok(w.view(20 * PAGE, 2 * PAGE).equals(data.subarray(20 * PAGE, 22 * PAGE)));
+  assert.equal(w.held(4 * PAGE, data.length), 0, "a reused slot no longer answers for its old page");
+  // A stretch held across the end of the slots comes back as two, each one piece of memory.
+  w.hashedTo(14 * PAGE);
+  w.put(data.subarray(14 * PAGE, 19 * PAGE), 5 * PAGE, 14 * PAGE);
+  assert.equal(w.held(14 * PAGE, data.length), 2 * PAGE);
+  assert.equal(w.held(16 * PAGE, data.length), 3 * PAGE);
+  assert.ok(w.view(16 * PAGE, 3 * PAGE).equals(data.subarray(16 * PAGE, 19 * PAGE)));
+});
+
+test("the prefix hasher takes the pages the window holds instead of the file's", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "corral-window-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const size = (80 << 20) + 4321;
+  const data = randomBytes(size);
+  const path = join(dir, "blob");
+  const fh = await open(path, "w");
+  await fh.truncate(size);
+  const hasher = await prefixHasher(path, size);
+  assert.ok(hasher.window, "a large file's hasher has a window");
+  const w = new HashWindow(hasher.window);
+  // Parts arrive out of order, each 3 MB and a bit; every other one reaches the window, and the
+  // file gets other bytes there, so that a digest that read those back would not match.
+  const part = 3_000_001;
+  const parts = Array.from({ length: Math.ceil(size / part) }, (_, i) => i);
+  for (let i = 0; i < parts.length; i += 2) [parts[i], parts[i + 1]] = [parts[i + 1] ?? parts[i]!, parts[i]!];
+  const done = new Set<number>();
+  let front = 0;
+  for (const i of parts) {
+    const at = i * part;
+    const bytes = data.subarray(at, Math.min(at + part, size));
+    if (i % 2 === 0) {
+      w.put(bytes, bytes.length, at);
+      // Only the pages the window took get other bytes in the file.
+      const first = Math.ceil(at / PAGE) * PAGE;
+      const end = Math.floor((at + bytes.length) / PAGE) * PAGE;
+      const onDisk = Buffer.from(bytes);
+      for (let p = first; p < end; p += PAGE) if (w.held(p, p + 1) === 1) onDisk.fill(0, p - at, p - at + PAGE);
+      await fh.write(onDisk, 0, onDisk.length, at);
+    } else {
+      await fh.write(bytes, 0, bytes.length, at);
+    }
+    done.add(i);
+    while (done.has(front)) front++;
+    hasher.follow(Math.min(front * part, size));
+  }
+  await fh.close();
+  assert.equal(await hasher.finish(size), `sha256:${createHash("sha256").update(data).digest("hex")}`);
+});
