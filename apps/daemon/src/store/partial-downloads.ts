@@ -6,7 +6,7 @@
 // has verified it. Every name of these files lives here: the pull, fsck and the prune ask this
 // module rather than matching file names themselves.
 
-import { open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
+import { open, readdir, readFile, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex } from "@corral/shared/digest";
 import { writeFileDurably } from "@corral/shared/durable-write";
@@ -104,7 +104,11 @@ export class PartialDownload {
       } finally {
         await fh.close();
       }
-      for (const p of d.parts) await d.save(p);
+      // The first states only say "nothing yet": they are written side by side and not each
+      // flushed (64 of them one after another, each flushed twice, held the first byte of a pull
+      // back by 0.1-0.2 s). A crash that loses or truncates one makes the next pull start afresh,
+      // as resume() wants every state whole; progress is saved durably (save()).
+      await Promise.all(d.parts.map((p) => writeFile(d.statePath(p.N), JSON.stringify(p))));
     } catch (e) {
       // Half a plan resumes nothing.
       await d.removeFiles();
@@ -141,10 +145,8 @@ export class PartialDownload {
   }
 
   private async removeStates(): Promise<void> {
-    for (const p of this.parts) {
-      await rm(this.statePath(p.N), { force: true });
-      await rm(`${this.statePath(p.N)}.tmp`, { force: true });
-    }
+    // Side by side: a download has up to MAX_RANGES parts, two files each.
+    await Promise.all(this.parts.flatMap((p) => [rm(this.statePath(p.N), { force: true }), rm(`${this.statePath(p.N)}.tmp`, { force: true })]));
   }
 
   /** Bytes an unfinished download of `digest` already holds on disk (its data file is sparse). */
