@@ -12,7 +12,7 @@ import { UploadHashes } from "./services/uploads.ts";
 import { publicURLs, type PublicURLs } from "./http/public-urls.ts";
 import { ReadCache } from "./services/read-cache.ts";
 import { TokenBuckets } from "./auth/rate-limit.ts";
-import type { VerifiedToken } from "./auth/verified-tokens.ts";
+import { verifiedTokens, type VerifiedTokens } from "./auth/verified-tokens.ts";
 import { MirrorRuntime } from "./mirror/runtime.ts";
 import { PullCounter } from "./services/pull-counts.ts";
 
@@ -35,7 +35,7 @@ export interface Registry {
    */
   reads: ReadCache;
   /** Bearer tokens that verified, until they expire; `<audience>\n<token>` → claims (auth/verified-tokens.ts). */
-  verifiedTokens: Map<string, VerifiedToken>;
+  verifiedTokens: VerifiedTokens;
   /** The token endpoint's rate limit: a bucket per client address and per signing key (auth/rate-limit.ts). */
   tokenBuckets: TokenBuckets;
   /** When this process last marked each blob in use, by digest (services/blobs.ts). */
@@ -73,7 +73,7 @@ export async function openRegistry(config: Config, opts: OpenOptions = {}): Prom
       urls: publicURLs(config),
       hashes: new UploadHashes(),
       reads: new ReadCache(database.kind === "pglite"),
-      verifiedTokens: new Map(),
+      verifiedTokens: verifiedTokens(),
       tokenBuckets: new TokenBuckets(config.tokenRatePerMinute),
       blobTouches: new Map(),
       mirror,

@@ -6,32 +6,32 @@
 // registry's (Registry.verifiedTokens), as is the key.
 
 import { decodeJwt } from "jose";
+import { ExpiringMap } from "@corral/shared/expiring-map";
 import type { Registry } from "../registry.ts";
 import { verifyToken, type TokenClaims } from "./tokens.ts";
 
 const MAX_TOKENS = 4096;
 
-/** A remembered success: the claims, and the `exp` (seconds) until which they hold. */
-export interface VerifiedToken {
-  claims: TokenClaims;
-  exp: number;
+/** Remembered successes: the claims, until the token's `exp` (whole seconds). */
+export type VerifiedTokens = ExpiringMap<string, TokenClaims>;
+
+export function verifiedTokens(): VerifiedTokens {
+  return new ExpiringMap(MAX_TOKENS);
 }
 
 /** verifyToken's answer with the registry's key, from memory when this token already verified and has not expired. */
 export async function verifyTokenCached(reg: Pick<Registry, "secrets" | "verifiedTokens">, service: string, token: string): Promise<TokenClaims | { error: string }> {
   const remembered = reg.verifiedTokens;
   const id = `${service}\n${token}`;
-  const hit = remembered.get(id);
   // jose treats a token as expired once the whole second `exp` is reached.
-  if (hit && Math.floor(Date.now() / 1000) < hit.exp) return hit.claims;
-  if (hit) remembered.delete(id);
+  const hit = remembered.get(id, Math.floor(Date.now() / 1000));
+  if (hit) return hit;
   const claims = await verifyToken(reg.secrets.tokenKey, service, token);
   if ("error" in claims) return claims;
   const { exp } = decodeJwt(token);
   if (typeof exp === "number") {
-    if (remembered.size >= MAX_TOKENS) remembered.delete(remembered.keys().next().value!);
     if (Array.isArray(claims.access)) Object.freeze(claims.access);
-    remembered.set(id, { claims: Object.freeze(claims), exp });
+    remembered.set(id, Object.freeze(claims), exp);
   }
   return claims;
 }

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config, MirrorConfig } from "../config.ts";
 import type { BlobFetch } from "./blob-fetch.ts";
+import { ExpiringMap } from "@corral/shared/expiring-map";
 import { SingleFlight } from "@corral/shared/single-flight";
 import { UpstreamClient } from "./upstream-client.ts";
 import { TokenBuckets } from "../auth/rate-limit.ts";
@@ -23,8 +24,8 @@ export class MirrorRuntime {
   readonly fetches = new SingleFlight<string, BlobFetch>();
   /** Manifest lookups upstream by `namespace/model:tag` or `namespace/model@digest`. */
   readonly lookups = new SingleFlight<string, Promise<unknown>>();
-  /** Lookup keys the upstream answered as missing, with when that answer expires (ms). */
-  private readonly misses = new Map<string, number>();
+  /** Lookup keys the upstream answered as missing, until that answer expires (ms). */
+  private readonly misses = new ExpiringMap<string, true>(MAX_MISSES);
   /** Upstream lookups of names without a copy here, charged per client address. */
   readonly lookupBuckets: TokenBuckets;
   /** Set by `serve` to its logger; silent elsewhere (admin commands report through their own output). */
@@ -41,19 +42,12 @@ export class MirrorRuntime {
 
   /** Whether `key` was answered as missing upstream less than its time ago. */
   knownMissing(key: string, now = Date.now()): boolean {
-    const until = this.misses.get(key);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.misses.delete(key);
-    return false;
+    return this.misses.get(key, now) === true;
   }
 
   /** Remembers that the upstream does not have `key`, for `seconds` (0: not at all). */
   rememberMissing(key: string, seconds: number, now = Date.now()): void {
-    if (seconds <= 0) return;
-    this.misses.delete(key);
-    if (this.misses.size >= MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
-    this.misses.set(key, now + seconds * 1000);
+    if (seconds > 0) this.misses.set(key, true, now + seconds * 1000);
   }
 
   client(mirror: MirrorConfig): UpstreamClient {
