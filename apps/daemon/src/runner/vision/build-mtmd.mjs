@@ -17,7 +17,9 @@ import { BUILD_RECORD, VISION_ABI, bundleCommit, visionSources } from "./native-
 
 // The C API's sources: apps/daemon/native/mtmd beside the sources in a checkout, or beside dist/
 // in the installed package, which runs this file from there at postinstall.
-const NATIVE = ["../../../native/mtmd/", "../native/mtmd/"].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((d) => existsSync(join(d, "CMakeLists.txt"))) ?? fileURLToPath(new URL("../../../native/mtmd/", import.meta.url));
+// Where neither has them, the checkout's place, so that the error names where they belong.
+const NATIVE_PLACES = ["../../../native/mtmd/", "../native/mtmd/"].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+const NATIVE = NATIVE_PLACES.find((d) => existsSync(join(d, "CMakeLists.txt"))) ?? NATIVE_PLACES[0];
 const LIBRARY = "libcorral-vision.so";
 // What libmtmd and the vendored headers need of the llama.cpp tree; the rest is never unpacked.
 const PATHS = ["tools/mtmd", "include", "ggml/include", "vendor", "src/llama-ext.h"];
