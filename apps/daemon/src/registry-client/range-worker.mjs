@@ -1,4 +1,4 @@
-// The worker side of range-fetcher.ts: ranged GETs written straight into a blob's partial file.
+// The worker side of range-fetcher.ts: ranged GETs written into a blob's partial file.
 // It runs on its own thread because its heap is tiny: the socket hands out a fresh buffer per
 // read, each counted as external memory, and V8 answers every few tens of megabytes of them with
 // a full garbage collection; in the daemon's heap those cost 0.45 s per GB pulled, here a tenth of
@@ -11,15 +11,12 @@
 import { parentPort } from "node:worker_threads";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { open } from "node:fs/promises";
+import { closeSync, constants, openSync } from "node:fs";
+import { openDirectSync } from "@corral/shared/direct-io";
+import { HashWindow } from "@corral/shared/hash-window";
 import { fetchRangePlain } from "./range-socket.mjs";
+import { SlabWriter } from "./slab-writer.ts";
 
-const SLAB = 512 << 10;
-const spare = [];
-const take = () => spare.pop() ?? Buffer.allocUnsafeSlow(SLAB);
-const give = (b) => {
-  if (spare.length < 64) spare.push(b);
-};
 const running = new Map();
 const ALIVE_MS = 250;
 
@@ -79,32 +76,25 @@ async function fetchRangeHTTP(job, signal) {
     throw Object.assign(new Error(`the registry has ${declared} bytes for this blob, the manifest says ${job.total}`), { status: 502 });
   }
   parentPort.postMessage({ id: job.id, started: true });
-  const fh = await open(path, "r+");
+  // The bytes go to the file as range-socket.mjs's do: through slab-writer.ts, past the page cache
+  // and into the hash window; a chunk that finds the writer backlogged waits for its room.
+  const fd = openSync(path, "r+");
+  let direct;
+  let writer;
   let pos = start;
-  let slab = take();
-  let filled = 0;
-  let writing;
-  // One write in flight while the next buffer fills; progress counts only written bytes.
-  const flush = async () => {
-    await writing;
-    writing = undefined;
-    if (filled === 0) return;
-    const full = slab;
-    const n = filled;
-    const at = pos - n;
-    slab = take();
-    filled = 0;
-    writing = (async () => {
-      try {
-        for (let done = 0; done < n; ) done += (await fh.write(full, done, n - done, at + done)).bytesWritten;
-      } finally {
-        give(full);
-      }
-      parentPort.postMessage({ id: job.id, wrote: n });
-    })();
-    writing.catch(() => undefined);
-  };
   try {
+    direct = openDirectSync(path, constants.O_WRONLY);
+    let room;
+    let failed;
+    writer = new SlabWriter(fd, direct, start, {
+      onWritten: (n) => parentPort.postMessage({ id: job.id, wrote: n }),
+      onRoom: () => room?.(),
+      onError: (e) => {
+        failed = e;
+        room?.();
+      },
+      window: job.window ? new HashWindow(job.window) : undefined,
+    });
     // The loop ends with the response, so the connection goes back to the pool; a server that
     // sends more than the range asked for is cut off.
     let lastAlive = performance.now();
@@ -116,22 +106,18 @@ async function fetchRangeHTTP(job, signal) {
       }
       const want = end + 1 - pos;
       const buf = chunk.length > want ? chunk.subarray(0, want) : chunk;
-      for (let off = 0; off < buf.length; ) {
-        const n = buf.copy(slab, filled, off);
-        filled += n;
-        off += n;
-        pos += n;
-        if (filled === SLAB) await flush();
-      }
+      writer.add(buf);
+      pos += buf.length;
+      if (failed === undefined && writer.backlogged) await new Promise((resolve) => (room = resolve));
+      if (failed !== undefined) throw failed;
       if (chunk.length > want) break;
     }
-    await flush();
-    await writing;
+    await writer.flush();
   } finally {
-    await writing?.catch(() => undefined);
-    give(slab);
+    await writer?.close();
     if (!res.complete) res.destroy();
-    await fh.close();
+    closeSync(fd);
+    if (direct !== undefined) closeSync(direct);
   }
   if (pos <= end) throw Object.assign(new Error(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`), { status: 0 });
 }
