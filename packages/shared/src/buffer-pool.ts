@@ -4,9 +4,7 @@
 // of times per gigabyte. Bytes copied into pooled buffers leave the socket's chunks to die young,
 // and the pooled ones are never garbage.
 
-import { alignedBuffers } from "./direct-io.mjs";
-
-const WASM_PAGE = 65536;
+import { alignedBuffers, canAlign } from "./direct-io.mjs";
 
 export class BufferPool {
   private readonly free: Buffer[] = [];
@@ -22,7 +20,7 @@ export class BufferPool {
     private readonly keep: number,
     opts: { pageAligned?: boolean } = {},
   ) {
-    this.aligned = opts.pageAligned === true && size % WASM_PAGE === 0 && alignedBuffers(WASM_PAGE, 1) !== undefined;
+    this.aligned = opts.pageAligned === true && canAlign(size);
   }
 
   take(): Buffer {

@@ -1,8 +1,8 @@
 // Types for direct-io.mjs (plain JavaScript, which worker threads started without a loader import).
 import type { FileHandle } from "node:fs/promises";
 
-/** The alignment a file opened with O_DIRECT asks of buffers, offsets and lengths. */
-export declare const DIRECT_IO_ALIGNMENT: number;
+/** Whether alignedBuffers can make buffers of `size` (a multiple of 64 KiB, WebAssembly on), short of running out of address space. */
+export declare function canAlign(size: number): boolean;
 
 /** `count` page-aligned buffers of `size` bytes (a multiple of 64 KiB), or undefined where none can be made. */
 export declare function alignedBuffers(size: number, count: number): Buffer[] | undefined;

@@ -16,9 +16,15 @@
 import { constants, open as openFd, openSync, read, readSync, write } from "node:fs";
 import { open } from "node:fs/promises";
 
-export const DIRECT_IO_ALIGNMENT = 4096;
+/** The alignment a file opened with O_DIRECT asks of buffers, offsets and lengths. */
+const DIRECT_IO_ALIGNMENT = 4096;
 
 const WASM_PAGE = 65536;
+
+/** Whether alignedBuffers can make buffers of `size`, short of running out of address space. */
+export function canAlign(size) {
+  return size % WASM_PAGE === 0 && typeof WebAssembly === "object";
+}
 
 /**
  * `count` buffers of `size` bytes (a multiple of 64 KiB), each starting on a page. Node has no
@@ -26,7 +32,7 @@ const WASM_PAGE = 65536;
  * is page-aligned). Undefined where WebAssembly is off (--jitless) or out of address space.
  */
 export function alignedBuffers(size, count) {
-  if (size % WASM_PAGE !== 0 || typeof WebAssembly === "undefined") return undefined;
+  if (!canAlign(size)) return undefined;
   let memory;
   try {
     memory = new WebAssembly.Memory({ initial: (size / WASM_PAGE) * count });

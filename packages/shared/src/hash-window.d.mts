@@ -1,10 +1,7 @@
 // Types for hash-window.mjs (plain JavaScript, which worker threads started without a loader import).
 
-/** How many bytes ahead of the hash a window keeps. */
-export declare const WINDOW_BYTES: number;
-
 export declare class HashWindow {
-  /** A new window's memory (for a file of `bytes` at most), to hand to both threads. */
+  /** A new window's memory (for a file of `bytes` at most; 128 MiB ahead of the hash at most), to hand to both threads. */
   static create(bytes?: number): SharedArrayBuffer;
   constructor(memory: SharedArrayBuffer);
   /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */

@@ -21,7 +21,7 @@ const PAGE = 4096;
  * Enough for what the streams of a pull have in flight ahead of the hash on a fast link (4-8 parts
  * of 16 MiB for a 1 GB blob): with 64 MiB a third to four fifths of a 1 GB pull was still read back.
  */
-export const WINDOW_BYTES = 128 << 20;
+const WINDOW_BYTES = 128 << 20;
 
 export class HashWindow {
   /** A new window's memory (for a file of `bytes` at most), to hand to both threads. */

@@ -3,19 +3,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BufferPool } from "@corral/shared/buffer-pool";
-
-/** A file opened for direct writes, or undefined where the filesystem refuses them (tmpfs). */
-function openDirect(path: string): number | undefined {
-  try {
-    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DIRECT);
-  } catch {
-    return undefined;
-  }
-}
+import { openDirectSync } from "@corral/shared/direct-io";
 
 test("page-aligned buffers are distinct, reused, and take direct writes", (t) => {
   const pool = new BufferPool(1 << 20, 4, { pageAligned: true });
@@ -32,7 +24,8 @@ test("page-aligned buffers are distinct, reused, and take direct writes", (t) =>
   const dir = mkdtempSync(join(tmpdir(), "corral-pool-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "direct");
-  const fd = openDirect(path);
+  // Undefined where the filesystem refuses direct writes (tmpfs).
+  const fd = openDirectSync(path, constants.O_WRONLY | constants.O_CREAT);
   if (fd === undefined) return t.skip(`${tmpdir()} does not take O_DIRECT`);
   try {
     // A buffer off a page boundary would be refused with EINVAL.

@@ -177,7 +177,7 @@ async function fetchPart(t: Transfer, p: PartState, located: (() => void) | unde
         end,
         wholeOK: start === 0 && end === size - 1,
         total: size,
-        ...(t.window ? { window: t.window } : {}),
+        window: t.window,
       };
       const answer = await rangeFetcher.fetch(
         job,

@@ -13,9 +13,6 @@
 // close). Every request says `Connection: close`: a part is megabytes, so one connection each
 // costs nothing that matters, and nothing is left to resynchronise after an answer is cut off.
 import { connect } from "node:net";
-import { closeSync, constants, openSync } from "node:fs";
-import { openDirectSync } from "@corral/shared/direct-io";
-import { HashWindow } from "@corral/shared/hash-window";
 import { SlabWriter } from "./slab-writer.ts";
 
 const READ_BYTES = 1 << 20;
@@ -96,9 +93,6 @@ export function fetchRangePlain(job, signal, events) {
   }
   return new Promise((resolve, reject) => {
     const buffer = takeBuffer();
-    let fd;
-    /** The file again, opened with O_DIRECT where it can be. */
-    let direct;
     /** Where the body's bytes go (slab-writer.ts); it pauses the socket while the disk catches up. */
     let writer;
     let settled = false;
@@ -122,15 +116,9 @@ export function fetchRangePlain(job, signal, events) {
       settled = true;
       signal.removeEventListener("abort", onAbort);
       socket.destroy();
-      // The descriptors close once no write uses them (so their numbers cannot be reused under
-      // one); bytes not yet written are not reported, so the next attempt fetches them again.
-      (writer ? writer.close() : Promise.resolve()).then(() => {
-        try {
-          if (fd !== undefined) closeSync(fd);
-          if (direct !== undefined) closeSync(direct);
-        } catch (e) {
-          error ??= e;
-        }
+      // Bytes not yet written are not reported, so the next attempt fetches them again.
+      const closed = writer ? writer.close() : Promise.resolve();
+      closed.catch((e) => void (error ??= e)).then(() => {
         report();
         giveBuffer(buffer);
         if (error) reject(error);
@@ -168,16 +156,14 @@ export function fetchRangePlain(job, signal, events) {
       }
       if (headers["transfer-encoding"] || !/^\d+$/.test(headers["content-length"] ?? "")) return finish(undefined, { unframed: true });
       remaining = Number(headers["content-length"]);
-      fd = openSync(job.path, "r+");
-      direct = openDirectSync(job.path, constants.O_WRONLY);
-      writer = new SlabWriter(fd, direct, pos, {
+      writer = new SlabWriter(job.path, pos, {
         onWritten: (n) => {
           unreported += n;
           if (unreported >= REPORT_BYTES) report();
         },
         onRoom: () => socket.resume(),
         onError: (e) => finish(e),
-        window: job.window ? new HashWindow(job.window) : undefined,
+        window: job.window,
       });
       phase = "body";
       events.started();

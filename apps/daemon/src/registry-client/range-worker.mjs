@@ -11,9 +11,6 @@
 import { parentPort } from "node:worker_threads";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { closeSync, constants, openSync } from "node:fs";
-import { openDirectSync } from "@corral/shared/direct-io";
-import { HashWindow } from "@corral/shared/hash-window";
 import { fetchRangePlain } from "./range-socket.mjs";
 import { SlabWriter } from "./slab-writer.ts";
 
@@ -78,22 +75,19 @@ async function fetchRangeHTTP(job, signal) {
   parentPort.postMessage({ id: job.id, started: true });
   // The bytes go to the file as range-socket.mjs's do: through slab-writer.ts, past the page cache
   // and into the hash window; a chunk that finds the writer backlogged waits for its room.
-  const fd = openSync(path, "r+");
-  let direct;
-  let writer;
   let pos = start;
+  let room;
+  let failed;
+  let writer;
   try {
-    direct = openDirectSync(path, constants.O_WRONLY);
-    let room;
-    let failed;
-    writer = new SlabWriter(fd, direct, start, {
+    writer = new SlabWriter(path, start, {
       onWritten: (n) => parentPort.postMessage({ id: job.id, wrote: n }),
       onRoom: () => room?.(),
       onError: (e) => {
         failed = e;
         room?.();
       },
-      window: job.window ? new HashWindow(job.window) : undefined,
+      window: job.window,
     });
     // The loop ends with the response, so the connection goes back to the pool; a server that
     // sends more than the range asked for is cut off.
@@ -114,10 +108,8 @@ async function fetchRangeHTTP(job, signal) {
     }
     await writer.flush();
   } finally {
-    await writer?.close();
     if (!res.complete) res.destroy();
-    closeSync(fd);
-    if (direct !== undefined) closeSync(direct);
+    await writer?.close();
   }
   if (pos <= end) throw Object.assign(new Error(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part`), { status: 0 });
 }

@@ -1,4 +1,5 @@
-// The bytes of one ranged GET on their way into the partial file (range-socket.mjs): they gather
+// The bytes of one ranged GET on their way into the partial file (range-socket.mjs, and
+// range-worker.mjs for what node:http fetches): they gather
 // in a page-aligned megabyte, and each full one is written past the page cache where it can be
 // (packages/shared/src/direct-io.mjs says why) while the next one fills. Writes are asynchronous so
 // that the download thread goes on reading its other sockets while the disk works (written
@@ -8,15 +9,21 @@
 // fills while the one before is still being written waits; `backlogged` then tells the reader to
 // pause its socket until `onRoom` is called.
 
+import { closeSync, constants, openSync } from "node:fs";
 import { BufferPool } from "@corral/shared/buffer-pool";
-import { toBoundary, writeSlabFd, type Slab } from "@corral/shared/direct-io";
-import type { HashWindow } from "@corral/shared/hash-window";
+import { openDirectSync, toBoundary, writeSlabFd, type Slab } from "@corral/shared/direct-io";
+import { HashWindow } from "@corral/shared/hash-window";
 
 /** Shared by every range in flight, at most one filling and two waiting or written per range. */
 const slabs = new BufferPool(1 << 20, 48, { pageAligned: true });
 
 export class SlabWriter {
-  private slab: Buffer = slabs.take();
+  /** The file, and the file again opened with O_DIRECT where it can be. */
+  private readonly cached: number;
+  private readonly direct: number | undefined;
+  /** Where written pages also go, for the download's sha256 (hash-window.mjs). */
+  private readonly window: HashWindow | undefined;
+  private slab: Buffer;
   private at: number;
   private filled = 0;
   /** The first slab fills only up to a page boundary, so that the ones after it are aligned. */
@@ -27,17 +34,25 @@ export class SlabWriter {
   private closed = false;
 
   /**
-   * `cached` and `direct` (the file opened with O_DIRECT, where it could be) stay open until
-   * close() resolved. `onWritten(n)`: the next `n` bytes are in the file. `onRoom`: a backlog
-   * cleared. `onError`: a write failed; nothing more is written. `window`: where written pages
-   * also go, for the download's sha256.
+   * Writes into the file at `path` from `at` on; its descriptors stay open until close().
+   * `onWritten(n)`: the next `n` bytes are in the file. `onRoom`: a backlog cleared. `onError`: a
+   * write failed; nothing more is written. `window`: the hash window's memory, if the download
+   * has one.
    */
   constructor(
-    private readonly cached: number,
-    private readonly direct: number | undefined,
+    path: string,
     at: number,
-    private readonly events: { onWritten: (n: number) => void; onRoom: () => void; onError: (e: unknown) => void; window?: HashWindow | undefined },
+    private readonly events: { onWritten: (n: number) => void; onRoom: () => void; onError: (e: unknown) => void; window?: SharedArrayBuffer | undefined },
   ) {
+    this.cached = openSync(path, "r+");
+    try {
+      this.direct = openDirectSync(path, constants.O_WRONLY);
+    } catch (e) {
+      closeSync(this.cached);
+      throw e;
+    }
+    this.window = events.window ? new HashWindow(events.window) : undefined;
+    this.slab = slabs.take();
     this.at = at;
     this.room = toBoundary(at) || this.slab.length;
   }
@@ -64,12 +79,20 @@ export class SlabWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Drops what is not written yet and waits for the write in flight, after which the descriptors may be closed. */
+  /**
+   * Drops what is not written yet, waits for the write in flight and closes the file (only then,
+   * so that a descriptor's number cannot be reused under a write). Call once.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const s of this.queue.splice(0)) slabs.give(s.buf);
     while (this.writing) await this.writing.catch(() => undefined);
     slabs.give(this.slab);
+    try {
+      closeSync(this.cached);
+    } finally {
+      if (this.direct !== undefined) closeSync(this.direct);
+    }
   }
 
   private seal(): void {
@@ -91,7 +114,7 @@ export class SlabWriter {
         this.writing = undefined;
         if (this.closed) return void slabs.give(s.buf);
         // Before the progress that lets the hash reach these bytes.
-        this.events.window?.put(s.buf, s.n, s.at);
+        this.window?.put(s.buf, s.n, s.at);
         slabs.give(s.buf);
         this.events.onWritten(s.n);
         const wasBacklogged = this.queue.length > 0;

@@ -100,7 +100,15 @@ export class FilesystemBlobStore implements BlobStore {
     });
     // Read past the page cache too (direct-io.mjs): the upload was written that way, so a blob is
     // in the cache only once something read it through it.
-    const direct = this.directRefused ? undefined : await openDirectFd(path, constants.O_RDONLY).catch(() => undefined);
+    let direct: number | undefined;
+    if (!this.directRefused) {
+      try {
+        direct = await openDirectFd(path, constants.O_RDONLY);
+        if (direct === undefined) this.directRefused = true;
+      } catch {
+        // Any other failure: this range is read through the cache.
+      }
+    }
     return { fd, ...(direct === undefined ? {} : { direct }), start: range.start, end: range.end };
   }
 
