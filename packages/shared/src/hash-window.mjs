@@ -45,7 +45,11 @@ export class HashWindow {
     for (let p = Math.max(Math.ceil(at / PAGE), hashed); p < last; ) {
       // One copy per stretch of slots, which ends where they wrap.
       const end = Math.min(last, (Math.floor(p / this.slots) + 1) * this.slots);
-      buf.copy(this.bytes, (p % this.slots) * PAGE, p * PAGE - at, end * PAGE - at);
+      // fill() with a buffer of the same length copies it with memcpy; copy() and set() into shared
+      // memory copy word by word with atomic stores (V8's relaxed_memmove: 0.13 CPU-seconds per GB
+      // of a pull in `perf record`, a fifth to three times slower than fill() in isolation).
+      const to = (p % this.slots) * PAGE;
+      this.bytes.fill(buf.subarray(p * PAGE - at, end * PAGE - at), to, to + (end - p) * PAGE);
       for (; p < end; p++) Atomics.store(this.tags, p % this.slots, p + 1);
     }
   }
