@@ -148,3 +148,44 @@ test("a token response is read within its limit", async () => {
     h.close();
   }
 });
+
+test("a push asks once for push,pull when side-by-side requests meet the pull challenge; a pull asks for what the challenge names", async () => {
+  const scopes: string[] = [];
+  // Answers only once both HEADs are in, so that both meet the 401 before any token exists.
+  let heads = 0;
+  const waiting: Array<() => void> = [];
+  const h = await site((req, res, host) => {
+    const u = new URL(req.url!, "http://x");
+    if (u.pathname === "/token") {
+      const scope = u.searchParams.getAll("scope").join(" ");
+      scopes.push(scope);
+      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token: scope }));
+    }
+    const token = req.headers.authorization?.replace(/^Bearer /, "") ?? "";
+    const needs = req.method === "POST" ? "push" : "pull";
+    if (!token.split(":").pop()!.split(",").includes(needs)) {
+      const challenge = () => res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${host}/token",service="${host}",scope="repository:team/story:${needs}"` }).end();
+      if (req.method !== "HEAD" || ++heads > 2) return challenge();
+      waiting.push(challenge);
+      if (waiting.length === 2) for (const w of waiting.splice(0)) w();
+      return;
+    }
+    res.writeHead(req.method === "POST" ? 202 : 404, { Location: "/v2/team/story/blobs/uploads/u1" }).end();
+  });
+  try {
+    const push = new RegistrySession(ModelName.parse(`${h.host}/team/story`), true, signer, "push");
+    const heads = [push.request("HEAD", push.url("/blobs/sha256:aa")), push.request("HEAD", push.url("/blobs/sha256:bb"))];
+    for (const r of await Promise.allSettled(heads)) assert.equal(r.status, "rejected");
+    const started = await push.request("POST", push.url("/blobs/uploads/"), { accept: [202] });
+    started.discard();
+    assert.equal(started.status, 202);
+    assert.deepEqual(scopes, ["repository:team/story:push,pull"]);
+
+    scopes.length = 0;
+    const pull = new RegistrySession(ModelName.parse(`${h.host}/team/story`), true, signer);
+    await assert.rejects(pull.request("HEAD", pull.url("/blobs/sha256:cc")));
+    assert.deepEqual(scopes, ["repository:team/story:pull"]);
+  } finally {
+    h.close();
+  }
+});

@@ -25,7 +25,7 @@ export async function pushModel(store: Store, name: ModelName, o: PushOptions, p
     progress({ status: "couldn't retrieve manifest" });
     throw new StatusError(404, `model '${name.shortest()}' not found`);
   }
-  const session = new RegistrySession(name, o.insecure, o.signer);
+  const session = new RegistrySession(name, o.insecure, o.signer, "push");
   const s = o.signal ? { signal: o.signal } : {};
   const m = stored.manifest;
   const blobs = [...m.layers, ...(m.config.digest ? [m.config] : [])];

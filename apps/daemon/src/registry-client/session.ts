@@ -16,6 +16,7 @@ import { newNonce, tokenRequestChallenge, tokenRequestURL, type SignedModel } fr
 import { VERSION } from "../version.ts";
 import { StatusError } from "../errors.ts";
 import { parseChallenge, type Challenge } from "./challenge.ts";
+import { SingleFlight } from "@corral/shared/single-flight";
 import { bodyText, bulkRequest, discard, headerValue, type BulkResponse } from "./bulk-http.ts";
 import { MAX_TOKEN_RESPONSE_BYTES, readAtMost } from "./bounded-read.ts";
 import { ForeignCredentialsError, NotFoundError, PlainHTTPRegistryError, RegistryError, TransportError, isPlainHTTPAnswer } from "./registry-errors.ts";
@@ -85,11 +86,19 @@ export class RegistrySession {
   readonly repository: string;
   private readonly origin: URL;
   private token: string | undefined;
+  /** Token requests in flight, by scope: requests sent side by side that meet the same 401 share one. */
+  private readonly tokenRequests = new SingleFlight<string, Promise<string>>();
 
+  /**
+   * `intent`: a push asks for `push,pull` on its repository at the first challenge, as the
+   * protocol says (docs/protocol.md, "Challenge"), instead of a pull token for its first HEADs
+   * and a second 401 and token request at its first upload.
+   */
   constructor(
     readonly name: ModelName,
     readonly insecure: boolean,
     private readonly signer: Signer | undefined,
+    private readonly intent: "pull" | "push" = "pull",
   ) {
     if (name.scheme === "http" && !insecure) throw new StatusError(400, "insecure protocol http");
     this.base = `${insecure ? "http" : "https"}://${name.host}`;
@@ -121,7 +130,7 @@ export class RegistrySession {
    */
   async reauthorize(url: string, challenge: string | null, signal?: AbortSignal): Promise<void> {
     if (!this.isRegistry(url)) throw this.foreignChallenge(url);
-    this.token = await this.fetchToken(parseChallenge(challenge ?? ""), signal);
+    this.token = await this.answerChallenge(parseChallenge(challenge ?? ""), signal);
   }
 
   /** The error for a 401 from `url`, a host other than the registry's. */
@@ -216,7 +225,7 @@ export class RegistrySession {
         await res.discard();
         if (!this.isRegistry(res.url)) throw this.foreignChallenge(res.url);
         if (attempt > 0) throw new RegistryError(401, "unauthorized: access denied");
-        this.token = await this.fetchToken(parseChallenge(res.header("www-authenticate") ?? ""), opts.signal);
+        this.token = await this.answerChallenge(parseChallenge(res.header("www-authenticate") ?? ""), opts.signal);
         continue;
       }
       if (res.status === 404) {
@@ -229,6 +238,12 @@ export class RegistrySession {
       }
       return res.value;
     }
+  }
+
+  /** A token for a challenge: one request per scope at a time, widened to `push,pull` for a push. */
+  private answerChallenge(c: Challenge, signal?: AbortSignal): Promise<string> {
+    const scope = this.intent === "push" ? withPush(c.scope, this.repository) : c.scope;
+    return this.tokenRequests.run(scope, () => this.fetchToken({ ...c, scope }, signal));
   }
 
   /** The realm must be on the registry itself; the request is signed, not sent bare (docs/protocol.md, "Signed token request"). */
@@ -267,4 +282,17 @@ export class RegistrySession {
     }
     throw new RegistryError(500, `token endpoint ${realm.origin}${realm.pathname} answered without a token`);
   }
+}
+
+/** `scope` with `push` and `pull` among the actions of its item for `repository` (others as they are). */
+export function withPush(scope: string, repository: string): string {
+  return scope
+    .split(" ")
+    .map((item) => {
+      const m = /^repository:(.+):([^:]*)$/.exec(item);
+      if (!m || m[1] !== repository) return item;
+      const actions = m[2]!.split(",").filter(Boolean);
+      return `repository:${repository}:${["push", "pull", ...actions.filter((a) => a !== "push" && a !== "pull")].join(",")}`;
+    })
+    .join(" ");
 }
