@@ -60,7 +60,18 @@ test("killed mid-pull: no unverified blob, no manifest; fsck sees only the resum
     const landed = async (): Promise<boolean> => {
       for (const f of await readdir(blobs).catch(() => [] as string[])) {
         if (!f.startsWith(`sha256-${modelHex}-partial-`) || f.endsWith(".tmp")) continue;
-        const state = await readFile(join(blobs, f), "utf8").then((t) => JSON.parse(t) as { Completed?: number }, () => undefined);
+        // A first state is written in place, not renamed into it (partial-downloads.ts): read while
+        // being written it is empty or cut off, which counts as nothing landed yet.
+        const state = await readFile(join(blobs, f), "utf8").then(
+          (t) => {
+            try {
+              return JSON.parse(t) as { Completed?: number };
+            } catch {
+              return undefined;
+            }
+          },
+          () => undefined,
+        );
         if ((state?.Completed ?? 0) > 0) return true;
       }
       return false;
