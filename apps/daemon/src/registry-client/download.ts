@@ -146,7 +146,7 @@ async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void>
         }
       });
     }
-    [got] = await Promise.all([hasher.finish(total), flusher.finish(), ...saving]);
+    [got] = await Promise.all([hasher.finish(total), flusher.finish()]);
   } finally {
     // A state saved after commit() or discard() removed the others would be left behind.
     await Promise.all(saving);

@@ -285,7 +285,7 @@ export class RegistrySession {
 }
 
 /** `scope` with `push` and `pull` among the actions of its item for `repository` (others as they are). */
-export function withPush(scope: string, repository: string): string {
+function withPush(scope: string, repository: string): string {
   return scope
     .split(" ")
     .map((item) => {
