@@ -12,6 +12,10 @@ export declare class HashWindow {
   view(pos: number, n: number): Buffer;
   /** Where the first page the window holds after `pos` begins, or `limit` when none does before it. */
   nextHeld(pos: number, limit: number): number;
+  /** The window's memory in the order a download's writers first reach it (parts of `partSize`, `streams` at a time), as [start, end) stretches. */
+  mappingOrder(partSize?: number, streams?: number): Array<[number, number]>;
+  /** Maps the pages of bytes [start, end) of the window's memory, so that the writer does not take their faults. */
+  map(start: number, end: number): void;
   /** The hash has taken every byte before `pos`: the pages before it may be reused. */
   hashedTo(pos: number): void;
 }

@@ -30,8 +30,9 @@ export interface PrefixHasher {
   readonly window?: SharedArrayBuffer;
 }
 
-export async function prefixHasher(path: string, total: number): Promise<PrefixHasher> {
-  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total) : new LocalHasher(await open(path, "r"));
+/** `partSize`: the file arrives in parts of this size, side by side (hash-window.mjs maps the window's memory in that order). */
+export async function prefixHasher(path: string, total: number, opts: { partSize?: number } = {}): Promise<PrefixHasher> {
+  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total, opts.partSize) : new LocalHasher(await open(path, "r"));
 }
 
 class ThreadHasher implements PrefixHasher {
@@ -41,9 +42,9 @@ class ThreadHasher implements PrefixHasher {
   private failure: Error | undefined;
   private result: ((m: { digest?: string; error?: string }) => void) | undefined;
 
-  constructor(path: string, total: number) {
+  constructor(path: string, total: number, partSize: number | undefined) {
     this.window = HashWindow.create(total);
-    this.worker = new Worker(WORKER, { workerData: { path, window: this.window } });
+    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, partSize } });
     this.worker.on("message", (m: { digest?: string; error?: string }) => {
       if (this.result) this.result(m);
       else if (m.error) this.failure = new Error(m.error);

@@ -80,3 +80,32 @@ test("the prefix hasher takes the pages the window holds instead of the file's",
   await fh.close();
   assert.equal(await hasher.finish(size), `sha256:${createHash("sha256").update(data).digest("hex")}`);
 });
+
+test("the window's memory is mapped once, in the order the parts' writers reach it, and mapping keeps what was written", () => {
+  const MiB = 1 << 20;
+  const w = new HashWindow(HashWindow.create(16 * MiB));
+  // Parts of 2 MiB, four at a time: the first megabyte of parts 0-3, their second, then parts 4-7.
+  const order = w.mappingOrder(2 * MiB, 4);
+  assert.deepEqual(order.slice(0, 5), [
+    [0, MiB],
+    [2 * MiB, 3 * MiB],
+    [4 * MiB, 5 * MiB],
+    [6 * MiB, 7 * MiB],
+    [MiB, 2 * MiB],
+  ]);
+  assert.deepEqual(order[8], [8 * MiB, 9 * MiB]);
+  const sorted = [...order].sort((a, b) => a[0] - b[0]);
+  let at = 0;
+  for (const [start, end] of sorted) {
+    assert.equal(start, at, "every byte of the window once");
+    at = end;
+  }
+  assert.equal(at, 16 * MiB);
+  assert.deepEqual(w.mappingOrder(undefined), [[0, 16 * MiB]], "no part size: front to back");
+  assert.deepEqual(w.mappingOrder(32 * MiB), [[0, 16 * MiB]], "parts larger than the window: front to back");
+
+  const data = randomBytes(8 * PAGE);
+  w.put(data, data.length, 0);
+  for (const [start, end] of order) w.map(start, end);
+  assert.ok(w.view(0, data.length).equals(data));
+});

@@ -93,7 +93,7 @@ async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void>
 
   const todo = d.parts.filter((p) => p.Completed < p.Size);
   const fh = await d.openData();
-  const hasher = await prefixHasher(d.dataPath, total);
+  const hasher = await prefixHasher(d.dataPath, total, { partSize: d.parts[0]?.Size });
   const flusher = new BackgroundFlush(fh);
   const saving = new Set<Promise<void>>();
   let got: string;

@@ -11,6 +11,7 @@ import { StatusError, type Progress } from "../errors.ts";
 import type { Store } from "../store/store.ts";
 import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./session.ts";
 import { downloadBlob } from "./download.ts";
+import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit } from "./parts.ts";
 import { readAtMost } from "./bounded-read.ts";
 import { SingleFlight } from "@corral/shared/single-flight";
@@ -85,6 +86,7 @@ export interface PullOptions {
 export async function pullModel(store: Store, name: ModelName, o: PullOptions, progress: (p: Progress) => void): Promise<void> {
   const session = new RegistrySession(name, o.insecure, o.signer);
   const s = o.signal ? { signal: o.signal } : {};
+  rangeFetcher.warm();
   progress({ status: "pulling manifest" });
   let bytes: Buffer;
   let claimed: string | undefined;
