@@ -32,14 +32,16 @@ program
   .command("serve")
   .description("run the registry (REGISTRY_ADDR, REGISTRY_DATA, DATABASE_URL, S3_*, REGISTRY_URL)")
   .action(async () => {
-    const [{ keepEmbeddedDatabaseOnBaselineCompiler, tuneHeapForUploads }, { startServer }, { onShutdownSignals }, { describeDatabase }, { startLine }] = await Promise.all([
+    const [{ keepEmbeddedDatabaseOnBaselineCompiler, tuneHeapForUploads }, { keepFreedUploadMemory }, { startServer }, { onShutdownSignals }, { describeDatabase }, { startLine }] = await Promise.all([
       import("../ops/v8-flags.ts"),
+      import("../ops/allocator.ts"),
       import("../server.ts"),
       import("../ops/shutdown.ts"),
       import("../ops/startup.ts"),
       import("../ops/server-info.ts"),
     ]);
     tuneHeapForUploads();
+    keepFreedUploadMemory();
     const config = loadConfig();
     if (!config.databaseURL) keepEmbeddedDatabaseOnBaselineCompiler();
     const server = await startServer(config);
