@@ -7,6 +7,9 @@ export declare function canAlign(size: number): boolean;
 /** `count` page-aligned buffers of `size` bytes (a multiple of 64 KiB), or undefined where none can be made. */
 export declare function alignedBuffers(size: number, count: number): Buffer[] | undefined;
 
+/** Shared memory of at least `bytes` that starts on a page (O_DIRECT writes can come from it), or undefined where none can be made. */
+export declare function alignedSharedMemory(bytes: number): SharedArrayBuffer | undefined;
+
 /** How many bytes from `at` to the next boundary; 0 on one. */
 export declare function toBoundary(at: number): number;
 

@@ -42,6 +42,21 @@ export function alignedBuffers(size, count) {
   return Array.from({ length: count }, (_, i) => Buffer.from(memory.buffer, i * size, size));
 }
 
+/**
+ * Shared memory of at least `bytes` (whole 64 KiB pages) that starts on a page, so that threads can
+ * write files from it with O_DIRECT: a shared WebAssembly memory, whose buffer is a
+ * SharedArrayBuffer. Undefined where WebAssembly or its shared memories are off, or out of memory.
+ */
+export function alignedSharedMemory(bytes) {
+  if (typeof WebAssembly !== "object") return undefined;
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+  } catch {
+    return undefined;
+  }
+}
+
 export function toBoundary(at) {
   return (DIRECT_IO_ALIGNMENT - (at % DIRECT_IO_ALIGNMENT)) % DIRECT_IO_ALIGNMENT;
 }

@@ -6,6 +6,13 @@ export declare class HashWindow {
   constructor(memory: SharedArrayBuffer);
   /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */
   put(buf: Buffer, n: number, at: number): void;
+  /**
+   * Without a copy: the slots for the file's bytes from `at` (on a page), up to `max` bytes, to receive them into and write the
+   * file from; undefined when `at` is off a page or out of the hash's reach. Call hold() once they are in the file.
+   */
+  claim(at: number, max: number): Buffer | undefined;
+  /** The whole pages of the file's bytes [at, at + n) are in their slots. */
+  hold(at: number, n: number): void;
   /** How many bytes from `pos` (below `upTo`) the window holds in one stretch (0: read them from the file, up to nextHeld()). */
   held(pos: number, upTo: number): number;
   /** The bytes the window holds from `pos`, `n` of them (as held() said). */

@@ -9,12 +9,17 @@
 // size of the blob.
 //
 // Layout: one SharedArrayBuffer, the pages' bytes and then one Int32 per page slot, holding the
-// number (plus one) of the file page the slot has, and a last Int32 with the first page the hash
-// has not taken yet. A page goes to slot (page mod slots). The writer copies a page only when it
-// lies within the slots ahead of the hash, so it never overwrites a page the hash still needs;
-// it stores the slot's tag after its bytes, and the hasher reads the tag before them (Atomics order
-// both). Only whole pages are kept. Plain JavaScript so that worker threads started without a
-// loader can import it; hash-window.d.mts gives its types.
+// number (plus one) of the file page the slot has, an Int32 with the first page the hash has not
+// taken yet, and, in the memory's last word, the number of slots. A page goes to slot (page mod
+// slots). The writer copies a page only when it lies within the slots ahead of the hash, so it
+// never overwrites a page the hash still needs; it stores the slot's tag after its bytes, and the
+// hasher reads the tag before them (Atomics order both). Only whole pages are kept. The memory
+// starts on a page where it can (direct-io.mjs), so that the writer can receive a stretch of pages
+// straight into their slots and write the file from there (claim(), then hold() once written),
+// with no copy of its own. Plain JavaScript so that worker threads started without a loader can
+// import it; hash-window.d.mts gives its types.
+
+import { alignedSharedMemory } from "./direct-io.mjs";
 
 const PAGE = 4096;
 /**
@@ -28,11 +33,15 @@ export class HashWindow {
   static create(bytes = WINDOW_BYTES) {
     bytes = Math.min(bytes, WINDOW_BYTES);
     const slots = Math.max(1, Math.floor(bytes / PAGE));
-    return new SharedArrayBuffer(slots * PAGE + (slots + 1) * 4);
+    // Aligned memory comes in 64 KiB steps: its last word says how many slots there are.
+    const size = slots * PAGE + (slots + 2) * 4;
+    const memory = alignedSharedMemory(size) ?? new SharedArrayBuffer(size);
+    new Int32Array(memory, memory.byteLength - 4, 1)[0] = slots;
+    return memory;
   }
 
   constructor(memory) {
-    this.slots = Math.floor((memory.byteLength - 4) / (PAGE + 4));
+    this.slots = new Int32Array(memory, memory.byteLength - 4, 1)[0];
     this.bytes = Buffer.from(memory, 0, this.slots * PAGE);
     this.tags = new Int32Array(memory, this.slots * PAGE, this.slots + 1);
   }
@@ -50,8 +59,32 @@ export class HashWindow {
       // of a pull in `perf record`, a fifth to three times slower than fill() in isolation).
       const to = (p % this.slots) * PAGE;
       this.bytes.fill(buf.subarray(p * PAGE - at, end * PAGE - at), to, to + (end - p) * PAGE);
-      for (; p < end; p++) Atomics.store(this.tags, p % this.slots, p + 1);
+      this.hold(p * PAGE, (end - p) * PAGE);
+      p = end;
     }
+  }
+
+  /**
+   * The writer's side, without a copy: the slots where the file's bytes from `at` (on a page) will
+   * be kept, up to `max` bytes of them, as memory to receive them into and write the file from;
+   * undefined when `at` is off a page or not within reach of the hash. The stretch ends where the
+   * slots wrap, and at the last page within reach (the slots before that hold pages the hash has
+   * taken, so nothing it still needs is overwritten). Call hold() once the bytes are in the file.
+   */
+  claim(at, max) {
+    if (at % PAGE !== 0 || max <= 0) return undefined;
+    const first = at / PAGE;
+    const hashed = Atomics.load(this.tags, this.slots);
+    if (first < hashed || first >= Math.min(hashed + this.slots, 0x7ffffffe)) return undefined;
+    const pages = Math.min(Math.ceil(max / PAGE), hashed + this.slots - first, this.slots - (first % this.slots));
+    const start = (first % this.slots) * PAGE;
+    return this.bytes.subarray(start, start + Math.min(max, pages * PAGE));
+  }
+
+  /** The whole pages of the file's bytes [at, at + n) are in their slots (by put(), or after claim()). */
+  hold(at, n) {
+    const last = Math.min(Math.floor((at + n) / PAGE), 0x7ffffffe);
+    for (let p = Math.ceil(at / PAGE); p < last; p++) Atomics.store(this.tags, p % this.slots, p + 1);
   }
 
   /**

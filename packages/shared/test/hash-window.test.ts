@@ -5,11 +5,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HashWindow } from "@corral/shared/hash-window";
 import { prefixHasher } from "@corral/shared/prefix-hasher";
+import { openDirectSync } from "@corral/shared/direct-io";
 
 const PAGE = 4096;
 
@@ -108,4 +110,37 @@ test("the window's memory is mapped once, in the order the parts' writers reach 
   w.put(data, data.length, 0);
   for (const [start, end] of order) w.map(start, end);
   assert.ok(w.view(0, data.length).equals(data));
+});
+
+test("claimed slots take a stretch of pages in place: held once written, never beyond the hash's reach or the slots' end", (t) => {
+  const w = new HashWindow(HashWindow.create(16 * PAGE));
+  const data = randomBytes(32 * PAGE);
+  assert.equal(w.claim(100, PAGE), undefined, "off a page");
+  const v = w.claim(2 * PAGE, 3 * PAGE)!;
+  assert.equal(v.length, 3 * PAGE);
+  v.fill(data.subarray(2 * PAGE, 5 * PAGE));
+  assert.equal(w.held(2 * PAGE, data.length), 0, "not held before it is written");
+  w.hold(2 * PAGE, 3 * PAGE);
+  assert.equal(w.held(2 * PAGE, data.length), 3 * PAGE);
+  assert.ok(w.view(2 * PAGE, 3 * PAGE).equals(data.subarray(2 * PAGE, 5 * PAGE)));
+  assert.equal(w.claim(15 * PAGE, 4 * PAGE)!.length, PAGE, "a stretch ends where the slots wrap");
+  assert.equal(w.claim(16 * PAGE, PAGE), undefined, "page 16 would take the slot of page 0, which the hash has not taken");
+  w.hashedTo(4 * PAGE);
+  assert.equal(w.claim(16 * PAGE, 8 * PAGE)!.length, 4 * PAGE, "up to page 19, whose slot page 3 left");
+  assert.equal(w.claim(3 * PAGE, PAGE), undefined, "behind the hash");
+  assert.equal(w.claim(18 * PAGE, 100)!.length, 100, "a stretch as short as asked");
+
+  // The slots start on a page, so a file opened with O_DIRECT can be written from them.
+  const dir = mkdtempSync(join(tmpdir(), "corral-window-direct-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "blob");
+  writeFileSync(path, Buffer.alloc(0));
+  const fd = openDirectSync(path, constants.O_WRONLY);
+  if (fd === undefined) return t.diagnostic("this filesystem refuses O_DIRECT");
+  try {
+    assert.equal(writeSync(fd, w.claim(16 * PAGE, 2 * PAGE)!, 0, 2 * PAGE, 0), 2 * PAGE);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(readFileSync(path).length, 2 * PAGE);
 });

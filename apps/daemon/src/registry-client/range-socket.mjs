@@ -1,11 +1,14 @@
-// A ranged GET over plain HTTP/1.1 that reads the socket into one reused buffer and writes the
-// range's bytes from it into the partial file (range-worker.mjs uses it for http: URLs), through
-// slab-writer.ts: page-aligned megabytes written past the page cache while the next one fills.
+// A ranged GET over plain HTTP/1.1 that reads the range's bytes from the socket straight into the
+// memory they are written to the partial file from (range-worker.mjs uses it for http: URLs):
+// slab-writer.ts's page-aligned megabytes, written past the page cache while the next one fills,
+// which are the hash window's own pages where it can. Only the response head, and the body bytes
+// that come with it in the same read, go through a small buffer of their own.
 // Written by hand because no HTTP client offers it: node:http (and undici) hand out a new buffer
 // for every socket read, 64 KiB at a time, and that per-read allocation, its garbage collection
 // and the stream machinery around it cost a pull about 0.8 CPU-seconds per GB on top of the
 // kernel's own copying, more than receiving and writing the bytes themselves (docs/architecture.md,
-// "Pull"). A socket opened with `onread` reads into a buffer of our choosing, up to 1 MiB a call.
+// "Data flow: a pull"). A socket opened with `onread` reads into a buffer of our choosing, which a
+// function given there picks before each read.
 // TLS connections keep node:https, whose sockets cannot read that way.
 //
 // Only what a registry's answer to a ranged GET needs is understood: a status line, headers, and
@@ -15,7 +18,8 @@
 import { connect } from "node:net";
 import { SlabWriter } from "./slab-writer.ts";
 
-const READ_BYTES = 1 << 20;
+/** The buffer for response heads (and what follows them in the same read). */
+const HEAD_READ_BYTES = 64 << 10;
 /** Response heads beyond this are refused (a registry's are a few hundred bytes). */
 const MAX_HEAD = 64 << 10;
 /** Error bodies are kept up to this, as node:http's path keeps them. */
@@ -24,7 +28,7 @@ const MAX_TEXT = 64 << 10;
 const REPORT_BYTES = 1 << 20;
 
 const spare = [];
-const takeBuffer = () => spare.pop() ?? Buffer.allocUnsafeSlow(READ_BYTES);
+const takeBuffer = () => spare.pop() ?? Buffer.allocUnsafeSlow(HEAD_READ_BYTES);
 const giveBuffer = (b) => {
   if (spare.length < 16) spare.push(b);
 };
@@ -167,7 +171,7 @@ export function fetchRangePlain(job, signal, events) {
       });
       phase = "body";
       events.started();
-      onBodyBytes(rest);
+      return onBodyBytes(rest, false);
     };
 
     const onAnswerBytes = (bytes) => {
@@ -179,12 +183,22 @@ export function fetchRangePlain(job, signal, events) {
       if (textBytes >= limit) answerDone();
     };
 
-    const onBodyBytes = (bytes) => {
+    /** Where the next read goes: the writer's memory once the body began, up to what the range still needs. */
+    let given = buffer;
+    const nextBuffer = () => {
+      if (phase !== "body" || settled) return (given = buffer);
+      const space = writer.space();
+      return (given = space.subarray(0, Math.min(space.length, remaining, end + 1 - pos)));
+    };
+
+    /** `n` body bytes arrived: read into the writer's memory (`direct`), or in `bytes` to copy there. */
+    const onBodyBytes = (bytes, direct) => {
       // The server's framing first, then the range: a server that sends more than asked is cut off.
       const framed = bytes.subarray(0, remaining);
       remaining -= framed.length;
       const useful = framed.subarray(0, end + 1 - pos);
-      writer.add(useful);
+      if (direct) writer.advance(useful.length);
+      else writer.add(useful);
       pos += useful.length;
       const now = performance.now();
       if (now - lastAlive >= 250) {
@@ -209,7 +223,7 @@ export function fetchRangePlain(job, signal, events) {
       try {
         const bytes = b.subarray(0, n);
         if (phase === "written") return false;
-        if (phase === "body") return onBodyBytes(bytes);
+        if (phase === "body") return onBodyBytes(bytes, b === given && b !== buffer);
         if (phase === "answer") return onAnswerBytes(bytes);
         headBytes = Buffer.concat([headBytes, bytes]);
         // Informational answers (100 Continue) come before the real one.
@@ -235,7 +249,7 @@ export function fetchRangePlain(job, signal, events) {
     };
 
     const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-    const socket = connect({ host, port: Number(u.port || 80), onread: { buffer, callback: onRead } });
+    const socket = connect({ host, port: Number(u.port || 80), onread: { buffer: nextBuffer, callback: onRead } });
     socket.once("connect", () => socket.write(head));
     socket.on("error", (e) => phase !== "written" && finish(phase === "head" ? failure(`GET ${job.url}: ${e.code ?? e.message}`, 0, e.code) : failure(`connection closed after ${pos - start} of ${end + 1 - start} bytes of a part: ${e.code ?? e.message}`, 0, e.code)));
     socket.on("end", () => {

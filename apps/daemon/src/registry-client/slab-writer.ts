@@ -1,7 +1,12 @@
 // The bytes of one ranged GET on their way into the partial file (range-socket.mjs, and
 // range-worker.mjs for what node:http fetches): they gather
 // in a page-aligned megabyte, and each full one is written past the page cache where it can be
-// (packages/shared/src/direct-io.mjs says why) while the next one fills. Writes are asynchronous so
+// (packages/shared/src/direct-io.mjs says why) while the next one fills. Where the download has a
+// hash window and the megabyte's pages are within its reach, the megabyte is the window's own
+// memory (hash-window.mjs, claim()): the socket reads into it, the file is written from it and the
+// hash takes it from there, with no copy in between; otherwise it comes from a pool, and its
+// pages are copied into the window once written. Pages new to a process cost a fault each (10 µs
+// on a virtual machine), so memory that is not the window's is memory a pull pays for twice. Writes are asynchronous so
 // that the download thread goes on reading its other sockets while the disk works (written
 // synchronously, the thread spent the disk's whole time blocked), and one at a time per range so
 // that progress is reported in the order of the file: a part's Completed count means "the first
@@ -14,8 +19,15 @@ import { BufferPool } from "@corral/shared/buffer-pool";
 import { openDirectSync, toBoundary, writeSlabFd, type Slab } from "@corral/shared/direct-io";
 import { HashWindow } from "@corral/shared/hash-window";
 
+const SLAB_BYTES = 1 << 20;
+
 /** Shared by every range in flight, at most one filling and two waiting or written per range. */
-const slabs = new BufferPool(1 << 20, 48, { pageAligned: true });
+const slabs = new BufferPool(SLAB_BYTES, 48, { pageAligned: true });
+
+/** A slab and where its memory came from: the pool's (given back) or the window's (held once written). */
+interface Pending extends Slab {
+  inWindow: boolean;
+}
 
 export class SlabWriter {
   /** The file, and the file again opened with O_DIRECT where it can be. */
@@ -24,11 +36,12 @@ export class SlabWriter {
   /** Where written pages also go, for the download's sha256 (hash-window.mjs). */
   private readonly window: HashWindow | undefined;
   private slab: Buffer;
+  private inWindow = false;
   private at: number;
   private filled = 0;
   /** The first slab fills only up to a page boundary, so that the ones after it are aligned. */
-  private room: number;
-  private readonly queue: Slab[] = [];
+  private room = 0;
+  private readonly queue: Pending[] = [];
   private writing: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
@@ -52,9 +65,28 @@ export class SlabWriter {
       throw e;
     }
     this.window = events.window ? new HashWindow(events.window) : undefined;
-    this.slab = slabs.take();
     this.at = at;
-    this.room = toBoundary(at) || this.slab.length;
+    this.slab = this.nextSlab();
+  }
+
+  /** The memory for the bytes from `this.at`: window slots where it can, else a pool slab. */
+  private nextSlab(): Buffer {
+    const claimed = this.window?.claim(this.at, SLAB_BYTES);
+    this.inWindow = claimed !== undefined;
+    const slab = claimed ?? slabs.take();
+    this.room = claimed ? claimed.length : toBoundary(this.at) || slab.length;
+    return slab;
+  }
+
+  /** Where the next bytes go, to be read into directly (then advance()); never empty. */
+  space(): Buffer {
+    return this.slab.subarray(this.filled, this.room);
+  }
+
+  /** `n` bytes were put at the start of space(). */
+  advance(n: number): void {
+    this.filled += n;
+    if (this.filled === this.room) this.seal();
   }
 
   /** A full slab waits behind the one being written: the reader should stop until onRoom. */
@@ -65,10 +97,12 @@ export class SlabWriter {
   /** Takes the bytes (copied: `bytes` may be reused once this returns). */
   add(bytes: Buffer): void {
     for (let off = 0; off < bytes.length; ) {
-      const n = bytes.copy(this.slab, this.filled, off, off + Math.min(bytes.length - off, this.room - this.filled));
-      this.filled += n;
+      const n = Math.min(bytes.length - off, this.room - this.filled);
+      // fill() with a buffer of the same length is a memcpy, also into the window's shared memory
+      // (hash-window.mjs, put(), says why copy() is not).
+      this.slab.fill(bytes.subarray(off, off + n), this.filled, this.filled + n);
       off += n;
-      if (this.filled === this.room) this.seal();
+      this.advance(n);
     }
   }
 
@@ -85,9 +119,9 @@ export class SlabWriter {
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const s of this.queue.splice(0)) slabs.give(s.buf);
+    for (const s of this.queue.splice(0)) if (!s.inWindow) slabs.give(s.buf);
     while (this.writing) await this.writing.catch(() => undefined);
-    slabs.give(this.slab);
+    if (!this.inWindow) slabs.give(this.slab);
     try {
       closeSync(this.cached);
     } finally {
@@ -97,11 +131,10 @@ export class SlabWriter {
 
   private seal(): void {
     if (this.filled === 0 || this.closed) return;
-    this.queue.push({ buf: this.slab, n: this.filled, at: this.at });
+    this.queue.push({ buf: this.slab, n: this.filled, at: this.at, inWindow: this.inWindow });
     this.at += this.filled;
-    this.slab = slabs.take();
     this.filled = 0;
-    this.room = this.slab.length;
+    this.slab = this.nextSlab();
     this.next();
   }
 
@@ -109,20 +142,24 @@ export class SlabWriter {
     if (this.writing || this.closed || this.failure !== undefined) return;
     const s = this.queue.shift();
     if (!s) return;
+    const release = (): void => {
+      if (!s.inWindow) slabs.give(s.buf);
+    };
     this.writing = writeSlabFd(this.cached, this.direct, s).then(
       () => {
         this.writing = undefined;
-        if (this.closed) return void slabs.give(s.buf);
+        if (this.closed) return release();
         // Before the progress that lets the hash reach these bytes.
-        this.window?.put(s.buf, s.n, s.at);
-        slabs.give(s.buf);
+        if (s.inWindow) this.window?.hold(s.at, s.n);
+        else this.window?.put(s.buf, s.n, s.at);
+        release();
         this.events.onWritten(s.n);
         const wasBacklogged = this.queue.length > 0;
         this.next();
         if (wasBacklogged && this.queue.length === 0) this.events.onRoom();
       },
       (e: unknown) => {
-        slabs.give(s.buf);
+        release();
         this.writing = undefined;
         this.failure = e;
         if (!this.closed) this.events.onError(e);
