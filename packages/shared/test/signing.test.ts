@@ -14,11 +14,14 @@ import {
   parsePrivateKey,
   parsePublicKeyLine,
   parseSignedAuthorization,
+  sign,
   signedAuthorization,
   tokenRequestChallenge,
   tokenRequestURL,
+  verify,
   verifyTokenRequest,
 } from "../src/signing.ts";
+import nacl from "tweetnacl";
 
 function hasSshKeygen(): boolean {
   try {
@@ -114,4 +117,30 @@ test("interoperates with ssh-keygen both ways", { skip: sshKeygen ? false : "ssh
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("signatures are ed25519's deterministic bytes, and a second encoding of one is refused", () => {
+  const kp = nacl.sign.keyPair();
+  const key = { publicKey: kp.publicKey, secretKey: kp.secretKey, comment: "" };
+  const message = "GET,http://registry.test/v2/token?nonce=1,x";
+  const sig = sign(key, message);
+  // The same bytes as an independent implementation's.
+  assert.ok(Buffer.from(sig).equals(Buffer.from(nacl.sign.detached(Buffer.from(message), kp.secretKey))));
+  assert.equal(verify(kp.publicKey, message, sig), true);
+  assert.equal(verify(kp.publicKey, `${message}!`, sig), false);
+  // The same signature with L added to its scalar S (both still fit 32 bytes): it satisfies the
+  // curve equation too, and an implementation that does not insist on S < L accepts it.
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  let s = 0n;
+  for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(sig[32 + i]!);
+  let twin = s + L;
+  assert.ok(twin < 1n << 256n);
+  const other = new Uint8Array(sig);
+  for (let i = 0; i < 32; i++) {
+    other[32 + i] = Number(twin & 0xffn);
+    twin >>= 8n;
+  }
+  assert.equal(nacl.sign.detached.verify(Buffer.from(message), other, kp.publicKey), true, "tweetnacl takes it");
+  assert.equal(verify(kp.publicKey, message, other), false);
+  assert.equal(verify(new Uint8Array(32).fill(0xff), message, sig), false, "a public key that is no point");
 });
