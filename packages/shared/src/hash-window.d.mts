@@ -3,6 +3,8 @@
 export declare class HashWindow {
   /** A new window's memory (for a file of `bytes` at most; 128 MiB ahead of the hash at most), to hand to both threads. */
   static create(bytes?: number): SharedArrayBuffer;
+  /** Whether `memory`, a finished download's window, would serve a file of `bytes` as a new one would; if so it is emptied. */
+  static reuse(memory: SharedArrayBuffer, bytes: number): boolean;
   constructor(memory: SharedArrayBuffer);
   /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */
   put(buf: Buffer, n: number, at: number): void;

@@ -40,6 +40,18 @@ export class HashWindow {
     return memory;
   }
 
+  /**
+   * Whether `memory`, a window a finished download left, would serve a file of `bytes` as one made
+   * for it would (the same number of slots); if so it is made empty, as a new one is.
+   */
+  static reuse(memory, bytes) {
+    const slots = Math.max(1, Math.floor(Math.min(bytes, WINDOW_BYTES) / PAGE));
+    const w = new HashWindow(memory);
+    if (w.slots !== slots) return false;
+    w.tags.fill(0);
+    return true;
+  }
+
   constructor(memory) {
     this.slots = new Int32Array(memory, memory.byteLength - 4, 1)[0];
     this.bytes = Buffer.from(memory, 0, this.slots * PAGE);

@@ -21,7 +21,10 @@ export interface PrefixHasher {
   follow(upTo: number): void;
   /** Hashes the rest up to `total` and returns "sha256:<hex>". */
   finish(total: number): Promise<string>;
-  /** Stops early (a failed download); safe to call after finish. */
+  /**
+   * Stops early (a failed download); safe to call after finish. Only once nothing writes into the
+   * window any more: it is kept for the next download.
+   */
   close(): Promise<void>;
   /**
    * Memory for hash-window.mjs, where whoever writes the file puts the pages it wrote, so that the
@@ -35,15 +38,44 @@ export async function prefixHasher(path: string, total: number, opts: { partSize
   return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total, opts.partSize) : new LocalHasher(await open(path, "r"));
 }
 
+/**
+ * The window of the last download, kept a while for the next one: its pages are mapped already,
+ * and mapping 128 MiB anew costs a pull 0.3 CPU-seconds and its first 100 MB half their speed on a
+ * virtual machine (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute.
+ */
+let spare: { memory: SharedArrayBuffer; timer: NodeJS.Timeout } | undefined;
+const KEEP_WINDOW_MS = 60_000;
+
+function takeWindow(bytes: number): SharedArrayBuffer {
+  const kept = spare;
+  if (kept && HashWindow.reuse(kept.memory, bytes)) {
+    clearTimeout(kept.timer);
+    spare = undefined;
+    return kept.memory;
+  }
+  return HashWindow.create(bytes);
+}
+
+/** Keeps a window no thread uses any more (its download's writes and hash have ended). */
+function keepWindow(memory: SharedArrayBuffer): void {
+  if (spare) clearTimeout(spare.timer);
+  const timer = setTimeout(() => {
+    if (spare?.memory === memory) spare = undefined;
+  }, KEEP_WINDOW_MS);
+  timer.unref();
+  spare = { memory, timer };
+}
+
 class ThreadHasher implements PrefixHasher {
   private readonly worker: Worker;
   readonly window: SharedArrayBuffer;
+  private closed = false;
   private sent = 0;
   private failure: Error | undefined;
   private result: ((m: { digest?: string; error?: string }) => void) | undefined;
 
   constructor(path: string, total: number, partSize: number | undefined) {
-    this.window = HashWindow.create(total);
+    this.window = takeWindow(total);
     this.worker = new Worker(WORKER, { workerData: { path, window: this.window, partSize } });
     this.worker.on("message", (m: { digest?: string; error?: string }) => {
       if (this.result) this.result(m);
@@ -75,8 +107,12 @@ class ThreadHasher implements PrefixHasher {
     return m.digest;
   }
 
+  /** Whoever writes into the window must be done with it first: it goes to the next download. */
   async close(): Promise<void> {
     await this.worker.terminate();
+    if (this.closed) return;
+    this.closed = true;
+    keepWindow(this.window);
   }
 }
 

@@ -144,3 +144,28 @@ test("claimed slots take a stretch of pages in place: held once written, never b
   }
   assert.equal(readFileSync(path).length, 2 * PAGE);
 });
+
+test("a finished download's window serves the next one, emptied", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "corral-window-reuse-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const size = (72 << 20) + 100;
+  const first = randomBytes(size);
+  const second = randomBytes(size);
+  const a = join(dir, "a");
+  const b = join(dir, "b");
+  writeFileSync(a, first);
+  writeFileSync(b, second);
+  const hashA = await prefixHasher(a, size);
+  // Every whole page of the first file in the window, as a download's writer leaves them.
+  new HashWindow(hashA.window!).put(first, (64 << 20), 0);
+  hashA.follow(size);
+  assert.equal(await hashA.finish(size), `sha256:${createHash("sha256").update(first).digest("hex")}`);
+  const hashB = await prefixHasher(b, size);
+  assert.equal(hashB.window, hashA.window, "the same memory, its pages already mapped");
+  // Nothing of the second file was put in the window: a tag left from the first would hand its
+  // bytes to this hash.
+  assert.equal(await hashB.finish(size), `sha256:${createHash("sha256").update(second).digest("hex")}`);
+  const other = await prefixHasher(b, size + (8 << 20));
+  assert.notEqual(other.window, hashB.window, "a window of another size is not reused");
+  await other.close();
+});
