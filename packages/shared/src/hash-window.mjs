@@ -27,12 +27,16 @@ const PAGE = 4096;
  * of 16 MiB for a 1 GB blob): with 64 MiB a third to four fifths of a 1 GB pull was still read back.
  */
 const WINDOW_BYTES = 128 << 20;
+/** Page numbers past what an Int32 tag holds (files over 8 TiB) are left to the file. */
+const MAX_PAGE = 0x7ffffffe;
+
+/** The slots of a window for a file of `bytes` at most. */
+const slotsFor = (bytes) => Math.max(1, Math.floor(Math.min(bytes, WINDOW_BYTES) / PAGE));
 
 export class HashWindow {
   /** A new window's memory (for a file of `bytes` at most), to hand to both threads. */
   static create(bytes = WINDOW_BYTES) {
-    bytes = Math.min(bytes, WINDOW_BYTES);
-    const slots = Math.max(1, Math.floor(bytes / PAGE));
+    const slots = slotsFor(bytes);
     // Aligned memory comes in 64 KiB steps: its last word says how many slots there are.
     const size = slots * PAGE + (slots + 2) * 4;
     const memory = alignedSharedMemory(size) ?? new SharedArrayBuffer(size);
@@ -45,9 +49,8 @@ export class HashWindow {
    * for it would (the same number of slots); if so it is made empty, as a new one is.
    */
   static reuse(memory, bytes) {
-    const slots = Math.max(1, Math.floor(Math.min(bytes, WINDOW_BYTES) / PAGE));
     const w = new HashWindow(memory);
-    if (w.slots !== slots) return false;
+    if (w.slots !== slotsFor(bytes)) return false;
     w.tags.fill(0);
     return true;
   }
@@ -61,8 +64,7 @@ export class HashWindow {
   /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */
   put(buf, n, at) {
     const hashed = Atomics.load(this.tags, this.slots);
-    // Page numbers past what an Int32 holds (files over 8 TiB) are left to the file.
-    const last = Math.min(Math.floor((at + n) / PAGE), hashed + this.slots, 0x7ffffffe);
+    const last = Math.min(Math.floor((at + n) / PAGE), hashed + this.slots, MAX_PAGE);
     for (let p = Math.max(Math.ceil(at / PAGE), hashed); p < last; ) {
       // One copy per stretch of slots, which ends where they wrap.
       const end = Math.min(last, (Math.floor(p / this.slots) + 1) * this.slots);
@@ -87,7 +89,7 @@ export class HashWindow {
     if (at % PAGE !== 0 || max <= 0) return undefined;
     const first = at / PAGE;
     const hashed = Atomics.load(this.tags, this.slots);
-    if (first < hashed || first >= Math.min(hashed + this.slots, 0x7ffffffe)) return undefined;
+    if (first < hashed || first >= Math.min(hashed + this.slots, MAX_PAGE)) return undefined;
     const pages = Math.min(Math.ceil(max / PAGE), hashed + this.slots - first, this.slots - (first % this.slots));
     const start = (first % this.slots) * PAGE;
     return this.bytes.subarray(start, start + Math.min(max, pages * PAGE));
@@ -95,7 +97,7 @@ export class HashWindow {
 
   /** The whole pages of the file's bytes [at, at + n) are in their slots (by put(), or after claim()). */
   hold(at, n) {
-    const last = Math.min(Math.floor((at + n) / PAGE), 0x7ffffffe);
+    const last = Math.min(Math.floor((at + n) / PAGE), MAX_PAGE);
     for (let p = Math.ceil(at / PAGE); p < last; p++) Atomics.store(this.tags, p % this.slots, p + 1);
   }
 
@@ -135,7 +137,7 @@ export class HashWindow {
    * back, so the first megabyte of each of the first parts comes before the second megabyte of
    * any. Without `partSize`, front to back.
    */
-  mappingOrder(partSize, streams = 4) {
+  mappingOrder(partSize, streams = 1) {
     const total = this.bytes.length;
     const step = 1 << 20;
     if (!(partSize > 0) || partSize >= total) return [[0, total]];

@@ -33,9 +33,14 @@ export interface PrefixHasher {
   readonly window?: SharedArrayBuffer;
 }
 
-/** `partSize`: the file arrives in parts of this size, side by side (hash-window.mjs maps the window's memory in that order). */
-export async function prefixHasher(path: string, total: number, opts: { partSize?: number } = {}): Promise<PrefixHasher> {
-  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total, opts.partSize) : new LocalHasher(await open(path, "r"));
+/** How the file arrives: in parts of `partSize`, `streams` of them side by side (hash-window.mjs maps the window's memory in that order). */
+export interface ArrivalOrder {
+  partSize?: number | undefined;
+  streams?: number | undefined;
+}
+
+export async function prefixHasher(path: string, total: number, order: ArrivalOrder = {}): Promise<PrefixHasher> {
+  return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total, order) : new LocalHasher(await open(path, "r"));
 }
 
 /**
@@ -74,9 +79,9 @@ class ThreadHasher implements PrefixHasher {
   private failure: Error | undefined;
   private result: ((m: { digest?: string; error?: string }) => void) | undefined;
 
-  constructor(path: string, total: number, partSize: number | undefined) {
+  constructor(path: string, total: number, order: ArrivalOrder) {
     this.window = takeWindow(total);
-    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, partSize } });
+    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, partSize: order.partSize, streams: order.streams } });
     this.worker.on("message", (m: { digest?: string; error?: string }) => {
       if (this.result) this.result(m);
       else if (m.error) this.failure = new Error(m.error);

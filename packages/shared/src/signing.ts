@@ -268,16 +268,16 @@ function privateKeyOf(key: KeyPair): KeyObject {
   return k;
 }
 
+const messageBytes = (message: string | Uint8Array): Uint8Array => (typeof message === "string" ? Buffer.from(message, "utf8") : message);
+
 export function sign(key: KeyPair, message: string | Uint8Array): Uint8Array {
-  const bytes = typeof message === "string" ? Buffer.from(message, "utf8") : message;
-  return new Uint8Array(signWithKey(null, bytes, privateKeyOf(key)));
+  return new Uint8Array(signWithKey(null, messageBytes(message), privateKeyOf(key)));
 }
 
 export function verify(publicKey: Uint8Array, message: string | Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
-  const bytes = typeof message === "string" ? Buffer.from(message, "utf8") : message;
   try {
-    return verifyWithKey(null, bytes, createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: base64url(publicKey) }, format: "jwk" }), signature);
+    return verifyWithKey(null, messageBytes(message), createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: base64url(publicKey) }, format: "jwk" }), signature);
   } catch {
     // Bytes that are not a point on the curve.
     return false;

@@ -17,7 +17,7 @@ import { MAX_REDIRECTS, REDIRECTS, USER_AGENT, type RegistrySession } from "./se
 import { RegistryError, TransportError } from "./registry-errors.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit, planRanges } from "./parts.ts";
-import { streamRamp } from "./stream-ramp.ts";
+import { START_STREAMS, streamRamp } from "./stream-ramp.ts";
 import { withRetries } from "./retry-policy.ts";
 import { StallWatchdog } from "./stall-watchdog.ts";
 
@@ -93,7 +93,7 @@ async function fetchParts(o: DownloadOptions, d: PartialDownload): Promise<void>
 
   const todo = d.parts.filter((p) => p.Completed < p.Size);
   const fh = await d.openData();
-  const hasher = await prefixHasher(d.dataPath, total, { partSize: d.parts[0]?.Size });
+  const hasher = await prefixHasher(d.dataPath, total, { partSize: d.parts[0]?.Size, streams: START_STREAMS });
   const flusher = new BackgroundFlush(fh);
   const saving = new Set<Promise<void>>();
   let got: string;

@@ -183,12 +183,14 @@ export function fetchRangePlain(job, signal, events) {
       if (textBytes >= limit) answerDone();
     };
 
-    /** Where the next read goes: the writer's memory once the body began, up to what the range still needs. */
-    let given = buffer;
+    /**
+     * Where the next read goes: the writer's memory once the body began, up to what the range still
+     * needs; the head's buffer before (a read that lands anywhere else went into the writer's).
+     */
     const nextBuffer = () => {
-      if (phase !== "body" || settled) return (given = buffer);
+      if (phase !== "body" || settled) return buffer;
       const space = writer.space();
-      return (given = space.subarray(0, Math.min(space.length, remaining, end + 1 - pos)));
+      return space.subarray(0, Math.min(space.length, remaining, end + 1 - pos));
     };
 
     /** `n` body bytes arrived: read into the writer's memory (`direct`), or in `bytes` to copy there. */
@@ -223,7 +225,7 @@ export function fetchRangePlain(job, signal, events) {
       try {
         const bytes = b.subarray(0, n);
         if (phase === "written") return false;
-        if (phase === "body") return onBodyBytes(bytes, b === given && b !== buffer);
+        if (phase === "body") return onBodyBytes(bytes, b !== buffer);
         if (phase === "answer") return onAnswerBytes(bytes);
         headBytes = Buffer.concat([headBytes, bytes]);
         // Informational answers (100 Continue) come before the real one.

@@ -10,7 +10,8 @@
 import { daemonConfig, type DaemonConfig } from "../config.ts";
 import type { RisingLimit } from "./parts.ts";
 
-const START = 4;
+/** How many streams a download starts with (hash-window.mjs maps its window for that many). */
+export const START_STREAMS = 4;
 const MAX = 16;
 /** A doubling is kept when it raises the throughput by at least this factor. */
 const GAIN = 1.25;
@@ -87,5 +88,5 @@ export class StreamRamp implements RisingLimit {
 /** The ramp for one download: fixed when CORRAL_TRANSFER_CONCURRENCY says how many streams. */
 export function streamRamp(config: Pick<DaemonConfig, "transferConcurrency"> = daemonConfig()): StreamRamp {
   const n = config.transferConcurrency;
-  return n !== undefined ? new StreamRamp(n, n) : new StreamRamp(START, MAX);
+  return n !== undefined ? new StreamRamp(n, n) : new StreamRamp(START_STREAMS, MAX);
 }
