@@ -8,6 +8,12 @@
 // more about s3rver than about the registry); distribution: Debian's docker-registry, for the
 // daemon's side alone.
 //
+// Beside them, the disk's own part, with `dd` on the same filesystem: a durable write of the file
+// (past the page cache, flushed at the end), which is what a push asks of the disk, and the same
+// write while another copy is read back past the cache, which is what a pull over loopback asks of
+// it (the registry reads its copy of the blob while the daemon writes its own). On a virtual machine
+// the two compete for one virtual disk, and neither can be faster than the disk alone.
+//
 // Each round starts a fresh registry and a fresh pulling daemon. Every phase starts after `sync`
 // (no dirty pages from the phase before are written back during it) with the blob in the page
 // cache. CPU seconds per GB are read from /proc for the pushing daemon, the pulling daemon and
@@ -23,7 +29,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { sha256File, sha256Bytes } from "@corral/shared/digest";
 import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
 import { startDaemon, type Daemon } from "../test/helpers/daemon.ts";
@@ -79,6 +86,24 @@ async function timed(cached: string, fn: () => Promise<void>): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
+const run = promisify(execFile);
+
+/** `dd` with `args`, past the page cache where the filesystem allows it (tmpfs refuses O_DIRECT). */
+async function dd(args: string[]): Promise<void> {
+  try {
+    await run("dd", [...args, "bs=1M", "status=none"]);
+  } catch {
+    await run("dd", [...args.filter((a) => !/^[io]flag=direct$/.test(a)), "bs=1M", "status=none"]);
+  }
+}
+
+/** What a push asks of the disk: `from` (cached) written to `to`, flushed before it ends. */
+const durableWrite = (from: string, to: string): Promise<void> => dd([`if=${from}`, `of=${to}`, "oflag=direct", "conv=fdatasync"]);
+
+/** What a pull over loopback asks of it: the same, while `other` (not cached) is read back. */
+const durableWriteWhileReading = async (from: string, to: string, other: string): Promise<void> =>
+  void (await Promise.all([durableWrite(from, to), dd([`if=${other}`, "of=/dev/null", "iflag=direct"])]));
+
 async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   const r = await fetch(`${d.url}${path}`, { method: "POST", body: JSON.stringify({ ...(body as object), stream: false }) });
   const j = (await r.json()) as { status?: string; error?: string };
@@ -96,6 +121,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 interface Round {
   hash: number;
+  /** `dd` of the same file: a durable write, and a durable write while another copy is read. */
+  diskWrite: number;
+  diskReadWrite: number;
   push: number;
   pull: number;
   /** CPU seconds per GB: the pushing daemon, the pulling daemon, and Corral's registry in each. */
@@ -155,6 +183,10 @@ try {
         const name = `${host}/bench/big:latest`;
         const gb = size / 1e9;
         const hash = await timed(blob, async () => void execFileSync("openssl", ["dgst", "-sha256", blob]));
+        const [copyA, copyB] = [join(dir, "disk-a.bin"), join(dir, "disk-b.bin")];
+        const diskWrite = await timed(blob, () => durableWrite(blob, copyA));
+        const diskReadWrite = await timed(blob, () => durableWriteWhileReading(blob, copyB, copyA));
+        await Promise.all([rm(copyA), rm(copyB)]);
         const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
         const push = await timed(blob, () => api(a, "/api/push", { model: name, insecure: true }));
         const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
@@ -165,6 +197,8 @@ try {
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
         (rounds[target] ??= []).push({
           hash,
+          diskWrite,
+          diskReadWrite,
           push,
           pull,
           pushDaemonCPU: (cpu1[0]![0] - cpu0[0]![0]) / gb,
@@ -175,7 +209,7 @@ try {
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB: peakMB(b.process.pid),
         });
-        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
+        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
         await b.stop();
         await t.stop();
@@ -192,6 +226,7 @@ try {
     const corral = target !== "distribution";
     return {
       opensslDgstMBps: mbps(m.hash),
+      diskMBps: { durableWrite: mbps(m.diskWrite), durableWriteWhileReading: mbps(m.diskReadWrite) },
       pushMBps: mbps(m.push),
       pullMBps: mbps(m.pull),
       pushRatio: ratio(m.hash, m.push),
