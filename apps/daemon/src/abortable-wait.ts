@@ -1,6 +1,7 @@
 // Waiting that a request's AbortSignal can end: a place in a queue (a free sequence, an idle
-// model) and a pause between retries. A request that goes away must not hold a place it will never
-// use, nor keep its caller sleeping.
+// model), a pause between retries, and work shared with other requests (a download two pulls wait
+// for). A request that goes away must not hold a place it will never use, nor keep its caller
+// sleeping.
 
 /**
  * Takes a place in `queue` until someone calls it with a value. An abort (before or during the
@@ -41,4 +42,23 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * Waits for `promise`, or rejects with the signal's reason as soon as `signal` aborts (also when
+ * it already has); `promise` itself goes on.
+ */
+export async function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  let onAbort = (): void => undefined;
+  const left = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+  });
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([promise, left]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }

@@ -1,6 +1,7 @@
 // `corral pull` / POST /api/pull (docs/protocol.md, "Pull"): manifest first, then every missing blob (in parallel,
 // each in ranged parts), each verified before it becomes visible, and the manifest written last
-// with the exact bytes the registry sent. Concurrent pulls of one blob share one download.
+// with the exact bytes the registry sent. Concurrent pulls of one blob share one download
+// (shared-downloads.ts).
 // Before any blob, the manifest is read within its size limit and the missing blobs are checked
 // against the free space.
 
@@ -11,68 +12,14 @@ import { StatusError, type Progress } from "../errors.ts";
 import type { Store } from "../store/store.ts";
 import { NotFoundError, RegistryError, RegistrySession, type Signer } from "./session.ts";
 import { downloadBlob } from "./download.ts";
+import { awaitDownload } from "./shared-downloads.ts";
 import { rangeFetcher } from "./range-fetcher.ts";
 import { forEachLimit } from "./parts.ts";
 import { readAtMost } from "./bounded-read.ts";
-import { SingleFlight } from "@corral/shared/single-flight";
-import { debugLog } from "../log.ts";
 import { checkFreeSpace } from "./disk-space.ts";
 import { verifyPublisher } from "./publisher-signatures.ts";
 import type { VerifyPolicy } from "../config.ts";
 import type { StoredSignature } from "../store/signatures.ts";
-
-interface SharedDownload {
-  promise: Promise<void>;
-  completed: number;
-  total: number;
-  listeners: Set<(c: number, t: number) => void>;
-  /** Pulls waiting for it; the download is cancelled only when the last of them leaves. */
-  waiting: number;
-  controller: AbortController;
-}
-
-/** One download per digest in this daemon, whoever asked for it. */
-const inFlight = new SingleFlight<string, SharedDownload>();
-
-function sharedDownload(key: string, start: (report: (c: number, t: number) => void, signal: AbortSignal) => Promise<void>): SharedDownload {
-  if (inFlight.get(key)) debugLog("pull joins a download under way", { digest: key });
-  return inFlight.join(
-    key,
-    () => {
-      const created: SharedDownload = { promise: Promise.resolve(), completed: 0, total: 0, listeners: new Set(), waiting: 0, controller: new AbortController() };
-      created.promise = start((c, t) => {
-        created.completed = c;
-        created.total = t;
-        for (const l of created.listeners) l(c, t);
-      }, created.controller.signal);
-      return created;
-    },
-    (d) => d.promise,
-  );
-}
-
-/**
- * Waits for a shared download on behalf of one pull. A pull that is cancelled stops waiting at
- * once, but the download goes on for the others waiting for it (another client pulling a model
- * that shares the blob); the last one to leave cancels it.
- */
-async function awaitShared(d: SharedDownload, digest: string, signal: AbortSignal | undefined): Promise<void> {
-  d.waiting++;
-  let onAbort = (): void => undefined;
-  const left = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal!.reason as Error);
-  });
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    signal?.throwIfAborted();
-    await Promise.race([d.promise, left]);
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    d.waiting--;
-    if (signal?.aborted) debugLog("pull leaves a download", { digest, still_waiting: d.waiting });
-    if (d.waiting === 0) d.controller.abort(new Error("every pull that wanted this blob was cancelled"));
-  }
-}
 
 export interface PullOptions {
   insecure: boolean;
@@ -145,13 +92,7 @@ export async function pullModel(store: Store, name: ModelName, o: PullOptions, p
       last = now;
       progress({ status, digest: layer.digest, total: t, completed: c });
     };
-    const d = sharedDownload(layer.digest, (r, signal) => downloadBlob({ session, blobs: store.blobs, digest: layer.digest, size: layer.size, onProgress: r, signal }));
-    d.listeners.add(report);
-    try {
-      await awaitShared(d, layer.digest, o.signal);
-    } finally {
-      d.listeners.delete(report);
-    }
+    await awaitDownload(layer.digest, (r, signal) => downloadBlob({ session, blobs: store.blobs, digest: layer.digest, size: layer.size, onProgress: r, signal }), report, o.signal);
     fetched.push(layer.digest);
     progress({ status, digest: layer.digest, total: layer.size, completed: layer.size });
   });
