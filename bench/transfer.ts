@@ -14,6 +14,11 @@
 // it (the registry reads its copy of the blob while the daemon writes its own). On a virtual machine
 // the two compete for one virtual disk, and neither can be faster than the disk alone.
 //
+// And the least a registry in Node must do with the bytes (lib/http-hash-floor.ts): Node's http
+// module receiving the file from another Node process over loopback and hashing it, writing
+// nothing. A push takes at least that and the durable write, each on a core of its own; on a
+// machine with two cores the pushing daemon and the kernel's network and disk work share them.
+//
 // Each round starts a fresh registry and a fresh pulling daemon. Every phase starts after `sync`
 // (no dirty pages from the phase before are written back during it) with the blob in the page
 // cache. CPU seconds per GB are read from /proc for the pushing daemon, the pulling daemon and
@@ -29,7 +34,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { sha256File, sha256Bytes } from "@corral/shared/digest";
 import { encodeConfig, encodeManifest, MediaType } from "@corral/shared/manifest";
@@ -77,10 +84,15 @@ async function seedModel(d: Daemon, blobPath: string, name: [string, string, str
   return size;
 }
 
-/** Seconds `fn` takes, started after `sync` with `cached` read into the page cache. */
-async function timed(cached: string, fn: () => Promise<void>): Promise<number> {
+/** No dirty pages left to write back, and `cached` in the page cache. */
+function settle(cached: string): void {
   execFileSync("sync");
   execFileSync("sh", ["-c", `cat "${cached}" > /dev/null`]);
+}
+
+/** Seconds `fn` takes, started after settle(). */
+async function timed(cached: string, fn: () => Promise<void>): Promise<number> {
+  settle(cached);
   const t = performance.now();
   await fn();
   return (performance.now() - t) / 1000;
@@ -104,6 +116,24 @@ const durableWrite = (from: string, to: string): Promise<void> => dd([`if=${from
 const durableWriteWhileReading = async (from: string, to: string, other: string): Promise<void> =>
   void (await Promise.all([durableWrite(from, to), dd([`if=${other}`, "of=/dev/null", "iflag=direct"])]));
 
+const FLOOR = new URL("./lib/http-hash-floor.ts", import.meta.url).pathname;
+
+/** Seconds Node's http module takes to receive `file` over loopback and hash it, and the receiver's CPU seconds. */
+async function httpHashFloor(file: string, digest: string): Promise<{ seconds: number; receiverCPU: number }> {
+  const server = spawn(process.execPath, ["--import", "tsx", FLOOR, "serve"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const exited = once(server, "exit").then(() => {
+      throw new Error("the receiver of the HTTP floor ended before it printed its port");
+    });
+    const [port] = (await Promise.race([once(createInterface({ input: server.stdout }), "line"), exited])) as [string];
+    const cpu0 = cpuSeconds(server.pid)[0];
+    const { stdout } = await run(process.execPath, ["--import", "tsx", FLOOR, "send", port, file, digest]);
+    return { seconds: Number(stdout.trim()), receiverCPU: cpuSeconds(server.pid)[0] - cpu0 };
+  } finally {
+    server.kill();
+  }
+}
+
 async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   const r = await fetch(`${d.url}${path}`, { method: "POST", body: JSON.stringify({ ...(body as object), stream: false }) });
   const j = (await r.json()) as { status?: string; error?: string };
@@ -124,6 +154,9 @@ interface Round {
   /** `dd` of the same file: a durable write, and a durable write while another copy is read. */
   diskWrite: number;
   diskReadWrite: number;
+  /** Node's http module receiving the file over loopback and hashing it (lib/http-hash-floor.ts), and its CPU seconds per GB. */
+  httpHash: number;
+  httpHashCPU: number;
   push: number;
   pull: number;
   /** CPU seconds per GB: the pushing daemon, the pulling daemon, and Corral's registry in each. */
@@ -168,6 +201,7 @@ let size = 0;
 try {
   const blob = join(dir, "blob.bin");
   await writeRandom(blob, MB * 1024 * 1024);
+  const blobDigest = (await sha256File(blob)).digest;
   for (let round = 0; round < ROUNDS; round++) {
     for (const target of TARGETS) {
       const t = await startTarget(target);
@@ -187,6 +221,8 @@ try {
         const diskWrite = await timed(blob, () => durableWrite(blob, copyA));
         const diskReadWrite = await timed(blob, () => durableWriteWhileReading(blob, copyB, copyA));
         await Promise.all([rm(copyA), rm(copyB)]);
+        settle(blob);
+        const floor = await httpHashFloor(blob, blobDigest);
         const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
         const push = await timed(blob, () => api(a, "/api/push", { model: name, insecure: true }));
         const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
@@ -199,6 +235,8 @@ try {
           hash,
           diskWrite,
           diskReadWrite,
+          httpHash: floor.seconds,
+          httpHashCPU: floor.receiverCPU / gb,
           push,
           pull,
           pushDaemonCPU: (cpu1[0]![0] - cpu0[0]![0]) / gb,
@@ -209,7 +247,7 @@ try {
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB: peakMB(b.process.pid),
         });
-        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
+        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, node http + hash ${floor.seconds.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
         await b.stop();
         await t.stop();
@@ -227,6 +265,7 @@ try {
     return {
       opensslDgstMBps: mbps(m.hash),
       diskMBps: { durableWrite: mbps(m.diskWrite), durableWriteWhileReading: mbps(m.diskReadWrite) },
+      nodeHttpHash: { MBps: mbps(m.httpHash), ratio: ratio(m.hash, m.httpHash), receiverCPUSecondsPerGB: cpu(m.httpHashCPU) },
       pushMBps: mbps(m.push),
       pullMBps: mbps(m.pull),
       pushRatio: ratio(m.hash, m.push),
