@@ -1,7 +1,7 @@
 // One conformance suite, run against every BlobStore driver: the filesystem and S3 (s3rver).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import type { BlobStore } from "../src/storage/blob-store.ts";
 import { BlobNotFoundError, isBlobStoreError } from "../src/storage/blob-store.ts";
 import { backendFailure } from "../src/backend-errors.ts";
 import { freePort } from "../../../test/helpers/ports.ts";
-import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
+import { diskQueue, FilesystemBlobStore } from "../src/storage/filesystem.ts";
 import { S3BlobStore } from "../src/storage/s3.ts";
 import { loadConfig } from "../src/config.ts";
 import { startS3, type S3Server } from "../../../test/helpers/s3.ts";
@@ -179,6 +179,51 @@ function conformance(name: string, has: Capabilities, open: () => Promise<BlobSt
 
 const fsRoot = mkdtempSync(join(tmpdir(), "corral-fsstore-"));
 conformance("filesystem", { presignedURLs: false, localFiles: true }, () => new FilesystemBlobStore(fsRoot).init(), async () => rmSync(fsRoot, { recursive: true, force: true }));
+
+test("uploads at once that together queue more than the disk queue holds all arrive whole", async (t) => {
+  // The filesystem store bounds the bytes queued for the disk across all its uploads (64 MiB):
+  // three uploads of 72 MiB at once, each fed faster than a disk takes it, fill that queue and
+  // wait on each other's writes.
+  const root = mkdtempSync(join(tmpdir(), "corral-fsqueue-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const store = await new FilesystemBlobStore(root).init();
+  const size = (72 << 20) + 123;
+  const block = randomBytes(1 << 20);
+  /** Upload `n`'s bytes: the block with the upload's number and the megabyte's stamped in, so no two megabytes agree. */
+  function* body(n: number): Generator<Buffer> {
+    for (let at = 0; at < size; at += block.length) {
+      const mb = Buffer.from(block.subarray(0, Math.min(block.length, size - at)));
+      mb.writeUInt32BE(n, 0);
+      mb.writeUInt32BE(at / block.length, 4);
+      for (let off = 0; off < mb.length; off += 65536) yield mb.subarray(off, off + 65536);
+    }
+  }
+  const expected = [0, 1, 2].map((n) => {
+    const h = createHash("sha256");
+    for (const c of body(n)) h.update(c);
+    return `sha256:${h.digest("hex")}`;
+  });
+  const ids = [0, 1, 2].map(() => randomUUID());
+  await Promise.all(ids.map((id) => store.createUpload(id)));
+  const seen = [0, 1, 2].map(() => createHash("sha256"));
+  let most = 0;
+  const observe = (n: number) => (b: Buffer) => {
+    most = Math.max(most, diskQueue.holders);
+    seen[n]!.update(b);
+  };
+  const written = await Promise.all(ids.map((id, n) => store.append(id, 0, Readable.from(body(n)), { length: size, observe: observe(n) })));
+  assert.deepEqual(written, [size, size, size]);
+  assert.ok(most >= 1 && most <= diskQueue.max, `${most} megabytes queued for the disk at once, the bound is ${diskQueue.max}`);
+  assert.equal(diskQueue.holders, 0, "every queued write gave its place back");
+  for (const [n, id] of ids.entries()) {
+    assert.equal(`sha256:${seen[n]!.digest("hex")}`, expected[n], `upload ${n} was hashed out of order`);
+    const back = createHash("sha256");
+    for await (const c of await store.readUpload(id, size)) back.update(c as Buffer);
+    assert.equal(`sha256:${back.digest("hex")}`, expected[n], `upload ${n} was written wrongly`);
+    await store.discardUpload(id);
+  }
+  await store.close();
+});
 
 // tmpfs refuses O_DIRECT: every write goes through the page cache there.
 const shmRoot = existsSync("/dev/shm") ? mkdtempSync(join("/dev/shm", "corral-fsstore-")) : undefined;
