@@ -182,8 +182,8 @@ conformance("filesystem", { presignedURLs: false, localFiles: true }, () => new 
 
 test("uploads at once that together queue more than the disk queue holds all arrive whole", async (t) => {
   // The filesystem store bounds the bytes queued for the disk across all its uploads (64 MiB):
-  // three uploads of 72 MiB at once, each fed faster than a disk takes it, fill that queue and
-  // wait on each other's writes.
+  // three uploads of 72 MiB at once, each fed from memory, can fill that queue and then wait on
+  // each other's writes; however the disk keeps up, the bound holds and every byte lands.
   const root = mkdtempSync(join(tmpdir(), "corral-fsqueue-"));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const store = await new FilesystemBlobStore(root).init();

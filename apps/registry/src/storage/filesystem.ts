@@ -28,10 +28,11 @@ import {
  * virtual disk takes no writes while it flushes (the flushes that keep a commit short, below), and
  * an upload that cannot hand its next megabyte to the disk stops reading its socket: with four
  * writes in flight per upload, a push's receiving and hashing took turns with the disk, and took
- * about the sum of the times each takes alone. A deep queue lets the bytes go on arriving and being hashed while the
- * disk flushes (2-core virtual machine, 4 GiB pushes in alternating pairs: 6.5-7.2 s instead of
- * 8.2-8.7; README, "What Node and the disk allow"). Shared, so that the memory stays bounded however
- * many uploads arrive at once; a slow client holds only the megabyte it is filling.
+ * about the sum of the times each takes alone. A deep queue lets the bytes go on arriving and
+ * being hashed while the disk flushes (2-core virtual machine, 4 GiB pushes in alternating pairs:
+ * 6.5-7.2 s instead of 8.2-8.7; README, "What Node and the disk allow"). Shared, so that the memory
+ * stays bounded however many uploads arrive at once; a slow client holds only the megabyte it is
+ * filling.
  */
 const QUEUED_WRITES = 64;
 /** Exported for its tests, which watch the bound hold. */
