@@ -43,6 +43,7 @@ const apps = [
   {
     dir: "apps/registry",
     assets: [
+      ["src/services/upload-hash-worker.mjs", "upload-hash-worker.mjs"],
       ["src/web/static", "static"],
       ["src/db/migrations", "migrations"],
     ],

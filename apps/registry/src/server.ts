@@ -16,6 +16,7 @@ import { drain } from "./ops/shutdown.ts";
 import { openForServing, type StartupTimes } from "./ops/startup.ts";
 import { closeIdleConnections } from "./ops/idle-connections.ts";
 import { startUploadSweeper } from "./services/uploads.ts";
+import { onHashThreadFailure } from "./services/upload-hash.ts";
 import { describeURLs, isWildcardAddress, publicURLs } from "./http/public-urls.ts";
 import { adminToken, readServerInfo, serverInfoFile } from "./ops/server-info.ts";
 
@@ -112,6 +113,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     startup_ms: { ...times, since_process_start: Math.round(performance.now()) },
   });
   const sweeper = startUploadSweeper(registry, logger);
+  const unwatchHashes = onHashThreadFailure((e) =>
+    logger.warn("the upload hash thread failed: sessions it was hashing are read back and hashed at their final PUT", errorFields(e)),
+  );
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -128,6 +132,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         }
         if (embedded && readServerInfo(config.dataDir)?.pid === process.pid) rmSync(serverInfoFile(config.dataDir), { force: true });
         await sweeper.stop();
+        unwatchHashes();
         await registry.close();
         logger.info("stopped", { drain_ms: result.ms });
         await logger.flush();

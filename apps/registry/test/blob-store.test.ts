@@ -210,6 +210,7 @@ test("uploads at once that together queue more than the disk queue holds all arr
   const observe = (n: number) => (b: Buffer) => {
     most = Math.max(most, diskQueue.holders);
     seen[n]!.update(b);
+    return undefined;
   };
   const written = await Promise.all(ids.map((id, n) => store.append(id, 0, Readable.from(body(n)), { length: size, observe: observe(n) })));
   assert.deepEqual(written, [size, size, size]);

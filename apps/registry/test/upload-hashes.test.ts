@@ -1,6 +1,7 @@
 // The running sha256 of an upload session is kept in memory across its chunks: the
 // final PUT takes the digest from it without reading the upload back; a session whose hash this
 // process no longer has (a restart, another replica) is read back and checked against its bytes.
+// The same when the thread that keeps running hashes ended mid-session (services/upload-hash.ts).
 // The upload's file is damaged between the last chunk and the PUT to tell the two apart.
 
 import { after, before, test } from "node:test";
@@ -12,6 +13,7 @@ import { formatPublicKeyLine, generateKeyPair } from "@corral/shared/signing";
 import { sha256Bytes } from "@corral/shared/digest";
 import { directAdmin } from "../src/services/admin.ts";
 import { FilesystemBlobStore } from "../src/storage/filesystem.ts";
+import { stopHashThread } from "../src/services/upload-hash.ts";
 import { bearer, startInProcess, type InProcess } from "./support/in-process.ts";
 
 const key = generateKeyPair();
@@ -77,6 +79,36 @@ test("a session whose running hash is gone is read back and checked", async () =
   r.registry.hashes.drop(ok.id);
   const put2 = await r.request(`${ok.path}?digest=${sha256Bytes(again)}`, { method: "PUT", headers: bearer(token) });
   assert.equal(put2.status, 201, await put2.text());
+});
+
+test("a session whose hash thread ended is read back and checked", async () => {
+  const data = randomBytes(chunks.reduce((a, b) => a + b));
+  const s = await upload(data, chunks);
+  await stopHashThread();
+  await damage(s.id, data.length);
+  const put = await r.request(`${s.path}?digest=${sha256Bytes(data)}`, { method: "PUT", headers: bearer(token) });
+  assert.equal(put.status, 400);
+  assert.match(await put.text(), /DIGEST_INVALID/);
+
+  // Ended between two chunks: the second goes on without a running hash, and the PUT reads back.
+  const again = randomBytes(3 * (1 << 20));
+  const half = again.length / 2;
+  const res = await r.request("/v2/alice/m/blobs/uploads/", { method: "POST", headers: bearer(token) });
+  const path = new URL(res.headers.get("location")!).pathname;
+  const first = await r.request(path, { method: "PATCH", headers: bearer(token, { "Content-Range": `0-${half - 1}` }), body: again.subarray(0, half) });
+  assert.equal(first.status, 202, await first.text());
+  await stopHashThread();
+  const second = await r.request(path, { method: "PATCH", headers: bearer(token, { "Content-Range": `${half}-${again.length - 1}` }), body: again.subarray(half) });
+  assert.equal(second.status, 202, await second.text());
+  const put2 = await r.request(`${path}?digest=${sha256Bytes(again)}`, { method: "PUT", headers: bearer(token) });
+  assert.equal(put2.status, 201, await put2.text());
+
+  // A new session hashes on a new thread again.
+  const later = randomBytes(2 << 20);
+  const s3 = await upload(later, [1 << 20, 1 << 20]);
+  await damage(s3.id, later.length);
+  const put3 = await r.request(`${s3.path}?digest=${sha256Bytes(later)}`, { method: "PUT", headers: bearer(token) });
+  assert.equal(put3.status, 201, `the digest was not the running hash's: ${await put3.text()}`);
 });
 
 test("a wrong digest is refused whichever way it was computed", async () => {

@@ -4,23 +4,34 @@
 // of times per gigabyte. Bytes copied into pooled buffers leave the socket's chunks to die young,
 // and the pooled ones are never garbage.
 
-import { alignedBuffers, canAlign } from "./direct-io.mjs";
+import { alignedBuffers, alignedSharedMemory, canAlign } from "./direct-io.mjs";
 
 export class BufferPool {
   private readonly free: Buffer[] = [];
   /** Whether take() hands out buffers that start on a page, as O_DIRECT asks (direct-io.mjs). */
   readonly aligned: boolean;
 
+  private readonly shared: boolean;
+
   /**
    * `keep`: idle buffers beyond this many go back to the allocator. `pageAligned`: buffers that
-   * can be written to a file opened with O_DIRECT, when the runtime can make them.
+   * can be written to a file opened with O_DIRECT, when the runtime can make them. `shared`: with
+   * pageAligned, buffers in shared memory, which a worker thread can read where they lie, when the
+   * runtime can make them (else ordinary aligned ones).
    */
   constructor(
     readonly size: number,
     private readonly keep: number,
-    opts: { pageAligned?: boolean } = {},
+    opts: { pageAligned?: boolean; shared?: boolean } = {},
   ) {
     this.aligned = opts.pageAligned === true && canAlign(size);
+    this.shared = this.aligned && opts.shared === true;
+  }
+
+  private block(count: number): Buffer[] | undefined {
+    const memory = this.shared ? alignedSharedMemory(this.size * count) : undefined;
+    if (memory) return Array.from({ length: count }, (_, i) => Buffer.from(memory, i * this.size, this.size));
+    return alignedBuffers(this.size, count);
   }
 
   take(): Buffer {
@@ -28,7 +39,7 @@ export class BufferPool {
     if (b) return b;
     if (!this.aligned) return Buffer.allocUnsafeSlow(this.size);
     // A block of `keep` buffers at a time: each block is one reservation of address space.
-    const block = alignedBuffers(this.size, Math.max(1, this.keep));
+    const block = this.block(Math.max(1, this.keep));
     // Out of address space: a buffer that a direct write refuses (EINVAL), and the writer's fallback.
     if (!block) return Buffer.allocUnsafeSlow(this.size);
     this.free.push(...block.slice(1));

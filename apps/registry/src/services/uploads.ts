@@ -7,7 +7,7 @@
 // receives nothing for REGISTRY_UPLOAD_TTL expires (row and bytes). A chunk still arriving keeps
 // its session alive, however long it takes.
 
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { and, count, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/open.ts";
@@ -16,6 +16,7 @@ import { RegistryError } from "../errors.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { isUploadId, UploadNotFoundError } from "../storage/blob-store.ts";
 import type { CachedDatabase } from "./read-cache.ts";
+import { startHash, type RunningHash } from "./upload-hash.ts";
 
 export interface UploadRow {
   id: string;
@@ -23,26 +24,34 @@ export interface UploadRow {
   size: number;
 }
 
-/** Running hashes of sessions this process has seen from the start; bounded so idle sessions cannot pile up. */
+/**
+ * Running hashes of sessions this process has seen from the start (upload-hash.ts); bounded so idle
+ * sessions cannot pile up. A hash is taken out while a chunk feeds it and put back after.
+ */
 export class UploadHashes {
-  private readonly map = new Map<string, { offset: number; hash: Hash }>();
+  private readonly map = new Map<string, { offset: number; hash: RunningHash }>();
   constructor(private readonly max = 1024) {}
 
-  get(id: string, offset: number): Hash | undefined {
+  /** The session's hash, if it has seen exactly the first `offset` bytes; it is no longer held here. */
+  take(id: string, offset: number): RunningHash | undefined {
     const e = this.map.get(id);
-    return e && e.offset === offset ? e.hash : undefined;
+    this.map.delete(id);
+    if (e && e.offset === offset) return e.hash;
+    e?.hash.discard();
+    return undefined;
   }
 
-  set(id: string, offset: number, hash: Hash): void {
-    this.map.delete(id);
+  set(id: string, offset: number, hash: RunningHash): void {
+    this.drop(id);
     if (this.map.size >= this.max) {
       const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+      if (oldest !== undefined) this.drop(oldest);
     }
     this.map.set(id, { offset, hash });
   }
 
   drop(id: string): void {
+    this.map.get(id)?.hash.discard();
     this.map.delete(id);
   }
 }
@@ -123,7 +132,7 @@ export async function startUpload({ db, store, hashes }: UploadStorage, reposito
   if ("open" in result) throw tooMany(result.open, opener);
   const row = result.row;
   await store.createUpload(row.id);
-  hashes.set(row.id, 0, createHash("sha256"));
+  hashes.set(row.id, 0, startHash());
   return row;
 }
 
@@ -253,12 +262,24 @@ export interface AppendChunkOptions {
  * the chunk arrives the session is kept from expiring (`ttlSeconds`, REGISTRY_UPLOAD_TTL).
  */
 export async function appendChunk({ db, store, hashes }: UploadStorage, row: UploadRow, chunk: AppendChunkOptions): Promise<number> {
-  const { offset, body, length, ttlSeconds } = chunk;
+  const { offset } = chunk;
   if (offset !== row.size) {
     throw new RegistryError("RANGE_INVALID", `chunk starts at ${offset} but the upload has ${row.size} bytes`).withHeaders(rangeHeaders(row.size));
   }
-  const hash = hashes.get(row.id, offset);
-  hashes.drop(row.id);
+  const hash = hashes.take(row.id, offset);
+  try {
+    const size = await appendTaken({ db, store }, row, chunk, hash);
+    if (hash) hashes.set(row.id, size, hash);
+    return size;
+  } catch (e) {
+    // Bytes of a failed chunk may have reached the hash: it no longer says what the session holds.
+    hash?.discard();
+    throw e;
+  }
+}
+
+async function appendTaken({ db, store }: Omit<UploadStorage, "hashes">, row: UploadRow, chunk: AppendChunkOptions, hash: RunningHash | undefined): Promise<number> {
+  const { offset, body, length, ttlSeconds } = chunk;
   const stopKeepingAlive = await keepAlive(db, row.id, ttlSeconds);
   let written: number;
   try {
@@ -285,7 +306,6 @@ export async function appendChunk({ db, store, hashes }: UploadStorage, row: Upl
     await store.discardUpload(row.id).catch(() => undefined);
     throw expired(row.id);
   }
-  if (hash) hashes.set(row.id, offset + written, hash);
   row.size = offset + written;
   return row.size;
 }
@@ -306,9 +326,9 @@ async function hashStored(store: BlobStore, row: UploadRow): Promise<string> {
  */
 export async function finishUpload(reg: CachedDatabase & { store: BlobStore; hashes: UploadHashes }, row: UploadRow, digest: string): Promise<void> {
   const { db, store, hashes } = reg;
-  const cached = hashes.get(row.id, row.size);
-  hashes.drop(row.id);
-  const actual = cached ? `sha256:${cached.digest("hex")}` : await hashStored(store, row);
+  // The running hash when this process saw every byte and its thread is still there; else the stored bytes.
+  const running = await hashes.take(row.id, row.size)?.digest().catch(() => undefined);
+  const actual = running ?? (await hashStored(store, row));
   if (actual !== digest) {
     await cancelUpload(db, store, hashes, row);
     throw new RegistryError("DIGEST_INVALID", `the uploaded data has digest ${actual}, not ${digest}; nothing was kept`).withDetail({ expected: digest, actual });

@@ -27,8 +27,12 @@ export interface StoredUpload {
 export interface AppendOptions {
   /** The body's length, when known: it lets drivers avoid buffering. */
   length?: number | undefined;
-  /** Sees every byte, in order, before it is written (the upload's running digest). */
-  observe?: ((bytes: Buffer) => void) | undefined;
+  /**
+   * Sees every byte, in order, before it is written (the upload's running digest). When it returns
+   * a promise (it never rejects), the driver leaves those bytes unchanged until it settles, and
+   * what it lets wait on such promises is bounded (services/upload-hash.ts).
+   */
+  observe?: ((bytes: Buffer) => Promise<void> | undefined) | undefined;
 }
 
 export interface BlobStore {

@@ -40,10 +40,12 @@ export const diskQueue = new WaitingLimit(QUEUED_WRITES);
 
 /**
  * Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time; they
- * start on a page so that whole ones can be written with O_DIRECT. Enough are kept for a full
- * queue and the buffers being filled, so that a registry's pushes fault their pages once.
+ * start on a page so that whole ones can be written with O_DIRECT, and lie in shared memory so
+ * that the upload's hash thread reads them where they are (services/upload-hash.ts). Enough are
+ * kept for a full queue and the buffers being filled, so that a registry's pushes fault their
+ * pages once.
  */
-const chunkBuffers = new BufferPool(1 << 20, QUEUED_WRITES + 8, { pageAligned: true });
+const chunkBuffers = new BufferPool(1 << 20, QUEUED_WRITES + 8, { pageAligned: true, shared: true });
 
 export class FilesystemBlobStore implements BlobStore {
   readonly kind = "filesystem";
@@ -194,12 +196,13 @@ export class FilesystemBlobStore implements BlobStore {
       filled = 0;
       room = slab.length;
       written += n;
-      observe?.(n === full.length ? full : full.subarray(0, n));
+      const seen = observe?.(n === full.length ? full : full.subarray(0, n));
       // Buffers of whole pages at page offsets bypass the page cache (direct-io.mjs says why; a
       // registry seldom reads a blob soon after its upload). The commit's datasync still makes
-      // them durable.
-      const w: Promise<void> = writeSlab(handle, direct, { buf: full, n, at })
-        .then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e))
+      // them durable. The buffer goes back to the pool once written and seen.
+      const landed = writeSlab(handle, direct, { buf: full, n, at }).then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e));
+      const w: Promise<void> = (seen ? Promise.all([landed, seen]) : landed)
+        .then(() => undefined)
         .finally(() => {
           chunkBuffers.give(full);
           diskQueue.leave();
@@ -212,7 +215,10 @@ export class FilesystemBlobStore implements BlobStore {
       await handle.truncate(offset);
       for await (const chunk of body as AsyncIterable<Buffer>) {
         for (let off = 0; off < chunk.length; ) {
-          const n = chunk.copy(slab, filled, off, off + Math.min(chunk.length - off, room - filled));
+          const n = Math.min(chunk.length - off, room - filled);
+          // fill() with a buffer of the same length is a memcpy, also into shared memory
+          // (hash-window.mjs, put(), says why copy() is not).
+          slab.fill(chunk.subarray(off, off + n), filled, filled + n);
           filled += n;
           off += n;
           if (filled === room) await flush();

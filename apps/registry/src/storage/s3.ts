@@ -72,11 +72,12 @@ async function* rechunk(source: AsyncIterable<Buffer>, size: number): AsyncItera
 }
 
 /** `source` with every chunk shown to `observe` on its way through (the SDK takes a stream). */
-function observed(source: Readable, observe: (bytes: Buffer) => void): Readable {
+function observed(source: Readable, observe: NonNullable<AppendOptions["observe"]>): Readable {
   const through = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      observe(chunk);
-      cb(null, chunk);
+      const seen = observe(chunk);
+      if (seen) void seen.then(() => cb(null, chunk));
+      else cb(null, chunk);
     },
   });
   source.once("error", (e) => through.destroy(e));
