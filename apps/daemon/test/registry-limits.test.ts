@@ -106,5 +106,8 @@ test("a download is cut into at most MAX_RANGES parts, whatever size is declared
   }
   // Sizes below the bound are cut as before.
   assert.equal(planRanges(1_200_000, loadConfig({ CORRAL_TRANSFER_PART_MIN: String(128 << 10) })).length, 10);
-  assert.equal(planRanges(8 * 2 ** 30, loadConfig({})).length, 64);
+  // 16 MiB parts, so that what the streams have in flight fits the hash window, up to MAX_RANGES of them.
+  assert.deepEqual(new Set(planRanges(4 * 2 ** 30, loadConfig({})).map((p) => p.size)), new Set([16 << 20]));
+  assert.equal(planRanges(8 * 2 ** 30, loadConfig({})).length, 512);
+  assert.equal(planRanges(64 * 2 ** 30, loadConfig({})).length, MAX_RANGES);
 });

@@ -24,7 +24,7 @@ import { alignedSharedMemory } from "./direct-io.mjs";
 const PAGE = 4096;
 /**
  * Enough for what the streams of a pull have in flight ahead of the hash on a fast link (4-8 parts
- * of 16 MiB for a 1 GB blob): with 64 MiB a third to four fifths of a 1 GB pull was still read back.
+ * of 16 MiB): with 64 MiB a third to four fifths of a 1 GB pull was still read back.
  */
 const WINDOW_BYTES = 128 << 20;
 /** Page numbers past what an Int32 tag holds (files over 8 TiB) are left to the file. */

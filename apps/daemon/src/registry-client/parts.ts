@@ -1,10 +1,13 @@
 // How a blob is cut into parts for chunked uploads (docs/protocol.md, "Uploading a blob") and ranged downloads (docs/protocol.md, "Downloading a blob").
 // Uploads follow Ollama: a sixteenth of the blob, at least 100 MB and at most 1000 MB, so small
 // blobs go in one chunk; the chunks travel one after another, so fewer is better. Downloads use
-// smaller parts, a sixty-fourth of the blob between 16 MB and 128 MB: up to sixteen of them are
-// in flight at once (stream-ramp.ts), and with small parts the finished front of the file grows
-// steadily, so the sha256 that follows it is nearly done when the last byte arrives (with sixteen
-// equal parts the whole blob would be hashed after the download). CORRAL_TRANSFER_PART_MIN lowers the floor
+// parts of 16 MiB (a sixty-fourth of a smaller blob, where CORRAL_TRANSFER_PART_MIN allows it): up
+// to sixteen of them are in flight at once (stream-ramp.ts), and with small parts the finished
+// front of the file grows steadily, so the sha256 that follows it is nearly done when the last byte
+// arrives (with sixteen equal parts the whole blob would be hashed after the download), and what
+// the streams have in flight fits the hash window (hash-window.mjs): with 64 MiB parts a 4 GiB pull
+// read most of the blob back from the disk for its hash, and took 6.8-8.4 s instead of 5.0-6.5
+// (five pairs; README, "What Node and the disk allow"). CORRAL_TRANSFER_PART_MIN lowers the floor
 // of both (tests use it to get several parts from small blobs). A download is never cut into more
 // than MAX_RANGES parts, whatever size the registry declares: each part has a state file on disk.
 
@@ -28,12 +31,12 @@ export function planParts(total: number, config: PartConfig = daemonConfig()): P
   return cut(total, Math.min(Math.max(Math.ceil(total / 16), floor(config, 100_000_000)), 1_000_000_000));
 }
 
-/** The most parts a download is cut into: beyond that (past 128 GiB with the default sizes) the parts grow. */
+/** The most parts a download is cut into: beyond that (past 16 GiB with the default sizes) the parts grow. */
 export const MAX_RANGES = 1024;
 
 /** Ranges of a download. */
 export function planRanges(total: number, config: PartConfig = daemonConfig()): Part[] {
-  const size = Math.max(Math.min(Math.ceil(total / 64), 128 << 20), floor(config, 16 << 20));
+  const size = Math.max(Math.min(Math.ceil(total / 64), 16 << 20), floor(config, 16 << 20));
   return cut(total, Math.max(size, Math.ceil(total / MAX_RANGES)));
 }
 
