@@ -24,7 +24,7 @@
 // daemon in service are warm: before the timed transfers the registry receives and serves a 100 MB
 // model of other bytes, and the pulling daemon pulls it. The first transfer after a start also
 // compiles the hot paths, starts the threads and faults in the buffers (the first 100 MB chunk of
-// a push took 210-270 ms instead of 100-140); `--cold` leaves the warm-up out and measures that
+// a push took 200-270 ms instead of 100-150); `--cold` leaves the warm-up out and measures that
 // (results in transfer-cold.json). The warm-up model is smaller than the hash window of a 1 GB
 // pull, so the timed pull maps its window anew, as a pull more than a minute after the last one
 // does (prefix-hasher.ts keeps a window for a minute). Every phase starts after `sync`

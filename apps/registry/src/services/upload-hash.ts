@@ -35,8 +35,17 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+interface HashThread {
+  worker: Worker;
+  /** Answers awaited, by ack number. */
+  waiting: Map<number, Waiter>;
+  failed?: Error;
+  /** Ended by stopHashThread, which is no failure to tell. */
+  stopping?: boolean;
+}
+
 /** The one thread, started with the first hash and started again after a failure. */
-let thread: { worker: Worker; waiting: Map<number, Waiter>; failed?: Error; stopping?: boolean } | undefined;
+let thread: HashThread | undefined;
 const failureListeners = new Set<(e: Error) => void>();
 
 /**
@@ -50,10 +59,10 @@ export function onHashThreadFailure(fn: (e: Error) => void): () => void {
 let nextAck = 0;
 let nextHandle = 0;
 
-function hashThread(): NonNullable<typeof thread> {
+function hashThread(): HashThread {
   if (thread && !thread.failed) return thread;
   const worker = new Worker(WORKER);
-  const t: NonNullable<typeof thread> = { worker, waiting: new Map() };
+  const t: HashThread = { worker, waiting: new Map() };
   const fail = (e: Error): void => {
     if (t.failed) return;
     t.failed = e;
@@ -77,7 +86,7 @@ function hashThread(): NonNullable<typeof thread> {
 }
 
 /** Posts `message` and answers what the thread answers to it; rejects when the thread fails first. */
-function ask(t: NonNullable<typeof thread>, message: object, transfer: ArrayBuffer[] = []): Promise<string | undefined> {
+function ask(t: HashThread, message: object, transfer: ArrayBuffer[] = []): Promise<string | undefined> {
   const ack = nextAck++;
   return new Promise((resolve, reject) => {
     if (t.waiting.size === 0) t.worker.ref();

@@ -24,7 +24,8 @@ import {
 } from "./blob-store.ts";
 
 /**
- * Megabytes of uploads that may wait for the disk at once, across every upload of the process. A
+ * Megabytes of uploads that may wait for the disk at once (and for the hashing thread: a buffer
+ * keeps its place until it is both written and hashed), across every upload of the process. A
  * virtual disk takes no writes while it flushes (the flushes that keep a commit short, below), and
  * an upload that cannot hand its next megabyte to the disk stops reading its socket: with four
  * writes in flight per upload, a push's receiving and hashing took turns with the disk, and took
