@@ -60,7 +60,9 @@ export interface BlobStore {
   createUpload(id: string): Promise<void>;
   /**
    * Writes `body` at `offset` of the upload (anything stored at or past `offset` is replaced) and
-   * returns the number of bytes written.
+   * returns the number of bytes taken. A driver may still be writing the last of them when it
+   * returns (the filesystem's does, within its disk queue): readUpload, commit and discardUpload
+   * wait for those writes, and one that fails fails the next append and the commit.
    */
   append(id: string, offset: number, body: Readable, opts?: AppendOptions): Promise<number>;
   /** The first `size` bytes of an upload, in order. */

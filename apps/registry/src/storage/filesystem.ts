@@ -54,10 +54,14 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly uploadsDir: string;
 
   /**
-   * Background flushes that failed after their chunk was acknowledged, by upload id; kept until
-   * the commit raises it or the upload is discarded (a later chunk does not make earlier bytes safe).
+   * Writes and background flushes that failed after their chunk was acknowledged, by upload id;
+   * kept until the commit raises it or the upload is discarded (a later chunk does not make
+   * earlier bytes safe).
    */
-  private readonly flushFailures = new Map<string, unknown>();
+  private readonly failures = new Map<string, unknown>();
+
+  /** The file of each upload whose chunk is arriving or whose acknowledged bytes are still being written. */
+  private readonly writers = new Map<string, UploadWriter>();
 
   /** Set once a file here could not be opened with O_DIRECT (tmpfs, some network filesystems). */
   private directRefused = false;
@@ -163,10 +167,7 @@ export class FilesystemBlobStore implements BlobStore {
 
   async append(id: string, offset: number, body: Readable, opts: AppendOptions = {}): Promise<number> {
     const { observe } = opts;
-    const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
-      throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
-    });
-    const direct = await this.openDirect(id);
+    const w = await this.writerFor(id, offset);
     let written = 0;
     let slab = chunkBuffers.take();
     let filled = 0;
@@ -174,21 +175,14 @@ export class FilesystemBlobStore implements BlobStore {
     // only up to the next one, so that the buffers after it are written at aligned offsets.
     let room = toBoundary(offset) || slab.length;
     // Positional writes queue for the disk (diskQueue, above) while the next buffer fills; the
-    // thread pool runs them side by side. The bytes are pushed towards the disk as they come so
-    // that the flush before the final commit finds little left to do: dirty pages, and for direct
-    // writes the disk's own cache (on a virtual machine the commit's datasync after a gigabyte of
-    // direct writes took 0.45 s otherwise, and it grows with the blob while the client waits for
-    // its answer).
-    const writing = new Set<Promise<void>>();
-    let failure: unknown;
-    const flusher = new BackgroundFlush(handle);
+    // thread pool runs them side by side.
     const flush = async (): Promise<void> => {
-      if (failure !== undefined) throw failure;
+      if (w.failure !== undefined) throw w.failure;
       if (filled === 0) return;
       await diskQueue.enter();
-      if (failure !== undefined) {
+      if (w.failure !== undefined) {
         diskQueue.leave();
-        throw failure;
+        throw w.failure;
       }
       const full = slab;
       const n = filled;
@@ -201,19 +195,24 @@ export class FilesystemBlobStore implements BlobStore {
       // Buffers of whole pages at page offsets bypass the page cache (direct-io.mjs says why; a
       // registry seldom reads a blob soon after its upload). The commit's datasync still makes
       // them durable. The buffer goes back to the pool once written and seen.
-      const landed = writeSlab(handle, direct, { buf: full, n, at }).then(() => flusher.wrote(n), (e: unknown) => void (failure ??= e));
-      const w: Promise<void> = (seen ? Promise.all([landed, seen]) : landed)
+      const landed = writeSlab(w.handle, w.direct, { buf: full, n, at }).then(
+        () => w.flusher.wrote(n),
+        (e: unknown) => {
+          w.failure ??= e;
+          w.failedAt = Math.min(w.failedAt, at);
+        },
+      );
+      const write: Promise<void> = (seen ? Promise.all([landed, seen]) : landed)
         .then(() => undefined)
         .finally(() => {
           chunkBuffers.give(full);
           diskQueue.leave();
-          writing.delete(w);
+          w.writing.delete(write);
         });
-      writing.add(w);
+      w.writing.add(write);
     };
     let ok = false;
     try {
-      await handle.truncate(offset);
       for await (const chunk of body as AsyncIterable<Buffer>) {
         for (let off = 0; off < chunk.length; ) {
           const n = Math.min(chunk.length - off, room - filled);
@@ -226,22 +225,102 @@ export class FilesystemBlobStore implements BlobStore {
         }
       }
       await flush();
-      await Promise.all(writing);
-      if (failure !== undefined) throw failure;
       ok = true;
     } finally {
-      await Promise.all(writing);
-      await direct?.close().catch(() => undefined);
       chunkBuffers.give(slab);
-      // A background flush still running does not hold the response: the next chunk can arrive
-      // meanwhile. Its failure is kept for the commit, whose own flush could no longer see it.
-      const closing = flusher
-        .drain()
-        .catch((e: unknown) => void this.flushFailures.set(id, e))
-        .finally(() => handle.close());
-      if (!ok) await closing.catch(() => undefined);
+      w.end = offset + written;
+      if (ok) w.acked = w.end;
+      w.busy = false;
+      // A chunk that failed settles before its error is answered, so that a retry of it finds the
+      // file as the session says. One that arrived whole is answered while its last megabytes
+      // still go to the disk (below, UploadWriter says why).
+      if (!ok) await this.retire(id, w);
+      else void this.whenLanded(id, w);
     }
     return written;
+  }
+
+  /**
+   * The writer a chunk at `offset` continues: the one the previous chunk left, when it ended there
+   * and nothing failed; else, once any earlier writer settled, the file opened afresh with whatever
+   * is stored at or past `offset` cut off (a chunk sent again after a failure replaces it).
+   */
+  private async writerFor(id: string, offset: number): Promise<UploadWriter> {
+    const kept = this.writers.get(id);
+    if (kept && !kept.busy && !kept.retiring && kept.end === offset && kept.failure === undefined) {
+      kept.busy = true;
+      return kept;
+    }
+    // Another chunk of this session still arriving is the service's to refuse (a concurrent chunk
+    // loses at its commit); this one gets a writer of its own meanwhile.
+    if (kept && !kept.busy) await this.retire(id, kept);
+    const failed = this.failures.get(id);
+    if (failed !== undefined) throw failed;
+    const handle = await open(this.uploadPath(id), "r+").catch((e: NodeJS.ErrnoException) => {
+      throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
+    });
+    let direct: FileHandle | undefined;
+    try {
+      direct = await this.openDirect(id);
+      await handle.truncate(offset);
+    } catch (e) {
+      await direct?.close().catch(() => undefined);
+      await handle.close().catch(() => undefined);
+      throw e;
+    }
+    const w: UploadWriter = {
+      handle,
+      direct,
+      // The bytes are pushed towards the disk as they come so that the flush before the final
+      // commit finds little left to do: dirty pages, and for direct writes the disk's own cache (on
+      // a virtual machine the commit's datasync after a gigabyte of direct writes took 0.45 s
+      // otherwise, and it grows with the blob while the client waits for its answer).
+      flusher: new BackgroundFlush(handle),
+      end: offset,
+      acked: offset,
+      writing: new Set(),
+      failure: undefined,
+      failedAt: Infinity,
+      busy: true,
+      retiring: undefined,
+    };
+    if (!this.writers.has(id)) this.writers.set(id, w);
+    return w;
+  }
+
+  /**
+   * Closes the writer once its writes landed, unless the next chunk took it meanwhile (that
+   * chunk's end comes back here): an idle session holds no descriptors.
+   */
+  private async whenLanded(id: string, w: UploadWriter): Promise<void> {
+    while (w.writing.size > 0) await Promise.all(w.writing);
+    if (!w.busy) await this.retire(id, w);
+  }
+
+  /**
+   * Waits for every write of the writer and closes its files. A failure that touched bytes the
+   * client was told are stored is kept for the session's next chunk and its commit (a chunk sent
+   * again rewrites only what follows them). Idempotent.
+   */
+  private retire(id: string, w: UploadWriter): Promise<void> {
+    w.retiring ??= (async () => {
+      while (w.writing.size > 0) await Promise.all(w.writing);
+      await w.flusher.drain().catch((e: unknown) => {
+        w.failure ??= e;
+        w.failedAt = 0;
+      });
+      if (w.failure !== undefined && w.failedAt < w.acked && !this.failures.has(id)) this.failures.set(id, w.failure);
+      await w.direct?.close().catch(() => undefined);
+      await w.handle.close().catch(() => undefined);
+      if (this.writers.get(id) === w) this.writers.delete(id);
+    })();
+    return w.retiring;
+  }
+
+  /** Every byte of the upload acknowledged so far is in its file (or its failure is kept). */
+  private async settle(id: string): Promise<void> {
+    const w = this.writers.get(id);
+    if (w) await this.retire(id, w);
   }
 
   /**
@@ -259,6 +338,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async readUpload(id: string, size: number): Promise<Readable> {
+    await this.settle(id);
     const handle = await open(this.uploadPath(id), "r").catch((e: NodeJS.ErrnoException) => {
       throw e.code === "ENOENT" ? new UploadNotFoundError(id) : e;
     });
@@ -272,9 +352,10 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commit(id: string, size: number, digest: string): Promise<void> {
     const from = this.uploadPath(id);
-    const failed = this.flushFailures.get(id);
+    await this.settle(id);
+    const failed = this.failures.get(id);
     if (failed !== undefined) {
-      this.flushFailures.delete(id);
+      this.failures.delete(id);
       throw failed;
     }
     const handle = await open(from, "r+").catch((e: NodeJS.ErrnoException) => {
@@ -293,7 +374,8 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async discardUpload(id: string): Promise<void> {
-    this.flushFailures.delete(id);
+    await this.settle(id);
+    this.failures.delete(id);
     await rm(this.uploadPath(id), { force: true });
   }
 
@@ -305,5 +387,35 @@ export class FilesystemBlobStore implements BlobStore {
     }
   }
 
-  async close(): Promise<void> {}
+  /** Acknowledged bytes still on their way reach the file before the process lets go of it. */
+  async close(): Promise<void> {
+    await Promise.all([...this.writers].map(([id, w]) => this.retire(id, w)));
+  }
+}
+
+/**
+ * An upload's file while its chunks arrive. A chunk is answered once its bytes are queued for the
+ * disk (diskQueue), not once they are written: waiting for the queue to drain left the client idle
+ * at every chunk boundary, 20-50 ms per 100 MB chunk of a push, a fifth of it on a virtual disk
+ * (docs/architecture.md, "Data flow: a push"). The next chunk continues the same writer (its
+ * descriptors and background flush), so its bytes queue behind the previous chunk's without
+ * waiting, and what is acknowledged but not yet written stays within the disk queue. readUpload,
+ * commit and discardUpload wait for the writes first; a write that fails after its chunk was
+ * acknowledged fails the session's next chunk and its commit (the client starts the blob over).
+ */
+interface UploadWriter {
+  handle: FileHandle;
+  direct: FileHandle | undefined;
+  flusher: BackgroundFlush;
+  /** Where the next chunk continues: the upload's size once the writes land. */
+  end: number;
+  /** Bytes before this were acknowledged to the client. */
+  acked: number;
+  writing: Set<Promise<void>>;
+  /** The first write or flush that failed, and the lowest offset a write failed at (0 for a flush). */
+  failure: unknown;
+  failedAt: number;
+  /** A chunk is filling it. */
+  busy: boolean;
+  retiring: Promise<void> | undefined;
 }
