@@ -38,6 +38,12 @@ export interface Slab {
  */
 export declare function writeSlab(cached: FileHandle, direct: FileHandle | undefined, slab: Slab): Promise<void>;
 
+/**
+ * Slabs that follow one another in the file (each starting where the one before ends): one
+ * vectored write through `direct` when all are aligned, the rest as writeSlab writes them.
+ */
+export declare function writeSlabs(cached: FileHandle, direct: FileHandle | undefined, slabs: Slab[]): Promise<void>;
+
 /** writeSlab for files open as descriptors. */
 export declare function writeSlabFd(cached: number, direct: number | undefined, slab: Slab): Promise<void>;
 

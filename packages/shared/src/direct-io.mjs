@@ -120,6 +120,28 @@ export function writeSlab(cached, direct, slab) {
   return writeSlabAt(handleWrite(cached), direct && handleWrite(direct), slab);
 }
 
+/**
+ * Slabs that follow one another in the file, written with one vectored write through `direct` when
+ * every one is aligned (one system call and one job of the thread pool instead of one each); what
+ * that leaves, or all of them where it cannot, slab by slab as writeSlab does.
+ */
+export async function writeSlabs(cached, direct, slabs) {
+  if (slabs.length === 0) return;
+  const at = slabs[0].at;
+  let done = 0;
+  if (direct && slabs.length > 1 && slabs.every((s) => isAligned(s.at, s.n))) {
+    try {
+      done = (await direct.writev(slabs.map((s) => (s.n === s.buf.length ? s.buf : s.buf.subarray(0, s.n))), at)).bytesWritten;
+    } catch (e) {
+      if (!refused(e)) throw e;
+    }
+  }
+  for (const s of slabs) {
+    const skip = Math.min(s.n, Math.max(0, at + done - s.at));
+    if (skip < s.n) await writeSlab(cached, direct, { buf: s.buf.subarray(skip), n: s.n - skip, at: s.at + skip });
+  }
+}
+
 export function writeSlabFd(cached, direct, slab) {
   return writeSlabAt(fdWrite(cached), direct === undefined ? undefined : fdWrite(direct), slab);
 }

@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { alignedBuffers, openDirectFd, openDirectSync, readSpan, readSpanSync, writeSlabFd } from "@corral/shared/direct-io";
+import { open } from "node:fs/promises";
+import { alignedBuffers, openDirect, openDirectFd, openDirectSync, readSpan, readSpanSync, writeSlabFd, writeSlabs } from "@corral/shared/direct-io";
 
 const SIZE = 3 * (1 << 20) + 12_345;
 
@@ -95,6 +96,37 @@ test("slabs land at their offsets, aligned or not", async (t) => {
     randomBytes(n).copy(buf);
     await writeSlabFd(cached, direct, { buf, n, at });
     buf.copy(expected, at, 0, n);
+  }
+  assert.ok(readFileSync(path).equals(expected));
+});
+
+test("slabs written together land as they would one by one: one vectored write when all are aligned, else each on its own", async (t) => {
+  const { path } = setup(t);
+  const cached = await open(path, "r+");
+  const direct = await openDirect(path, constants.O_WRONLY);
+  t.after(async () => {
+    await cached.close();
+    await direct?.close();
+  });
+  const expected = readFileSync(path);
+  const bufs = alignedBuffers(1 << 20, 4)!;
+  const MB = 1 << 20;
+  for (const slabs of [
+    // Aligned, one after another: one writev.
+    [0, 1, 2].map((i) => ({ buf: bufs[i]!, n: MB, at: i * MB })),
+    // The last one short of a page: the batch goes slab by slab, the short one through the cache.
+    [
+      { buf: bufs[0]!, n: MB, at: MB },
+      { buf: bufs[1]!, n: 5000, at: 2 * MB },
+    ],
+    // One slab, and off a page: as writeSlab.
+    [{ buf: bufs[3]!, n: 10_000, at: 777 }],
+  ]) {
+    for (const s of slabs) {
+      randomBytes(s.n).copy(s.buf);
+      s.buf.copy(expected, s.at, 0, s.n);
+    }
+    await writeSlabs(cached, direct, slabs);
   }
   assert.ok(readFileSync(path).equals(expected));
 });

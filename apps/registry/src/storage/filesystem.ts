@@ -6,7 +6,7 @@ import type { FileSlice } from "@corral/shared/file-pump";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { BufferPool } from "@corral/shared/buffer-pool";
 import { WaitingLimit } from "@corral/shared/waiting-limit";
-import { openDirect, openDirectFd, toBoundary, writeSlab } from "@corral/shared/direct-io";
+import { openDirect, openDirectFd, toBoundary, writeSlabs, type Slab } from "@corral/shared/direct-io";
 import { BackgroundFlush } from "@corral/shared/background-flush";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -38,6 +38,14 @@ import {
 const QUEUED_WRITES = 64;
 /** Exported for its tests, which watch the bound hold. */
 export const diskQueue = new WaitingLimit(QUEUED_WRITES);
+
+/**
+ * Full buffers written together in one vectored write: 4 MiB in one system call and one job of the
+ * thread pool instead of four, and larger requests for the disk (on a 2-core virtual machine 1 GB
+ * pushes took 1.62-1.71 s against 1.86-2.07; README, "Fewer, larger writes"). The buffers stay
+ * 1 MiB, so that an upload filling one slowly holds no more memory than before.
+ */
+const WRITE_BATCH = 4;
 
 /**
  * Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time; they
@@ -175,7 +183,35 @@ export class FilesystemBlobStore implements BlobStore {
     // only up to the next one, so that the buffers after it are written at aligned offsets.
     let room = toBoundary(offset) || slab.length;
     // Positional writes queue for the disk (diskQueue, above) while the next buffer fills; the
-    // thread pool runs them side by side.
+    // thread pool runs them side by side. Full buffers go WRITE_BATCH at a time in one vectored write.
+    let batch: Array<Slab & { seen: Promise<void> | undefined }> = [];
+    const issue = (): void => {
+      if (batch.length === 0) return;
+      const slabs = batch;
+      batch = [];
+      const bytes = slabs.reduce((sum, s) => sum + s.n, 0);
+      // Buffers of whole pages at page offsets bypass the page cache (direct-io.mjs says why; a
+      // registry seldom reads a blob soon after its upload). The commit's datasync still makes
+      // them durable.
+      const landed = writeSlabs(w.handle, w.direct, slabs).then(
+        () => w.flusher.wrote(bytes),
+        (e: unknown) => {
+          w.failure ??= e;
+          w.failedAt = Math.min(w.failedAt, slabs[0]!.at);
+        },
+      );
+      // Each buffer goes back to the pool once written and seen.
+      for (const s of slabs) {
+        const write: Promise<void> = (s.seen ? Promise.all([landed, s.seen]) : landed)
+          .then(() => undefined)
+          .finally(() => {
+            chunkBuffers.give(s.buf);
+            diskQueue.leave();
+            w.writing.delete(write);
+          });
+        w.writing.add(write);
+      }
+    };
     const flush = async (): Promise<void> => {
       if (w.failure !== undefined) throw w.failure;
       if (filled === 0) return;
@@ -191,25 +227,8 @@ export class FilesystemBlobStore implements BlobStore {
       filled = 0;
       room = slab.length;
       written += n;
-      const seen = observe?.(n === full.length ? full : full.subarray(0, n));
-      // Buffers of whole pages at page offsets bypass the page cache (direct-io.mjs says why; a
-      // registry seldom reads a blob soon after its upload). The commit's datasync still makes
-      // them durable. The buffer goes back to the pool once written and seen.
-      const landed = writeSlab(w.handle, w.direct, { buf: full, n, at }).then(
-        () => w.flusher.wrote(n),
-        (e: unknown) => {
-          w.failure ??= e;
-          w.failedAt = Math.min(w.failedAt, at);
-        },
-      );
-      const write: Promise<void> = (seen ? Promise.all([landed, seen]) : landed)
-        .then(() => undefined)
-        .finally(() => {
-          chunkBuffers.give(full);
-          diskQueue.leave();
-          w.writing.delete(write);
-        });
-      w.writing.add(write);
+      batch.push({ buf: full, n, at, seen: observe?.(n === full.length ? full : full.subarray(0, n)) });
+      if (batch.length === WRITE_BATCH || n < full.length) issue();
     };
     let ok = false;
     try {
@@ -227,6 +246,7 @@ export class FilesystemBlobStore implements BlobStore {
       await flush();
       ok = true;
     } finally {
+      issue();
       chunkBuffers.give(slab);
       w.end = offset + written;
       if (ok) w.acked = w.end;
