@@ -28,8 +28,8 @@
 // (results in transfer-cold.json). The warm-up model is smaller than the hash window of a 1 GB
 // pull, so the timed pull maps its window anew, as a pull more than a minute after the last one
 // does (prefix-hasher.ts keeps a window for a minute). The references (openssl, dd, the http
-// floor) are timed after the transfers of each round, as a push and a pull do not follow gigabytes
-// of other durable writes. Every phase starts after `sync`
+// floor) are timed, as many rounds of them, once every transfer of the run is done: a push or a
+// pull does not follow gigabytes of other durable writes. Every phase starts after `sync`
 // (no dirty pages from the phase before are written back during it) with the blob in the page
 // cache. CPU seconds per GB are read from /proc for the pushing daemon, the pulling daemon and
 // Corral's registry; they vary far less than wall time on a shared machine. Medians are reported.
@@ -248,22 +248,13 @@ try {
         const pull = await timed(blob, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
         const pullDaemonPeakMB = peakMB(b.process.pid);
-        // The references come after the transfers: their 2 GB of durable writes just before a push
-        // slowed it by 0.25 s (three alternating pairs, 2.06-2.15 s against 1.77-1.95), the
-        // virtual disk still busy with them, which no user's push meets.
-        const hash = await timed(blob, async () => void execFileSync("openssl", ["dgst", "-sha256", blob]));
-        const [copyA, copyB] = [join(dir, "disk-a.bin"), join(dir, "disk-b.bin")];
-        const diskWrite = await timed(blob, () => durableWrite(blob, copyA));
-        const diskReadWrite = await timed(blob, () => durableWriteWhileReading(blob, copyB, copyA));
-        await Promise.all([rm(copyA), rm(copyB)]);
-        settle(blob);
-        const floor = await httpHashFloor(blob, blobDigest);
         (rounds[target] ??= []).push({
-          hash,
-          diskWrite,
-          diskReadWrite,
-          httpHash: floor.seconds,
-          httpHashCPU: floor.receiverCPU / gb,
+          // The references, filled in below.
+          hash: NaN,
+          diskWrite: NaN,
+          diskReadWrite: NaN,
+          httpHash: NaN,
+          httpHashCPU: NaN,
           push,
           pull,
           pushDaemonCPU: (cpu1[0]![0] - cpu0[0]![0]) / gb,
@@ -274,7 +265,7 @@ try {
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB,
         });
-        console.error(`round ${round + 1}, ${target}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, node http + hash ${floor.seconds.toFixed(2)} s, push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
+        console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
         await b.stop();
         await t.stop();
@@ -282,6 +273,23 @@ try {
         await rm(join(a.modelsDir, "blobs"), { recursive: true, force: true });
       }
     }
+  }
+  // The references, as many rounds of them, once every transfer is done: their 2 GB of durable
+  // writes slowed the transfers that followed them (a push 2.06-2.15 s just after them against
+  // 1.77-1.95 without, three alternating pairs; the pull of a round after them 2.16-2.40 s against
+  // 2.03 in the round before any), the virtual disk still busy with them, which no user's push or
+  // pull meets. Each target's round n is put beside the references' round n.
+  for (let round = 0; round < ROUNDS; round++) {
+    const gb = size / 1e9;
+    const hash = await timed(blob, async () => void execFileSync("openssl", ["dgst", "-sha256", blob]));
+    const [copyA, copyB] = [join(dir, "disk-a.bin"), join(dir, "disk-b.bin")];
+    const diskWrite = await timed(blob, () => durableWrite(blob, copyA));
+    const diskReadWrite = await timed(blob, () => durableWriteWhileReading(blob, copyB, copyA));
+    await Promise.all([rm(copyA), rm(copyB)]);
+    settle(blob);
+    const floor = await httpHashFloor(blob, blobDigest);
+    for (const target of TARGETS) Object.assign(rounds[target]![round]!, { hash, diskWrite, diskReadWrite, httpHash: floor.seconds, httpHashCPU: floor.receiverCPU / gb });
+    console.error(`references ${round + 1}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, node http + hash ${floor.seconds.toFixed(2)} s`);
   }
   const mbps = (s: number): number => Math.round(size / 1e6 / s);
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
