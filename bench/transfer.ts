@@ -215,6 +215,7 @@ try {
   // Hashed once: every round seeds the same file, and the HTTP floor checks against the same digest.
   const { digest: blobDigest, size: blobSize } = await sha256File(blob);
   size = blobSize;
+  const gb = size / 1e9;
   const warmBlob = join(dir, "warm.bin");
   if (!COLD) await writeRandom(warmBlob, WARM_MB * 1024 * 1024);
   const warm = COLD ? undefined : { path: warmBlob, ...(await sha256File(warmBlob)) };
@@ -238,7 +239,6 @@ try {
         }
         await seedModel(a, { path: blob, digest: blobDigest, size }, [host, "bench", "big", "latest"]);
         const name = `${host}/bench/big:latest`;
-        const gb = size / 1e9;
         const cpu0 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
         const push = await timed(blob, () => api(a, "/api/push", { model: name, insecure: true }));
         const cpu1 = [cpuSeconds(a.process.pid), cpuSeconds(corral?.process.pid)];
@@ -280,7 +280,6 @@ try {
   // 2.03 in the round before any), the virtual disk still busy with them, which no user's push or
   // pull meets. Each target's round n is put beside the references' round n.
   for (let round = 0; round < ROUNDS; round++) {
-    const gb = size / 1e9;
     const hash = await timed(blob, async () => void execFileSync("openssl", ["dgst", "-sha256", blob]));
     const [copyA, copyB] = [join(dir, "disk-a.bin"), join(dir, "disk-b.bin")];
     const diskWrite = await timed(blob, () => durableWrite(blob, copyA));

@@ -22,8 +22,8 @@ import { HashWindow } from "@corral/shared/hash-window";
 /**
  * A slab in the window. A virtual disk takes at most 254 pages a request (`max_segments`), so a
  * megabyte written from pages that are not contiguous went as two requests, one of them two pages;
- * written 4 MiB at a time, a pull over loopback made a third fewer write requests and, in five
- * alternating pairs on a 2-core virtual machine, took 1.60-1.99 s against 1.86-2.12 (README,
+ * written 4 MiB at a time, a pull over loopback made a third fewer write requests and, in eight
+ * alternating pairs on a 2-core virtual machine, took 1.60-2.03 s against 1.86-2.12 (README,
  * "Fewer, larger writes"). The window's memory costs nothing more for it.
  */
 const WINDOW_SLAB_BYTES = 4 << 20;

@@ -48,8 +48,8 @@ export const diskQueue = new WaitingLimit(QUEUED_WRITES);
 const WRITE_BATCH = 4;
 
 /**
- * Upload bytes are copied into these (see buffer-pool.ts) and written a buffer at a time; they
- * start on a page so that whole ones can be written with O_DIRECT, and lie in shared memory so
+ * Upload bytes are copied into these (see buffer-pool.ts) and written up to WRITE_BATCH at a
+ * time; they start on a page so that whole ones can be written with O_DIRECT, and lie in shared memory so
  * that the upload's hash thread reads them where they are (services/upload-hash.ts). Enough are
  * kept for a full queue and the buffers being filled, so that a registry's pushes fault their
  * pages once.
@@ -416,7 +416,7 @@ export class FilesystemBlobStore implements BlobStore {
 /**
  * An upload's file while its chunks arrive. A chunk is answered once its bytes are queued for the
  * disk (diskQueue), not once they are written: waiting for the queue to drain left the client idle
- * at every chunk boundary, 20-50 ms per 100 MB chunk of a push, a fifth of it on a virtual disk
+ * at every chunk boundary, 20-50 ms of each 100 MB chunk's 125-190 ms on a 2-core virtual machine
  * (docs/architecture.md, "Data flow: a push"). The next chunk continues the same writer (its
  * descriptors and background flush), so its bytes queue behind the previous chunk's without
  * waiting, and what is acknowledged but not yet written stays within the disk queue. readUpload,
