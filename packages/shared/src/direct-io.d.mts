@@ -10,6 +10,9 @@ export declare function alignedBuffers(size: number, count: number): Buffer[] | 
 /** Shared memory of at least `bytes` that starts on a page (O_DIRECT writes can come from it), or undefined where none can be made. */
 export declare function alignedSharedMemory(bytes: number): SharedArrayBuffer | undefined;
 
+/** Maps the pages of `bytes` (faults them in ahead of use) without changing a byte. */
+export declare function mapPages(bytes: Uint8Array): void;
+
 /** How many bytes from `at` to the next boundary; 0 on one. */
 export declare function toBoundary(at: number): number;
 

@@ -57,6 +57,23 @@ export function alignedSharedMemory(bytes) {
   }
 }
 
+/**
+ * Maps the pages of `bytes` (memory from above, which the kernel hands out a page at a time on
+ * first touch) by touching one word in each. A first touch costs a fault, on a virtual machine
+ * about 10 µs (0.3 s for 128 MiB): done ahead, it is off the path of the transfer that would
+ * otherwise take it. An atomic add of 0 leaves the word as it is, even while another thread or the
+ * disk writes the same page.
+ */
+export function mapPages(bytes) {
+  // Whole words, from the one `bytes` starts in: an Int32Array starts on a multiple of 4.
+  const from = bytes.byteOffset - (bytes.byteOffset % 4);
+  const words = new Int32Array(bytes.buffer, from, Math.floor((bytes.byteOffset + bytes.length - from) / 4));
+  if (words.length === 0) return;
+  for (let i = 0; i < words.length; i += DIRECT_IO_ALIGNMENT / 4) Atomics.add(words, i, 0);
+  // The last page, where the stride stepped past its start.
+  Atomics.add(words, words.length - 1, 0);
+}
+
 export function toBoundary(at) {
   return (DIRECT_IO_ALIGNMENT - (at % DIRECT_IO_ALIGNMENT)) % DIRECT_IO_ALIGNMENT;
 }

@@ -3,7 +3,7 @@
 export declare class HashWindow {
   /** A new window's memory (for a file of `bytes` at most; 128 MiB ahead of the hash at most), to hand to both threads. */
   static create(bytes?: number): SharedArrayBuffer;
-  /** Whether `memory`, a finished download's window, would serve a file of `bytes` as a new one would; if so it is emptied. */
+  /** Whether `memory`, a finished download's window, serves a file of `bytes` (it has at least the slots one made for it would); if so it is emptied. */
   static reuse(memory: SharedArrayBuffer, bytes: number): boolean;
   constructor(memory: SharedArrayBuffer);
   /** The writer's side: `n` bytes of `buf` were written at `at` in the file. */
@@ -21,8 +21,8 @@ export declare class HashWindow {
   view(pos: number, n: number): Buffer;
   /** Where the first page the window holds after `pos` begins, or `limit` when none does before it. */
   nextHeld(pos: number, limit: number): number;
-  /** The window's memory in the order a download's writers first reach it (parts of `partSize`, `streams` at a time), as [start, end) stretches. */
-  mappingOrder(partSize?: number, streams?: number): Array<[number, number]>;
+  /** The window's memory (its first `bytes`, where given) in the order a download's writers first reach it (parts of `partSize`, `streams` at a time), as [start, end) stretches. */
+  mappingOrder(partSize?: number, streams?: number, bytes?: number): Array<[number, number]>;
   /** Maps the pages of bytes [start, end) of the window's memory, so that the writer does not take their faults. */
   map(start: number, end: number): void;
   /** The hash has taken every byte before `pos`: the pages before it may be reused. */

@@ -19,7 +19,7 @@
 // with no copy of its own. Plain JavaScript so that worker threads started without a loader can
 // import it; hash-window.d.mts gives its types.
 
-import { alignedSharedMemory } from "./direct-io.mjs";
+import { alignedSharedMemory, mapPages } from "./direct-io.mjs";
 
 const PAGE = 4096;
 /**
@@ -45,12 +45,13 @@ export class HashWindow {
   }
 
   /**
-   * Whether `memory`, a window a finished download left, would serve a file of `bytes` as one made
-   * for it would (the same number of slots); if so it is made empty, as a new one is.
+   * Whether `memory`, a window a finished download left, serves a file of `bytes`: it has at least
+   * the slots a window made for the file would (a larger one leaves some of its slots unused). If
+   * so it is made empty, as a new one is.
    */
   static reuse(memory, bytes) {
     const w = new HashWindow(memory);
-    if (w.slots !== slotsFor(bytes)) return false;
+    if (w.slots < slotsFor(bytes)) return false;
     w.tags.fill(0);
     return true;
   }
@@ -135,10 +136,11 @@ export class HashWindow {
    * The window's memory in the order a download's writers first reach it, as [start, end) byte
    * stretches: parts of `partSize` start side by side, `streams` at a time, each written front to
    * back, so the first megabyte of each of the first parts comes before the second megabyte of
-   * any. Without `partSize`, front to back.
+   * any. Without `partSize`, front to back. Only the first `bytes` of the memory, where given: a
+   * window larger than the file leaves the rest unused.
    */
-  mappingOrder(partSize, streams = 1) {
-    const total = this.bytes.length;
+  mappingOrder(partSize, streams = 1, bytes = this.bytes.length) {
+    const total = Math.min(bytes, this.bytes.length);
     const step = 1 << 20;
     if (!(partSize > 0) || partSize >= total) return [[0, total]];
     const order = [];
@@ -155,14 +157,11 @@ export class HashWindow {
   }
 
   /**
-   * Maps the pages of bytes [start, end) of the window's memory by touching one word in each: a
-   * page first touched costs a fault (on a virtual machine 10 µs, 0.3 s for 128 MiB), which this
-   * moves off the thread that copies into the window. An atomic add of 0 leaves the word as it is
-   * even while that thread copies into the same page.
+   * Maps the pages of bytes [start, end) of the window's memory (direct-io.mjs, mapPages()), so
+   * that the thread that copies into the window does not take their faults.
    */
   map(start, end) {
-    this.words ??= new Int32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length / 4);
-    for (let at = start; at < end; at += PAGE) Atomics.add(this.words, at / 4, 0);
+    mapPages(this.bytes.subarray(start, end));
   }
 
   /** The hash has taken every byte before `pos`: the pages before it may be reused. */

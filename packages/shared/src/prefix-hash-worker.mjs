@@ -27,7 +27,7 @@ let pos = 0;
 // While the first bytes arrive the hash has little to do, and the download thread would otherwise
 // take a fault on every page of the window it copies into first: the window's memory is mapped
 // here, a megabyte between messages, in the order the parts' writers reach it.
-const unmapped = window ? window.mappingOrder(workerData.partSize, workerData.streams) : [];
+const unmapped = window ? window.mappingOrder(workerData.partSize, workerData.streams, workerData.total) : [];
 const mapNext = () => {
   const stretch = unmapped.shift();
   if (!stretch) return;

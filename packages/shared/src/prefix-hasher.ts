@@ -46,7 +46,10 @@ export async function prefixHasher(path: string, total: number, order: ArrivalOr
 /**
  * The window of the last download, kept a while for the next one: its pages are mapped already,
  * and mapping 128 MiB anew costs a pull 0.3 CPU-seconds and its first 100 MB half their speed on a
- * virtual machine (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute.
+ * virtual machine (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute. Every
+ * window is made at the full size, whatever the file's, so that the next download can take it
+ * whatever its own size (a 100 MB blob's window would not serve a 1 GB one); a file smaller than
+ * the window maps only the pages it uses (prefix-hash-worker.mjs).
  */
 let spare: { memory: SharedArrayBuffer; timer: NodeJS.Timeout } | undefined;
 const KEEP_WINDOW_MS = 60_000;
@@ -58,7 +61,7 @@ function takeWindow(bytes: number): SharedArrayBuffer {
     spare = undefined;
     return kept.memory;
   }
-  return HashWindow.create(bytes);
+  return HashWindow.create();
 }
 
 /** Keeps a window no thread uses any more (its download's writes and hash have ended). */
@@ -81,7 +84,7 @@ class ThreadHasher implements PrefixHasher {
 
   constructor(path: string, total: number, order: ArrivalOrder) {
     this.window = takeWindow(total);
-    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, partSize: order.partSize, streams: order.streams } });
+    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, total, partSize: order.partSize, streams: order.streams } });
     this.worker.on("message", (m: { digest?: string; error?: string }) => {
       if (this.result) this.result(m);
       else if (m.error) this.failure = new Error(m.error);

@@ -9,7 +9,7 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "node:fs/promises";
-import { alignedBuffers, openDirect, openDirectFd, openDirectSync, readSpan, readSpanSync, writeSlabFd, writeSlabs } from "@corral/shared/direct-io";
+import { alignedBuffers, alignedSharedMemory, mapPages, openDirect, openDirectFd, openDirectSync, readSpan, readSpanSync, writeSlabFd, writeSlabs } from "@corral/shared/direct-io";
 
 const SIZE = 3 * (1 << 20) + 12_345;
 
@@ -129,4 +129,21 @@ test("slabs written together land as they would one by one: one vectored write w
     await writeSlabs(cached, direct, slabs);
   }
   assert.ok(readFileSync(path).equals(expected));
+});
+
+test("mapPages leaves every byte as it was, whatever the view's offset and length", () => {
+  const memory = alignedSharedMemory(3 * 65536)!;
+  const all = Buffer.from(memory);
+  for (let i = 0; i < all.length; i++) all[i] = (i * 7) & 0xff;
+  const copy = Buffer.from(all);
+  for (const [start, end] of [
+    [0, all.length],
+    [1, 4099],
+    [4093, 4095],
+    [3, 3],
+    [65535, all.length],
+  ] as const) {
+    mapPages(all.subarray(start, end));
+  }
+  assert.ok(all.equals(copy));
 });

@@ -105,6 +105,12 @@ test("the window's memory is mapped once, in the order the parts' writers reach 
   assert.equal(at, 16 * MiB);
   assert.deepEqual(w.mappingOrder(undefined), [[0, 16 * MiB]], "no part size: front to back");
   assert.deepEqual(w.mappingOrder(32 * MiB), [[0, 16 * MiB]], "parts larger than the window: front to back");
+  const small = w.mappingOrder(2 * MiB, 4, 5 * MiB + 10);
+  assert.deepEqual(
+    [...small].sort((a, b) => a[0] - b[0]).at(-1),
+    [5 * MiB, 5 * MiB + 10],
+    "a file smaller than the window: only the memory it uses",
+  );
 
   const data = randomBytes(8 * PAGE);
   w.put(data, data.length, 0);
@@ -161,11 +167,16 @@ test("a finished download's window serves the next one, emptied", async (t) => {
   hashA.follow(size);
   assert.equal(await hashA.finish(size), `sha256:${createHash("sha256").update(first).digest("hex")}`);
   const hashB = await prefixHasher(b, size);
-  assert.equal(hashB.window, hashA.window, "the same memory, its pages already mapped");
+  // ok(), not equal(): a failure would print the window's 128 MiB.
+  assert.ok(hashB.window === hashA.window, "the same memory, its pages already mapped");
   // Nothing of the second file was put in the window: a tag left from the first would hand its
   // bytes to this hash.
   assert.equal(await hashB.finish(size), `sha256:${createHash("sha256").update(second).digest("hex")}`);
-  const other = await prefixHasher(b, size + (8 << 20));
-  assert.notEqual(other.window, hashB.window, "a window of another size is not reused");
-  await other.close();
+  // A window made for a larger file serves a smaller one too (the 100 MB blob's window serves the
+  // 1 GB blob after it, and the other way round), mapping only what the file uses.
+  const larger = await prefixHasher(b, size + (8 << 20));
+  assert.ok(larger.window === hashB.window, "a window serves a file of another size");
+  await larger.close();
+  assert.equal(HashWindow.reuse(HashWindow.create(16 * PAGE), 17 * PAGE), false, "a window with fewer slots than the file would get is not reused");
+  assert.equal(HashWindow.reuse(HashWindow.create(16 * PAGE), 8 * PAGE), true, "one with more is");
 });
