@@ -63,3 +63,36 @@ test("shared page-aligned buffers lie in shared memory, apart, and take direct w
   }
   assert.ok(readFileSync(join(dir, "direct")).equals(bufs[1]!));
 });
+
+/** Page faults this process has taken so far (minor: pages first touched). */
+const faults = (): number => Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[7]);
+
+/** Lets `turns` turns of the event loop pass (mapAhead maps one buffer per turn). */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+test("mapAhead maps a new block's pages in the turns after it is made, and changes no byte", async () => {
+  const COUNT = 16;
+  const PAGES = (COUNT * (1 << 20)) / 4096;
+  const touchAll = (bufs: Buffer[]): number => {
+    const before = faults();
+    for (const b of bufs) for (let i = 0; i < b.length; i += 4096) b[i] = 1;
+    return faults() - before;
+  };
+  // Without it, the first write to each page of the block takes a fault.
+  const plain = new BufferPool(1 << 20, COUNT, { pageAligned: true, shared: true });
+  const plainBufs = Array.from({ length: COUNT }, () => plain.take());
+  await turns(COUNT + 2);
+  assert.ok(touchAll(plainBufs) >= PAGES / 2, "a block's pages are not mapped before they are touched");
+
+  const pool = new BufferPool(1 << 20, COUNT, { pageAligned: true, shared: true, mapAhead: true });
+  const first = pool.take();
+  first.fill(7);
+  const second = pool.take();
+  second.fill(9);
+  await turns(COUNT + 2);
+  assert.ok(first.every((x) => x === 7) && second.every((x) => x === 9), "mapping changed bytes of buffers in use");
+  const rest = Array.from({ length: COUNT - 2 }, () => pool.take());
+  assert.ok(touchAll(rest) < PAGES / 8, "the block's pages were mapped ahead");
+});

@@ -52,9 +52,9 @@ const WRITE_BATCH = 4;
  * time; they start on a page so that whole ones can be written with O_DIRECT, and lie in shared memory so
  * that the upload's hash thread reads them where they are (services/upload-hash.ts). Enough are
  * kept for a full queue and the buffers being filled, so that a registry's pushes fault their
- * pages once.
+ * pages once, and those pages are mapped as soon as the first upload makes the pool (mapAhead).
  */
-const chunkBuffers = new BufferPool(1 << 20, QUEUED_WRITES + 8, { pageAligned: true, shared: true });
+const chunkBuffers = new BufferPool(1 << 20, QUEUED_WRITES + 8, { pageAligned: true, shared: true, mapAhead: true });
 
 export class FilesystemBlobStore implements BlobStore {
   readonly kind = "filesystem";
