@@ -7,7 +7,8 @@
 // corral: Corral's registry on the embedded defaults (PGlite, filesystem blobs); corral-s3: the
 // same with blobs in an S3-compatible server (s3rver, itself a Node process, so its figures say
 // more about s3rver than about the registry); distribution: Debian's docker-registry, for the
-// daemon's side alone.
+// daemon's side alone; beside its push, a plain Node http client sending Distribution the same file
+// in one monolithic PUT, which is as fast as any push to it can be.
 //
 // Beside them, the disk's own part, with `dd` on the same filesystem: a durable write of the file
 // (past the page cache, flushed at the end), which is what a push asks of the disk, and the same
@@ -25,9 +26,8 @@
 // model of other bytes, and the pulling daemon pulls it. The first transfer after a start also
 // compiles the hot paths, starts the threads and faults in the buffers (the first 100 MB chunk of
 // a push took 200-270 ms instead of 100-150); `--cold` leaves the warm-up out and measures that
-// (results in transfer-cold.json). The warm-up model is smaller than the hash window of a 1 GB
-// pull, so the timed pull maps its window anew, as a pull more than a minute after the last one
-// does (prefix-hasher.ts keeps a window for a minute). The references (openssl, dd, the http
+// (results in transfer-cold.json). The timed pull takes the hash window the warm-up's pull left,
+// as a pull within a minute of another does (prefix-hasher.ts). The references (openssl, dd, the http
 // floor) are timed, as many rounds of them, once every transfer of the run is done: a push or a
 // pull does not follow gigabytes of other durable writes. Every phase starts after `sync`
 // (no dirty pages from the phase before are written back during it) with the blob in the page
@@ -39,7 +39,8 @@
 // the host (2-3.5 s of system time per GB, billed to whichever process wrote): it measured the
 // machine's memory ballooning more than the transfer, and reported half the speed a user sees.
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile, readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile, readFile } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -145,6 +146,29 @@ async function httpHashFloor(file: string, digest: string): Promise<{ seconds: n
   }
 }
 
+/**
+ * Sends `file` to Distribution in one monolithic PUT from Node's http client, and resolves once it
+ * answered 201: Distribution's own pace at receiving a blob, beside the daemon's push to it.
+ */
+async function putStraight(host: string, file: string, digest: string): Promise<void> {
+  const start = await fetch(`http://${host}/v2/bench/straight/blobs/uploads/`, { method: "POST" });
+  const location = start.headers.get("location");
+  if (start.status !== 202 || !location) throw new Error(`starting an upload on ${host}: ${start.status}`);
+  const url = new URL(location, `http://${host}`);
+  url.searchParams.set("digest", digest);
+  const { size } = await stat(file);
+  await new Promise<void>((resolve, reject) => {
+    const put = request(url, { method: "PUT", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 201 ? resolve() : reject(new Error(`the PUT to ${host} was answered ${res.statusCode}`))));
+    });
+    put.on("error", reject);
+    createReadStream(file, { highWaterMark: 1 << 20 })
+      .on("error", reject)
+      .pipe(put);
+  });
+}
+
 async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   const r = await fetch(`${d.url}${path}`, { method: "POST", body: JSON.stringify({ ...(body as object), stream: false }) });
   const j = (await r.json()) as { status?: string; error?: string };
@@ -180,6 +204,8 @@ interface Round {
   pushRegistrySys: number;
   /** The pulling daemon's peak resident memory, MB. */
   pullDaemonPeakMB: number;
+  /** Distribution only: the same file sent to it in one PUT by Node's http client (putStraight). */
+  straightPut?: number;
 }
 
 /** Peak resident memory of a process so far, MB. */
@@ -248,6 +274,7 @@ try {
         const pull = await timed(blob, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
         const pullDaemonPeakMB = peakMB(b.process.pid);
+        const straightPut = target === "distribution" ? await timed(blob, () => putStraight(host, blob, blobDigest)) : undefined;
         (rounds[target] ??= []).push({
           // The references, filled in below.
           hash: NaN,
@@ -264,8 +291,9 @@ try {
           pullDaemonSys: (cpu3[0]![1] - cpu2[0]![1]) / gb,
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB,
+          ...(straightPut === undefined ? {} : { straightPut }),
         });
-        console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
+        console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s${straightPut === undefined ? "" : `, one PUT from Node's http client ${straightPut.toFixed(2)} s`}`);
       } finally {
         await b.stop();
         await t.stop();
@@ -294,13 +322,14 @@ try {
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
   const cpu = (x: number): number => Number(x.toFixed(2));
   const summary = (target: Target, runs: Round[]): object => {
-    const m = Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k as keyof Round]))])) as unknown as Round;
+    const m = Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k as keyof Round] ?? NaN))])) as unknown as Round;
     const corral = target !== "distribution";
     return {
       opensslDgstMBps: mbps(m.hash),
       diskMBps: { durableWrite: mbps(m.diskWrite), durableWriteWhileReading: mbps(m.diskReadWrite) },
       nodeHttpHash: { MBps: mbps(m.httpHash), ratio: ratio(m.hash, m.httpHash), receiverCPUSecondsPerGB: cpu(m.httpHashCPU) },
       pushMBps: mbps(m.push),
+      ...(m.straightPut === undefined ? {} : { straightPutMBps: mbps(m.straightPut) }),
       pullMBps: mbps(m.pull),
       pushRatio: ratio(m.hash, m.push),
       pullRatio: ratio(m.hash, m.pull),
