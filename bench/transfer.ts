@@ -7,8 +7,8 @@
 // corral: Corral's registry on the embedded defaults (PGlite, filesystem blobs); corral-s3: the
 // same with blobs in an S3-compatible server (s3rver, itself a Node process, so its figures say
 // more about s3rver than about the registry); distribution: Debian's docker-registry, for the
-// daemon's side alone; beside its push, a plain Node http client sending Distribution the same file
-// in one monolithic PUT, which is as fast as any push to it can be.
+// daemon's side alone; among the references, a plain Node http client sending a fresh Distribution
+// the same file in one monolithic PUT: Distribution's own pace at receiving it.
 //
 // Beside them, the disk's own part, with `dd` on the same filesystem: a durable write of the file
 // (past the page cache, flushed at the end), which is what a push asks of the disk, and the same
@@ -204,7 +204,7 @@ interface Round {
   pushRegistrySys: number;
   /** The pulling daemon's peak resident memory, MB. */
   pullDaemonPeakMB: number;
-  /** Distribution only: the same file sent to it in one PUT by Node's http client (putStraight). */
+  /** Distribution only, a reference: the same file sent to a fresh Distribution in one PUT by Node's http client (putStraight). */
   straightPut?: number;
 }
 
@@ -274,7 +274,6 @@ try {
         const pull = await timed(blob, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
         const pullDaemonPeakMB = peakMB(b.process.pid);
-        const straightPut = target === "distribution" ? await timed(blob, () => putStraight(host, blob, blobDigest)) : undefined;
         (rounds[target] ??= []).push({
           // The references, filled in below.
           hash: NaN,
@@ -291,9 +290,8 @@ try {
           pullDaemonSys: (cpu3[0]![1] - cpu2[0]![1]) / gb,
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB,
-          ...(straightPut === undefined ? {} : { straightPut }),
         });
-        console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s${straightPut === undefined ? "" : `, one PUT from Node's http client ${straightPut.toFixed(2)} s`}`);
+        console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
         await b.stop();
         await t.stop();
@@ -316,7 +314,18 @@ try {
     settle(blob);
     const floor = await httpHashFloor(blob, blobDigest);
     for (const target of TARGETS) Object.assign(rounds[target]![round]!, { hash, diskWrite, diskReadWrite, httpHash: floor.seconds, httpHashCPU: floor.receiverCPU / gb });
-    console.error(`references ${round + 1}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, node http + hash ${floor.seconds.toFixed(2)} s`);
+    let straight = "";
+    if (TARGETS.includes("distribution")) {
+      const d = await startDockerRegistry();
+      try {
+        const straightPut = await timed(blob, () => putStraight(d.host, blob, blobDigest));
+        rounds.distribution![round]!.straightPut = straightPut;
+        straight = `, one PUT to Distribution ${straightPut.toFixed(2)} s`;
+      } finally {
+        await d.stop();
+      }
+    }
+    console.error(`references ${round + 1}: openssl dgst ${hash.toFixed(2)} s, disk ${diskWrite.toFixed(2)} / ${diskReadWrite.toFixed(2)} s, node http + hash ${floor.seconds.toFixed(2)} s${straight}`);
   }
   const mbps = (s: number): number => Math.round(size / 1e6 / s);
   const ratio = (base: number, s: number): number => Number((base / s).toFixed(2));
