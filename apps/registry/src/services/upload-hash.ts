@@ -120,6 +120,8 @@ export function startHash(): RunningHash {
   let copy: Buffer | undefined;
   let filled = 0;
   let done = false;
+  /** Discarded, not spent by digest(): updates are ignored. */
+  let discarded = false;
   /** Hands the copied bytes to the thread; settles once it hashed them. */
   const handOver = (): Promise<void> | undefined => {
     if (!copy || filled === 0) return undefined;
@@ -131,6 +133,10 @@ export function startHash(): RunningHash {
   };
   return {
     update(bytes) {
+      // A chunk that failed discards its hash while its body may still be streaming through the
+      // store (the S3 driver's transform goes on until the request ends): those late bytes are
+      // dropped here. Thrown inside the stream, an error would end the process.
+      if (discarded) return undefined;
       if (done) throw new Error("update of a spent upload hash");
       if (t.failed || bytes.length === 0) return undefined;
       if (bytes.buffer instanceof SharedArrayBuffer) {
@@ -160,6 +166,7 @@ export function startHash(): RunningHash {
     discard() {
       if (done) return;
       done = true;
+      discarded = true;
       copy = undefined;
       if (!t.failed) t.worker.postMessage({ op: "drop", h });
     },

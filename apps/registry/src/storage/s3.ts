@@ -75,7 +75,14 @@ async function* rechunk(source: AsyncIterable<Buffer>, size: number): AsyncItera
 function observed(source: Readable, observe: NonNullable<AppendOptions["observe"]>): Readable {
   const through = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      const seen = observe(chunk);
+      let seen: Promise<void> | undefined;
+      try {
+        seen = observe(chunk);
+      } catch (e) {
+        // An error thrown here would escape the stream (the request's "data" event) and end the
+        // process: it fails the chunk instead.
+        return cb(e as Error);
+      }
       if (seen) void seen.then(() => cb(null, chunk));
       else cb(null, chunk);
     },
