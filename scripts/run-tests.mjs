@@ -109,5 +109,11 @@ if (selected.length === 0) {
   process.stderr.write(`no test file matches ${only.join(", ")}\n`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...selected], { stdio: "inherit" });
+// The runner's own report (spec on a terminal, TAP otherwise, as without --test-reporter), then
+// the failed tests again at the end, where a log cut to its last lines still shows them.
+const reporters = [
+  "--test-reporter", process.stdout.isTTY ? "spec" : "tap", "--test-reporter-destination", "stdout",
+  "--test-reporter", "./scripts/failure-summary.mjs", "--test-reporter-destination", "stdout",
+];
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...reporters, ...selected], { stdio: "inherit" });
 process.exit(r.status ?? 1);
