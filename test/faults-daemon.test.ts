@@ -13,7 +13,7 @@ import { startDaemon, runCLI, type Daemon } from "./helpers/daemon.ts";
 import { startDockerRegistry, dockerRegistryBinary, type DockerRegistry } from "./helpers/docker-registry.ts";
 import { startProxy } from "./helpers/proxy.ts";
 import { listFiles } from "./helpers/files.ts";
-import { waitFor, writeLargeGGUF } from "./helpers/faults.ts";
+import { exited, waitFor, writeLargeGGUF } from "./helpers/faults.ts";
 import { fixtures } from "./fixtures.ts";
 
 let work: string;
@@ -76,7 +76,7 @@ test("killed mid-pull: no unverified blob, no manifest; fsck sees only the resum
       }
       return false;
     };
-    await waitFor("some of the model's bytes to land", landed);
+    await waitFor("some of the model's bytes to land", landed, { during: { "the pull": pulling, "the daemon": exited(b.process) } });
     b.process.kill("SIGKILL");
     await pulling;
 
@@ -126,7 +126,7 @@ test("killed while merging a large split GGUF: no manifest, no final-named merge
         const names = await readdir(blobs).catch(() => [] as string[]);
         return shardDigests.every((s) => names.includes(`sha256-${s.slice(7)}`)) && names.some((n) => n.startsWith(".tmp-"));
       },
-      5,
+      { everyMs: 5, during: { "the create": creating, "the daemon": exited(d.process) } },
     );
     d.process.kill("SIGKILL");
     const killed = await creating;

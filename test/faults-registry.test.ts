@@ -17,7 +17,7 @@ import { startDaemon, runCLI, type Daemon } from "./helpers/daemon.ts";
 import { startPostgres, ensurePostgres, type Postgres } from "./helpers/postgres.ts";
 import { registryCLI, type RegistryProcess } from "./helpers/registry.ts";
 import { freePort } from "./helpers/ports.ts";
-import { postgresControl, startRegistryAt, startRestartableS3, waitFor, writeLargeGGUF, type RestartableS3 } from "./helpers/faults.ts";
+import { exited, postgresControl, startRegistryAt, startRestartableS3, waitFor, writeLargeGGUF, type RestartableS3 } from "./helpers/faults.ts";
 
 const pgAvailable = !("skip" in ensurePostgres());
 const skip = !pgAvailable && "PostgreSQL cannot be installed here";
@@ -98,7 +98,7 @@ const uploadedBytes = async (): Promise<number> => Number((await sql<{ n: string
 test("S3 stopped mid-upload: the push fails clearly, a push after S3 is back succeeds, nothing dangles", { skip }, async () => {
   const name = `${registry.host}/alice/big1`;
   const pushing = runCLI(daemon, ["push", name, "--insecure"]);
-  await waitFor("the first chunk to reach S3", async () => (await uploadedBytes()) > 0);
+  await waitFor("the first chunk to reach S3", async () => (await uploadedBytes()) > 0, { during: { "the push": pushing, "the registry": exited(registry.process) } });
   await s3.kill();
   try {
     const failed = await pushing;
@@ -137,7 +137,7 @@ test("PostgreSQL restarted under a running registry: 503 during the outage, serv
     ctl.start();
   }
   // The pool opens new connections: no restart of the registry.
-  await waitFor("the registry to answer again", async () => (await fetch(manifestURL)).status === 401, 200);
+  await waitFor("the registry to answer again", async () => (await fetch(manifestURL)).status === 401, { everyMs: 200, during: { "the registry": exited(registry.process) } });
   const push = await runCLI(daemon, ["push", `${registry.host}/alice/big1`, "--insecure"]);
   assert.equal(push.code, 0, push.stderr);
   assert.equal(registry.process.exitCode, null);
@@ -146,7 +146,7 @@ test("PostgreSQL restarted under a running registry: 503 during the outage, serv
 test("the registry SIGKILLed mid-upload: after a restart the next push completes and pulls whole", { skip }, async () => {
   const name = `${registry.host}/alice/big2`;
   const pushing = runCLI(daemon, ["push", name, "--insecure"]);
-  await waitFor("the upload to be under way", async () => (await uploadedBytes()) > 0);
+  await waitFor("the upload to be under way", async () => (await uploadedBytes()) > 0, { during: { "the push": pushing, "the registry": exited(registry.process) } });
   registry.process.kill("SIGKILL");
   await new Promise((r) => registry.process.once("exit", r));
   registry = await startRegistryAt(registryEnv);

@@ -134,7 +134,7 @@ test("two pulls of one model at once download the layer once, and both finish", 
   const { r, d, reqs, release } = await heldRanges(m);
   try {
     const first = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]);
-    await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0);
+    await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0, { during: { "the first pull": first } });
     let secondDone = false;
     const second = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]).finally(() => (secondDone = true));
     // Joined, or (when the download is not shared) more ranges than one download's two at a time.
@@ -167,7 +167,7 @@ test("a pull cancelled while another waits for the same download does not stop i
     await waitFor("the first pull's first range", () => rangeStarts(reqs, m).length > 0);
     const second = runCLI(d, ["pull", `${r.host}/team/story`, "--insecure"]);
     const logged = (msg: string): boolean => debugEvents(d).some((e) => e.msg === msg && e["digest"] === m.layer.digest);
-    await waitFor("the second pull to join the download", () => logged("pull joins a download under way"));
+    await waitFor("the second pull to join the download", () => logged("pull joins a download under way"), { during: { "the second pull": second } });
     leaving.abort();
     await first.then((res) => res.body?.cancel()).catch(() => undefined);
     await waitFor("the first pull to leave the download", () => logged("pull leaves a download"));

@@ -49,12 +49,30 @@ export async function writeLargeGGUF(out: string, extraBytes: number, seed = 1):
   });
 }
 
+/** What a wait depends on: work that must still be under way while the condition is awaited. */
+export interface WaitOptions {
+  /** Milliseconds between checks. */
+  everyMs?: number;
+  /**
+   * Work (a CLI run, a process's exit) whose end means the condition will not come: the wait then
+   * fails, naming it and with what it ended, instead of polling for good.
+   */
+  during?: Record<string, Promise<unknown>>;
+}
+
 /**
- * Polls `check` every `everyMs` until it gives a value; an exception from `check` ends the wait,
- * naming `what` was awaited. No deadline of its own: how long something takes depends on the
- * machine, and a wait that never ends is ended by the test runner's overall limit.
+ * Polls `check` until it gives a value; an exception from `check` ends the wait, naming `what` was
+ * awaited, and so does the end of any work in `during`. No deadline of its own: how long something
+ * takes depends on the machine, and a wait that never ends is ended by the test runner's overall
+ * limit.
  */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 25): Promise<T> {
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, opts: number | WaitOptions = {}): Promise<T> {
+  const { everyMs = 25, during = {} } = typeof opts === "number" ? { everyMs: opts } : opts;
+  let ended: string | undefined;
+  for (const [name, work] of Object.entries(during)) {
+    const end = (how: string): void => void (ended ??= `${name} ended before ${what}: ${how}`);
+    work.then((v) => end(describeEnd(v)), (e: unknown) => end(`failed: ${(e as Error).message ?? String(e)}`));
+  }
   for (;;) {
     let v: T | undefined | false;
     try {
@@ -63,8 +81,26 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       throw new Error(`waiting for ${what}: ${(e as Error).message}`, { cause: e });
     }
     if (v) return v;
+    // Checked after the condition: work that ended once the condition held is no failure.
+    if (ended) throw new Error(ended);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A settled value, short: a CLI result's exit code and last lines, or the value itself. */
+function describeEnd(v: unknown): string {
+  if (v && typeof v === "object" && "code" in v) {
+    const r = v as { code: unknown; stdout?: string; stderr?: string };
+    const tail = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-5).join("\n");
+    return `exit code ${String(r.code)}${tail ? `:\n${tail}` : ""}`;
+  }
+  return String(v);
+}
+
+/** A process's exit as a promise, for `during`: its code or signal. */
+export function exited(child: ChildProcess): Promise<string> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(`exit ${child.exitCode ?? child.signalCode}`);
+  return new Promise((r) => child.once("exit", (code, signal) => r(`exit ${code ?? signal}`)));
 }
 
 
@@ -166,7 +202,7 @@ export async function startRegistryAt(env: NodeJS.ProcessEnv & { REGISTRY_ADDR: 
         if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${log}`);
         return fetch(`${url}/v2/`).then(() => true).catch(() => false);
       },
-      100,
+      { everyMs: 100 },
     );
   } catch (e) {
     child.kill("SIGKILL");
