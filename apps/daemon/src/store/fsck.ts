@@ -219,8 +219,9 @@ export async function fsckStore(modelsDir: string, opts: FsckOptions = {}): Prom
   const { digests: signed, strays } = await signatures.entries();
   for (const digest of signed) {
     const p = signatures.path(digest);
+    // Read once: a second read could see a pull's newer file and call the first one damaged.
     const kept = await signatures.read(digest);
-    const good = await signatures.verified(digest);
+    const good = signatures.verifying(digest, kept);
     if (!manifestDigestsHere.has(digest)) {
       const young = !(await old(p, grace));
       problems.push({ kind: "unreferenced-signature", path: rel(p), detail: `signatures of manifest ${digest}, which no model has${young ? " (recent: may belong to a pull in progress)" : ""}` });

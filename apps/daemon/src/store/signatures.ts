@@ -45,7 +45,12 @@ export class SignatureStore {
    * changed on disk, shows no publisher rather than a false one.
    */
   async verified(digest: string): Promise<StoredSignature[]> {
-    return (await this.read(digest)).filter((r) => {
+    return this.verifying(digest, await this.read(digest));
+  }
+
+  /** Of `records` (read before), those that verify over `digest`. */
+  verifying(digest: string, records: StoredSignature[]): StoredSignature[] {
+    return records.filter((r) => {
       try {
         const key = parsePublicKeyLine(String(r.key)).publicKey;
         return fingerprint(key) === r.fingerprint && typeof r.account === "string" && verifyModelSignature(key, { host: String(r.host), repository: String(r.repository), digest }, String(r.signature));
