@@ -204,8 +204,16 @@ interface Round {
   pushRegistrySys: number;
   /** The pulling daemon's peak resident memory, MB. */
   pullDaemonPeakMB: number;
+  /** The pulling daemon's page faults during the pull: memory it touched for the first time (docs/architecture.md, "Data flow: a pull"). */
+  pullDaemonFaults: number;
   /** Distribution only, a reference: the same file sent to a fresh Distribution in one PUT by Node's http client (putStraight). */
   straightPut?: number;
+}
+
+/** Page faults a process has taken so far that needed no disk read (every thread, finished ones too). */
+function minorFaults(pid: number | undefined): number {
+  if (!pid) return 0;
+  return Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[7]);
 }
 
 /** Peak resident memory of a process so far, MB. */
@@ -271,8 +279,10 @@ try {
         // The second daemon has no account: the model is made public for it.
         if (corral) await registryCLI(corral, ["visibility", "bench/big", "public"]);
         const cpu2 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
+        const faults0 = minorFaults(b.process.pid);
         const pull = await timed(blob, () => api(b, "/api/pull", { model: name, insecure: true }));
         const cpu3 = [cpuSeconds(b.process.pid), cpuSeconds(corral?.process.pid)];
+        const pullDaemonFaults = minorFaults(b.process.pid) - faults0;
         const pullDaemonPeakMB = peakMB(b.process.pid);
         (rounds[target] ??= []).push({
           // The references, filled in below.
@@ -290,6 +300,7 @@ try {
           pullDaemonSys: (cpu3[0]![1] - cpu2[0]![1]) / gb,
           pushRegistrySys: (cpu1[1]![1] - cpu0[1]![1]) / gb,
           pullDaemonPeakMB,
+          pullDaemonFaults,
         });
         console.error(`round ${round + 1}, ${target}: push ${push.toFixed(2)} s, pull ${pull.toFixed(2)} s`);
       } finally {
@@ -349,6 +360,7 @@ try {
       },
       systemSecondsPerGB: { pullDaemon: cpu(m.pullDaemonSys), ...(corral ? { pushRegistry: cpu(m.pushRegistrySys) } : {}) },
       pullDaemonPeakMB: Math.round(m.pullDaemonPeakMB),
+      pullDaemonFaults: m.pullDaemonFaults,
       seconds: runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v.toFixed(2))]))),
     };
   };

@@ -31,6 +31,8 @@ export interface PrefixHasher {
    * hash takes them from there instead of reading them back; absent for small files.
    */
   readonly window?: SharedArrayBuffer;
+  /** The thread that hashes the file; absent for small files, hashed on the caller's thread. */
+  readonly threadId?: number;
 }
 
 /** How the file arrives: in parts of `partSize`, `streams` of them side by side (hash-window.mjs maps the window's memory in that order). */
@@ -74,25 +76,80 @@ function keepWindow(memory: SharedArrayBuffer): void {
   spare = { memory, timer };
 }
 
+/**
+ * The hash thread of the last download that ended well, kept a while for the next one: starting a
+ * thread costs a JavaScript environment of its own and some 6,000 page faults, on every pull
+ * (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute, and keeps nothing alive.
+ */
+let idle: { worker: Worker; timer: NodeJS.Timeout } | undefined;
+const KEEP_THREAD_MS = 60_000;
+
+function takeThread(): Worker {
+  const kept = idle;
+  if (kept) {
+    clearTimeout(kept.timer);
+    idle = undefined;
+    kept.worker.ref();
+    return kept.worker;
+  }
+  const worker = new Worker(WORKER);
+  // A kept thread has no file's listeners: one that fails or ends while kept is no longer kept.
+  const drop = (): void => {
+    if (idle?.worker === worker) {
+      clearTimeout(idle.timer);
+      idle = undefined;
+    }
+  };
+  worker.on("error", drop);
+  worker.on("exit", drop);
+  return worker;
+}
+
+/** Keeps a thread whose file is hashed; a thread already kept ends. */
+function keepThread(worker: Worker): void {
+  const before = idle;
+  worker.unref();
+  const timer = setTimeout(() => {
+    if (idle?.worker === worker) idle = undefined;
+    void worker.terminate();
+  }, KEEP_THREAD_MS);
+  timer.unref();
+  idle = { worker, timer };
+  if (before) {
+    clearTimeout(before.timer);
+    void before.worker.terminate();
+  }
+}
+
 class ThreadHasher implements PrefixHasher {
   private readonly worker: Worker;
   readonly window: SharedArrayBuffer;
   private closed = false;
+  /** The thread answered this file's digest and holds nothing of it: it may serve the next file. */
+  private reusable = false;
   private sent = 0;
   private failure: Error | undefined;
   private result: ((m: { digest?: string; error?: string }) => void) | undefined;
+  private readonly onMessage = (m: { digest?: string; error?: string }): void => {
+    if (this.result) this.result(m);
+    else if (m.error) this.failure = new Error(m.error);
+  };
+  private readonly onError = (e: Error): void => {
+    this.failure = e;
+    this.result?.({ error: e.message });
+  };
 
   constructor(path: string, total: number, order: ArrivalOrder) {
     this.window = takeWindow(total);
-    this.worker = new Worker(WORKER, { workerData: { path, window: this.window, total, partSize: order.partSize, streams: order.streams } });
-    this.worker.on("message", (m: { digest?: string; error?: string }) => {
-      if (this.result) this.result(m);
-      else if (m.error) this.failure = new Error(m.error);
-    });
-    this.worker.on("error", (e) => {
-      this.failure = e;
-      this.result?.({ error: e.message });
-    });
+    this.worker = takeThread();
+    this.worker.on("message", this.onMessage);
+    this.worker.on("error", this.onError);
+    this.worker.postMessage({ start: { path, window: this.window, total, partSize: order.partSize, streams: order.streams } });
+  }
+
+  /** The thread hashing this file (one thread serves downloads one after another). */
+  get threadId(): number {
+    return this.worker.threadId;
   }
 
   follow(upTo: number): void {
@@ -110,16 +167,23 @@ class ThreadHasher implements PrefixHasher {
       this.result = resolve;
       this.worker.postMessage({ upTo: total, finish: true });
     });
+    this.reusable = m.digest !== undefined;
     await this.close();
     if (m.error !== undefined || m.digest === undefined) throw new Error(`hashing the download: ${m.error ?? "no digest"}`);
     return m.digest;
   }
 
-  /** Whoever writes into the window must be done with it first: it goes to the next download. */
+  /**
+   * Whoever writes into the window must be done with it first: it goes to the next download. So
+   * does the thread when it has answered this file's digest; one stopped half way ends.
+   */
   async close(): Promise<void> {
-    await this.worker.terminate();
     if (this.closed) return;
     this.closed = true;
+    this.worker.off("message", this.onMessage);
+    this.worker.off("error", this.onError);
+    if (this.reusable) keepThread(this.worker);
+    else await this.worker.terminate();
     keepWindow(this.window);
   }
 }
