@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDaemon, repoRoot, type Daemon } from "./helpers/daemon.ts";
@@ -21,15 +21,24 @@ let registry: RegistryProcess;
 let a: Daemon;
 let b: Daemon;
 
-function npm(args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("npm", args, { cwd, env: { ...process.env, npm_config_update_notifier: "false" }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, out }));
-  });
+/**
+ * Runs npm, its output going to a file: an install script's process that outlives npm (a
+ * dependency's postinstall may leave one behind) would hold a pipe open, and waiting for the pipe
+ * to close would wait for it, where a person's shell returns when npm exits.
+ */
+async function npm(args: string[], cwd: string): Promise<{ code: number; out: string }> {
+  const log = join(tmp, `npm-${args[0]}.log`);
+  const fh = await open(log, "w");
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn("npm", args, { cwd, env: { ...process.env, npm_config_update_notifier: "false" }, stdio: ["ignore", fh.fd, fh.fd] });
+      child.on("error", reject);
+      child.on("exit", (c, signal) => resolve(c ?? (signal ? 128 : -1)));
+    });
+    return { code, out: await readFile(log, "utf8") };
+  } finally {
+    await fh.close();
+  }
 }
 
 /** PATH with the installed programs and node, and nothing of the checkout. */
