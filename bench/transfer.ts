@@ -175,11 +175,16 @@ async function api(d: Daemon, path: string, body: unknown): Promise<void> {
   if (!r.ok || j.status !== "success") throw new Error(`${path}: ${j.error ?? r.status}`);
 }
 
-/** CPU seconds (every thread, finished ones too) a process has used so far: user + system, and system. */
+/** The fields of /proc/<pid>/stat after the command's name (the first is the state), as numbers; every thread's, finished ones too. */
+function procStat(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ").map(Number);
+}
+
+/** CPU seconds a process has used so far: user + system, and system. */
 function cpuSeconds(pid: number | undefined): [number, number] {
   if (!pid) return [0, 0];
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return [(Number(fields[11]) + Number(fields[12])) / 100, Number(fields[12]) / 100];
+  const fields = procStat(pid);
+  return [(fields[11]! + fields[12]!) / 100, fields[12]! / 100];
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -210,10 +215,9 @@ interface Round {
   straightPut?: number;
 }
 
-/** Page faults a process has taken so far that needed no disk read (every thread, finished ones too). */
+/** Page faults a process has taken so far that needed no disk read. */
 function minorFaults(pid: number | undefined): number {
-  if (!pid) return 0;
-  return Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[7]);
+  return pid ? procStat(pid)[7]! : 0;
 }
 
 /** Peak resident memory of a process so far, MB. */

@@ -66,8 +66,7 @@ export interface WaitOptions {
  * takes depends on the machine, and a wait that never ends is ended by the test runner's overall
  * limit.
  */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, opts: number | WaitOptions = {}): Promise<T> {
-  const { everyMs = 25, during = {} } = typeof opts === "number" ? { everyMs: opts } : opts;
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, { everyMs = 25, during = {} }: WaitOptions = {}): Promise<T> {
   let ended: string | undefined;
   for (const [name, work] of Object.entries(during)) {
     const end = (how: string): void => void (ended ??= `${name} ended before ${what}: ${how}`);
@@ -124,9 +123,9 @@ export async function startRestartableS3(bucket: string): Promise<RestartableS3>
   const kill = async (): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once("exit", r));
+    const gone = exited(c);
     c.kill("SIGKILL");
-    await exited;
+    await gone;
   };
   await start();
   const endpoint = `http://127.0.0.1:${port}`;
@@ -216,9 +215,9 @@ export async function startRegistryAt(env: NodeJS.ProcessEnv & { REGISTRY_ADDR: 
     logs: () => log,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
+        const gone = exited(child);
         child.kill("SIGTERM");
-        await exited;
+        await gone;
       }
     },
   };

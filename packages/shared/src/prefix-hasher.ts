@@ -45,80 +45,76 @@ export async function prefixHasher(path: string, total: number, order: ArrivalOr
   return total >= THREAD_MIN_BYTES ? new ThreadHasher(path, total, order) : new LocalHasher(await open(path, "r"));
 }
 
+/** One thing kept for a minute for whoever asks next; its timer keeps no process alive. */
+class KeptAWhile<T> {
+  private kept: { value: T; timer: NodeJS.Timeout } | undefined;
+
+  /** `release` is called on a value let go unused: its minute passed, or another took its place. */
+  constructor(private readonly release: (value: T) => void = () => undefined) {}
+
+  /** The kept value, if `fits` it; it is no longer kept then. */
+  take(fits: (value: T) => boolean = () => true): T | undefined {
+    const k = this.kept;
+    if (!k || !fits(k.value)) return undefined;
+    clearTimeout(k.timer);
+    this.kept = undefined;
+    return k.value;
+  }
+
+  keep(value: T): void {
+    const before = this.kept;
+    if (before) {
+      clearTimeout(before.timer);
+      this.release(before.value);
+    }
+    const timer = setTimeout(() => {
+      if (this.kept?.value !== value) return;
+      this.kept = undefined;
+      this.release(value);
+    }, 60_000);
+    timer.unref();
+    this.kept = { value, timer };
+  }
+
+  /** Lets `value` go without releasing it, if it is the one kept. */
+  forget(value: T): void {
+    if (this.kept?.value !== value) return;
+    clearTimeout(this.kept.timer);
+    this.kept = undefined;
+  }
+}
+
 /**
  * The window of the last download, kept a while for the next one: its pages are mapped already,
  * and mapping 128 MiB anew costs a pull 0.3 CPU-seconds and its first 100 MB half their speed on a
  * virtual machine (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute. Every
  * window is made at the full size, whatever the file's, so that the next download can take it
  * whatever its own size (a 100 MB blob's window would not serve a 1 GB one); a file smaller than
- * the window maps only the pages it uses (prefix-hash-worker.mjs).
+ * the window maps only the pages it uses (prefix-hash-worker.mjs). Kept once no thread uses it any
+ * more (its download's writes and hash have ended).
  */
-let spare: { memory: SharedArrayBuffer; timer: NodeJS.Timeout } | undefined;
-const KEEP_WINDOW_MS = 60_000;
-
-function takeWindow(bytes: number): SharedArrayBuffer {
-  const kept = spare;
-  if (kept && HashWindow.reuse(kept.memory, bytes)) {
-    clearTimeout(kept.timer);
-    spare = undefined;
-    return kept.memory;
-  }
-  return HashWindow.create();
-}
-
-/** Keeps a window no thread uses any more (its download's writes and hash have ended). */
-function keepWindow(memory: SharedArrayBuffer): void {
-  if (spare) clearTimeout(spare.timer);
-  const timer = setTimeout(() => {
-    if (spare?.memory === memory) spare = undefined;
-  }, KEEP_WINDOW_MS);
-  timer.unref();
-  spare = { memory, timer };
-}
+const spareWindow = new KeptAWhile<SharedArrayBuffer>();
 
 /**
  * The hash thread of the last download that ended well, kept a while for the next one: starting a
  * thread costs a JavaScript environment of its own and some 6,000 page faults, on every pull
- * (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute, and keeps nothing alive.
+ * (docs/architecture.md, "Data flow: a pull"). One is kept, for a minute, unreferenced so that it
+ * keeps nothing alive.
  */
-let idle: { worker: Worker; timer: NodeJS.Timeout } | undefined;
-const KEEP_THREAD_MS = 60_000;
+const spareThread = new KeptAWhile<Worker>((w) => void w.terminate());
 
 function takeThread(): Worker {
-  const kept = idle;
+  const kept = spareThread.take();
   if (kept) {
-    clearTimeout(kept.timer);
-    idle = undefined;
-    kept.worker.ref();
-    return kept.worker;
+    kept.ref();
+    return kept;
   }
   const worker = new Worker(WORKER);
   // A kept thread has no file's listeners: one that fails or ends while kept is no longer kept.
-  const drop = (): void => {
-    if (idle?.worker === worker) {
-      clearTimeout(idle.timer);
-      idle = undefined;
-    }
-  };
+  const drop = (): void => spareThread.forget(worker);
   worker.on("error", drop);
   worker.on("exit", drop);
   return worker;
-}
-
-/** Keeps a thread whose file is hashed; a thread already kept ends. */
-function keepThread(worker: Worker): void {
-  const before = idle;
-  worker.unref();
-  const timer = setTimeout(() => {
-    if (idle?.worker === worker) idle = undefined;
-    void worker.terminate();
-  }, KEEP_THREAD_MS);
-  timer.unref();
-  idle = { worker, timer };
-  if (before) {
-    clearTimeout(before.timer);
-    void before.worker.terminate();
-  }
 }
 
 class ThreadHasher implements PrefixHasher {
@@ -140,7 +136,7 @@ class ThreadHasher implements PrefixHasher {
   };
 
   constructor(path: string, total: number, order: ArrivalOrder) {
-    this.window = takeWindow(total);
+    this.window = spareWindow.take((memory) => HashWindow.reuse(memory, total)) ?? HashWindow.create();
     this.worker = takeThread();
     this.worker.on("message", this.onMessage);
     this.worker.on("error", this.onError);
@@ -182,9 +178,11 @@ class ThreadHasher implements PrefixHasher {
     this.closed = true;
     this.worker.off("message", this.onMessage);
     this.worker.off("error", this.onError);
-    if (this.reusable) keepThread(this.worker);
-    else await this.worker.terminate();
-    keepWindow(this.window);
+    if (this.reusable) {
+      this.worker.unref();
+      spareThread.keep(this.worker);
+    } else await this.worker.terminate();
+    spareWindow.keep(this.window);
   }
 }
 
